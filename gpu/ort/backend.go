@@ -1,0 +1,285 @@
+//go:build cgo
+
+package ort
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	ortgo "github.com/yalue/onnxruntime_go"
+
+	"github.com/splash-encode/splash/encode"
+)
+
+// Options configures a Backend.
+type Options struct {
+	// Library is the ONNX Runtime shared library; "" resolves it with ResolveLibrary.
+	Library string
+	// Pooling is the SPLADE pooling appended to the graph.
+	Pooling encode.Pooling
+	// LogitsOutput names the model output holding [batch, sequence, vocab]
+	// logits; "" means "logits", as optimum's fill-mask export names it.
+	LogitsOutput string
+	// IntraOpThreads bounds ONNX Runtime's threads for one run; 0 lets ONNX
+	// Runtime use every core.
+	IntraOpThreads int
+	// Provider is the execution provider; only "cpu" (or "") for now.
+	Provider string
+}
+
+// Backend is an ONNX Runtime session whose graph ends in SPLADE pooling.
+// It implements encode.Backend. Encode may be called from several goroutines.
+type Backend struct {
+	session    *ortgo.DynamicAdvancedSession
+	info       *GraphInfo
+	modelPath  string
+	vocab      int
+	typeIDs    bool
+	inputNames []string
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+var _ encode.Backend = (*Backend)(nil)
+
+// environment reference-counts ONNX Runtime's process-wide environment,
+// which onnxruntime_go keeps in package state: it is initialized by the
+// first Open and destroyed by the last Close.
+var environment struct {
+	sync.Mutex
+	refs    int
+	library string
+}
+
+func acquireEnvironment(library string) error {
+	environment.Lock()
+	defer environment.Unlock()
+	if environment.refs > 0 {
+		if library != environment.library {
+			return fmt.Errorf("ONNX Runtime is already loaded from %s; cannot also load %s in one process", environment.library, library)
+		}
+		environment.refs++
+		return nil
+	}
+	ortgo.SetSharedLibraryPath(library)
+	if err := ortgo.InitializeEnvironment(ortgo.WithLogLevelError()); err != nil {
+		return fmt.Errorf("load ONNX Runtime from %s: %w", library, err)
+	}
+	environment.refs, environment.library = 1, library
+	return nil
+}
+
+func releaseEnvironment() error {
+	environment.Lock()
+	defer environment.Unlock()
+	environment.refs--
+	if environment.refs > 0 {
+		return nil
+	}
+	environment.refs = 0
+	if err := ortgo.DestroyEnvironment(); err != nil {
+		return fmt.Errorf("destroy ONNX Runtime environment: %w", err)
+	}
+	return nil
+}
+
+// Version returns the version of the loaded ONNX Runtime library.
+func Version() string { return ortgo.GetVersion() }
+
+// Open loads the model at modelPath (a model directory or .onnx file),
+// appends SPLADE pooling to its graph and creates an ONNX Runtime session.
+// It runs one tiny probe batch to learn the vocabulary width.
+func Open(ctx context.Context, modelPath string, opts Options) (*Backend, error) {
+	if opts.Provider != "" && opts.Provider != "cpu" {
+		return nil, fmt.Errorf("execution provider %q is not available in this build (use cpu)", opts.Provider)
+	}
+	if opts.LogitsOutput == "" {
+		opts.LogitsOutput = "logits"
+	}
+	file, err := ModelFile(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read model %s: %w", file, err)
+	}
+	rewritten, info, err := AppendPooling(raw, opts.LogitsOutput, opts.Pooling)
+	raw = nil
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", file, err)
+	}
+	library, err := ResolveLibrary(opts.Library)
+	if err != nil {
+		return nil, err
+	}
+	if err := acquireEnvironment(library); err != nil {
+		return nil, err
+	}
+	b := &Backend{info: info, modelPath: file, inputNames: []string{"input_ids", "attention_mask"}}
+	if _, ok := info.Input("token_type_ids"); ok {
+		b.typeIDs = true
+		b.inputNames = append(b.inputNames, "token_type_ids")
+	}
+	if err := b.createSession(rewritten, filepath.Dir(file), opts); err != nil {
+		_ = releaseEnvironment()
+		return nil, fmt.Errorf("model %s: %w", file, err)
+	}
+	if err := b.probe(ctx); err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("model %s: %w", file, err)
+	}
+	return b, nil
+}
+
+func (b *Backend) createSession(model []byte, dir string, opts Options) error {
+	so, err := ortgo.NewSessionOptions()
+	if err != nil {
+		return fmt.Errorf("session options: %w", err)
+	}
+	defer so.Destroy()
+	if err := so.SetGraphOptimizationLevel(ortgo.GraphOptimizationLevelEnableAll); err != nil {
+		return fmt.Errorf("set graph optimization level: %w", err)
+	}
+	if opts.IntraOpThreads > 0 {
+		if err := so.SetIntraOpNumThreads(opts.IntraOpThreads); err != nil {
+			return fmt.Errorf("set intra-op threads: %w", err)
+		}
+	}
+	if err := so.SetInterOpNumThreads(1); err != nil {
+		return fmt.Errorf("set inter-op threads: %w", err)
+	}
+	// The session is created from bytes, so tell ONNX Runtime where external
+	// weight files (models over 2 GB) resolve: beside model.onnx.
+	if err := so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", dir); err != nil {
+		return fmt.Errorf("set external data folder: %w", err)
+	}
+	s, err := ortgo.NewDynamicAdvancedSessionWithONNXData(model, b.inputNames, []string{PooledOutput}, so)
+	if err != nil {
+		return fmt.Errorf("create ONNX Runtime session: %w", err)
+	}
+	b.session = s
+	return nil
+}
+
+// probe runs a batch of one two-token sequence and records the width of the
+// pooled output.
+func (b *Backend) probe(ctx context.Context) error {
+	batch := encode.NewBatch([][]int32{{0, 0}}, 0)
+	inputs, err := b.inputTensors(batch)
+	if err != nil {
+		return err
+	}
+	defer destroyAll(inputs)
+	outputs := []ortgo.Value{nil}
+	if err := b.run(ctx, inputs, outputs); err != nil {
+		return fmt.Errorf("probe run: %w", err)
+	}
+	defer destroyAll(outputs)
+	shape := outputs[0].GetShape()
+	if len(shape) != 2 || shape[0] != 1 || shape[1] <= 0 {
+		return fmt.Errorf("%w: pooled output has shape %v, want [1, vocab]", ErrBadModel, shape)
+	}
+	b.vocab = int(shape[1])
+	return nil
+}
+
+// VocabSize is the width of the model's logits.
+func (b *Backend) VocabSize() int { return b.vocab }
+
+// Info describes the model's graph after the rewrite.
+func (b *Backend) Info() *GraphInfo { return b.info }
+
+// Encode implements encode.Backend.
+func (b *Backend) Encode(ctx context.Context, batch *encode.Batch, out []float32) error {
+	if batch.Size == 0 {
+		return nil
+	}
+	need := batch.Size * b.vocab
+	if len(out) < need {
+		return fmt.Errorf("output buffer holds %d floats, batch needs %d", len(out), need)
+	}
+	inputs, err := b.inputTensors(batch)
+	if err != nil {
+		return err
+	}
+	defer destroyAll(inputs)
+	pooled, err := ortgo.NewTensor(ortgo.NewShape(int64(batch.Size), int64(b.vocab)), out[:need])
+	if err != nil {
+		return fmt.Errorf("output tensor: %w", err)
+	}
+	outputs := []ortgo.Value{pooled}
+	defer destroyAll(outputs)
+	return b.run(ctx, inputs, outputs)
+}
+
+func (b *Backend) inputTensors(batch *encode.Batch) ([]ortgo.Value, error) {
+	shape := ortgo.NewShape(int64(batch.Size), int64(batch.SeqLen))
+	data := [][]int64{batch.InputIDs, batch.AttentionMask, batch.TokenTypeIDs}[:len(b.inputNames)]
+	values := make([]ortgo.Value, 0, len(data))
+	for i, d := range data {
+		t, err := ortgo.NewTensor(shape, d)
+		if err != nil {
+			destroyAll(values)
+			return nil, fmt.Errorf("input tensor %s: %w", b.inputNames[i], err)
+		}
+		values = append(values, t)
+	}
+	return values, nil
+}
+
+// run executes the session, terminating it cooperatively when ctx is
+// cancelled; it always waits for the native call to return.
+func (b *Backend) run(ctx context.Context, inputs, outputs []ortgo.Value) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ro, err := ortgo.NewRunOptions()
+	if err != nil {
+		return fmt.Errorf("run options: %w", err)
+	}
+	defer ro.Destroy()
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-ctx.Done():
+			_ = ro.Terminate()
+		case <-done:
+		}
+	}()
+	err = b.session.RunWithOptions(inputs, outputs, ro)
+	close(done)
+	<-stopped
+	if ctx.Err() != nil {
+		return fmt.Errorf("onnx runtime run: %w", ctx.Err())
+	}
+	if err != nil {
+		return fmt.Errorf("onnx runtime run: %w", err)
+	}
+	return nil
+}
+
+// Close destroys the session and releases the environment.
+func (b *Backend) Close() error {
+	b.closeOnce.Do(func() {
+		if b.session != nil {
+			b.closeErr = b.session.Destroy()
+		}
+		b.closeErr = errors.Join(b.closeErr, releaseEnvironment())
+	})
+	return b.closeErr
+}
+
+func destroyAll(vs []ortgo.Value) {
+	for _, v := range vs {
+		if v != nil {
+			_ = v.Destroy()
+		}
+	}
+}

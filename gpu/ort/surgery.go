@@ -1,0 +1,454 @@
+package ort
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/splash-encode/splash/encode"
+)
+
+// PooledOutput is the name of the graph output that AppendPooling adds.
+const PooledOutput = "splash_pooled"
+
+// Field numbers of onnx.proto3 used by the shallow rewrite below.
+const (
+	modelGraphField  protowire.Number = 7
+	modelOpsetField  protowire.Number = 8
+	graphNodeField   protowire.Number = 1
+	graphInitField   protowire.Number = 5
+	graphInputField  protowire.Number = 11
+	graphOutputField protowire.Number = 12
+	tensorNameField  protowire.Number = 8
+)
+
+// ErrBadModel marks models whose graph does not fit what splash needs.
+var ErrBadModel = errors.New("unsupported model")
+
+// ValueInfo describes one graph input or output.
+type ValueInfo struct {
+	Name     string
+	ElemType onnx.TensorProto_DataType
+	// Dims holds each dimension as a number or a symbolic name ("" when unknown).
+	Dims []string
+}
+
+// GraphInfo is what splash reads of a model before rewriting it.
+type GraphInfo struct {
+	// Opset is the version of the default ("" or "ai.onnx") operator set.
+	Opset int64
+	// Inputs are the graph inputs that are not initializers.
+	Inputs  []ValueInfo
+	Outputs []ValueInfo
+}
+
+// Input returns the input called name.
+func (g *GraphInfo) Input(name string) (ValueInfo, bool) { return findValue(g.Inputs, name) }
+
+// Output returns the output called name.
+func (g *GraphInfo) Output(name string) (ValueInfo, bool) { return findValue(g.Outputs, name) }
+
+func findValue(vs []ValueInfo, name string) (ValueInfo, bool) {
+	for _, v := range vs {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return ValueInfo{}, false
+}
+
+// InspectModel reads the operator set, inputs and outputs of a serialized
+// ONNX model without decoding its weights.
+func InspectModel(model []byte) (*GraphInfo, error) {
+	info, _, err := scanModel(model)
+	return info, err
+}
+
+// scanModel walks the model's top-level fields and its graph's fields
+// shallowly (initializer payloads are never decoded).
+func scanModel(model []byte) (*GraphInfo, []byte, error) {
+	info := &GraphInfo{}
+	var graph []byte
+	haveGraph := false
+	err := forEachField(model, func(num protowire.Number, typ protowire.Type, raw, payload []byte) error {
+		switch {
+		case num == modelGraphField && typ == protowire.BytesType:
+			graph, haveGraph = payload, true
+		case num == modelOpsetField && typ == protowire.BytesType:
+			var op onnx.OperatorSetIdProto
+			if err := proto.Unmarshal(payload, &op); err != nil {
+				return fmt.Errorf("opset_import: %w", err)
+			}
+			if op.GetDomain() == "" || op.GetDomain() == "ai.onnx" {
+				info.Opset = op.GetVersion()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: not a valid ONNX model: %v", ErrBadModel, err)
+	}
+	if !haveGraph {
+		return nil, nil, fmt.Errorf("%w: ONNX model has no graph", ErrBadModel)
+	}
+	if info.Opset == 0 {
+		return nil, nil, fmt.Errorf("%w: ONNX model imports no default operator set", ErrBadModel)
+	}
+	initializers := map[string]bool{}
+	var inputs []ValueInfo
+	err = forEachField(graph, func(num protowire.Number, typ protowire.Type, raw, payload []byte) error {
+		if typ != protowire.BytesType {
+			return nil
+		}
+		switch num {
+		case graphInitField:
+			name, err := tensorName(payload)
+			if err != nil {
+				return fmt.Errorf("initializer: %w", err)
+			}
+			initializers[name] = true
+		case graphInputField, graphOutputField:
+			var vi onnx.ValueInfoProto
+			if err := proto.Unmarshal(payload, &vi); err != nil {
+				return fmt.Errorf("graph input/output: %w", err)
+			}
+			v := valueInfo(&vi)
+			if num == graphInputField {
+				inputs = append(inputs, v)
+			} else {
+				info.Outputs = append(info.Outputs, v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: not a valid ONNX graph: %v", ErrBadModel, err)
+	}
+	for _, in := range inputs {
+		if !initializers[in.Name] {
+			info.Inputs = append(info.Inputs, in)
+		}
+	}
+	return info, graph, nil
+}
+
+func valueInfo(vi *onnx.ValueInfoProto) ValueInfo {
+	v := ValueInfo{Name: vi.GetName()}
+	tt := vi.GetType().GetTensorType()
+	if tt == nil {
+		return v
+	}
+	v.ElemType = onnx.TensorProto_DataType(tt.GetElemType())
+	for _, d := range tt.GetShape().GetDim() {
+		switch {
+		case d.GetDimParam() != "":
+			v.Dims = append(v.Dims, d.GetDimParam())
+		case d.GetDimValue() > 0:
+			v.Dims = append(v.Dims, fmt.Sprint(d.GetDimValue()))
+		default:
+			v.Dims = append(v.Dims, "")
+		}
+	}
+	return v
+}
+
+// tensorName reads only the name field of a serialized TensorProto.
+func tensorName(tensor []byte) (string, error) {
+	name := ""
+	err := forEachField(tensor, func(num protowire.Number, typ protowire.Type, raw, payload []byte) error {
+		if num == tensorNameField && typ == protowire.BytesType {
+			name = string(payload)
+		}
+		return nil
+	})
+	return name, err
+}
+
+// forEachField calls fn for every top-level field of a serialized message.
+// raw is the whole field (tag included); payload is the content of a
+// length-delimited field.
+func forEachField(msg []byte, fn func(num protowire.Number, typ protowire.Type, raw, payload []byte) error) error {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, msg[n:])
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		raw := msg[:n+m]
+		var payload []byte
+		if typ == protowire.BytesType {
+			payload, _ = protowire.ConsumeBytes(msg[n:])
+		}
+		if err := fn(num, typ, raw, payload); err != nil {
+			return err
+		}
+		msg = msg[n+m:]
+	}
+	return nil
+}
+
+// AppendPooling rewrites a serialized ONNX model so that its only output is
+// the SPLADE-pooled [batch, vocab] float32 tensor PooledOutput, computed from
+// the [batch, sequence, vocab] output logits and the attention_mask input:
+//
+//	max: log(1 + relu(max_i (z_i + (1 - mask_i) * -1e9)))
+//	sum: sum_i mask_i * log(1 + relu(z_i))
+//
+// Max pooling reduces the raw logits first and activates the [batch, vocab]
+// result (exact because relu and log1p are monotone). The operators follow the
+// model's opset (ReduceMax takes axes as an attribute up to opset 17 and as an
+// input from 18; Unsqueeze and ReduceSum from 13). Initializers, external-data
+// references and every other field are kept byte for byte.
+func AppendPooling(model []byte, logits string, pooling encode.Pooling) ([]byte, *GraphInfo, error) {
+	info, graph, err := scanModel(model)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkSpladeIO(info, logits); err != nil {
+		return nil, nil, err
+	}
+	if info.Opset < 11 {
+		return nil, nil, fmt.Errorf("%w: opset %d is older than 11", ErrBadModel, info.Opset)
+	}
+	out, _ := info.Output(logits)
+	nodes, consts, err := poolingNodes(info.Opset, logits, out.ElemType, pooling)
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// Rebuild the graph: every field except the outputs, then the new
+	// constants, nodes and the single pooled output.
+	var newGraph []byte
+	err = forEachField(graph, func(num protowire.Number, typ protowire.Type, raw, payload []byte) error {
+		if num != graphOutputField {
+			newGraph = append(newGraph, raw...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadModel, err)
+	}
+	for _, c := range consts {
+		if newGraph, err = appendMessage(newGraph, graphInitField, c); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, n := range nodes {
+		if newGraph, err = appendMessage(newGraph, graphNodeField, n); err != nil {
+			return nil, nil, err
+		}
+	}
+	pooled := &onnx.ValueInfoProto{
+		Name: PooledOutput,
+		Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{
+			ElemType: int32(onnx.TensorProto_FLOAT),
+			Shape: &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{
+				dimFrom(out.Dims, 0), dimFrom(out.Dims, 2),
+			}},
+		}}},
+	}
+	if newGraph, err = appendMessage(newGraph, graphOutputField, pooled); err != nil {
+		return nil, nil, err
+	}
+
+	rewritten := make([]byte, 0, len(model)+len(newGraph)-len(graph)+16)
+	err = forEachField(model, func(num protowire.Number, typ protowire.Type, raw, payload []byte) error {
+		if num == modelGraphField {
+			rewritten = protowire.AppendTag(rewritten, modelGraphField, protowire.BytesType)
+			rewritten = protowire.AppendBytes(rewritten, newGraph)
+			return nil
+		}
+		rewritten = append(rewritten, raw...)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrBadModel, err)
+	}
+	newInfo := *info
+	newInfo.Outputs = []ValueInfo{{Name: PooledOutput, ElemType: onnx.TensorProto_FLOAT,
+		Dims: []string{dimName(out.Dims, 0), dimName(out.Dims, 2)}}}
+	return rewritten, &newInfo, nil
+}
+
+// checkSpladeIO verifies that the model looks like a masked-LM export.
+func checkSpladeIO(info *GraphInfo, logits string) error {
+	for _, name := range []string{"input_ids", "attention_mask"} {
+		in, ok := info.Input(name)
+		if !ok {
+			return fmt.Errorf("%w: model has no input %q (inputs: %s)", ErrBadModel, name, valueNames(info.Inputs))
+		}
+		if in.ElemType != onnx.TensorProto_INT64 {
+			return fmt.Errorf("%w: input %q is %v, want int64", ErrBadModel, name, in.ElemType)
+		}
+		if len(in.Dims) != 2 {
+			return fmt.Errorf("%w: input %q has rank %d, want 2 [batch, sequence]", ErrBadModel, name, len(in.Dims))
+		}
+	}
+	for _, in := range info.Inputs {
+		switch in.Name {
+		case "input_ids", "attention_mask":
+		case "token_type_ids":
+			if in.ElemType != onnx.TensorProto_INT64 || len(in.Dims) != 2 {
+				return fmt.Errorf("%w: input token_type_ids is %v of rank %d, want int64 [batch, sequence]", ErrBadModel, in.ElemType, len(in.Dims))
+			}
+		default:
+			return fmt.Errorf("%w: model input %q is not one splash can feed (it feeds input_ids, attention_mask, token_type_ids)", ErrBadModel, in.Name)
+		}
+	}
+	out, ok := info.Output(logits)
+	if !ok {
+		return fmt.Errorf("%w: model has no output %q (outputs: %s)", ErrBadModel, logits, valueNames(info.Outputs))
+	}
+	if out.ElemType != onnx.TensorProto_FLOAT && out.ElemType != onnx.TensorProto_FLOAT16 {
+		return fmt.Errorf("%w: output %q is %v, want float or float16", ErrBadModel, logits, out.ElemType)
+	}
+	if len(out.Dims) != 3 {
+		return fmt.Errorf("%w: output %q has rank %d, want 3 [batch, sequence, vocab]", ErrBadModel, logits, len(out.Dims))
+	}
+	return nil
+}
+
+func valueNames(vs []ValueInfo) string {
+	s := ""
+	for i, v := range vs {
+		if i > 0 {
+			s += ", "
+		}
+		s += v.Name
+	}
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func dimName(dims []string, i int) string {
+	if i < len(dims) {
+		return dims[i]
+	}
+	return ""
+}
+
+func dimFrom(dims []string, i int) *onnx.TensorShapeProto_Dimension {
+	d := dimName(dims, i)
+	var v int64
+	if _, err := fmt.Sscan(d, &v); err == nil && v > 0 {
+		return &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: v}}
+	}
+	if d == "" {
+		d = "splash_dim"
+	}
+	return &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: d}}
+}
+
+func appendMessage(b []byte, field protowire.Number, m proto.Message) ([]byte, error) {
+	enc, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", m, err)
+	}
+	b = protowire.AppendTag(b, field, protowire.BytesType)
+	return protowire.AppendBytes(b, enc), nil
+}
+
+// poolingNodes builds the pooling subgraph. Every name is prefixed with
+// "splash_pool/" so that it cannot clash with the exporter's names.
+func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, pooling encode.Pooling) ([]*onnx.NodeProto, []*onnx.TensorProto, error) {
+	const p = "splash_pool/"
+	var nodes []*onnx.NodeProto
+	var consts []*onnx.TensorProto
+	node := func(op string, inputs []string, output string, attrs ...*onnx.AttributeProto) string {
+		nodes = append(nodes, &onnx.NodeProto{
+			Name: p + op + "_" + fmt.Sprint(len(nodes)), OpType: op,
+			Input: inputs, Output: []string{output}, Attribute: attrs,
+		})
+		return output
+	}
+	floatConst := func(name string, v float32) string {
+		consts = append(consts, &onnx.TensorProto{
+			Name: p + name, DataType: int32(onnx.TensorProto_FLOAT),
+			RawData: le32(math.Float32bits(v)),
+		})
+		return p + name
+	}
+	intsConst := func(name string, vs ...int64) string {
+		raw := make([]byte, 0, 8*len(vs))
+		for _, v := range vs {
+			raw = le64(raw, uint64(v))
+		}
+		consts = append(consts, &onnx.TensorProto{
+			Name: p + name, DataType: int32(onnx.TensorProto_INT64),
+			Dims: []int64{int64(len(vs))}, RawData: raw,
+		})
+		return p + name
+	}
+	unsqueeze2 := func(in, out string) string {
+		if opset < 13 {
+			return node("Unsqueeze", []string{in}, out, intsAttr("axes", 2))
+		}
+		return node("Unsqueeze", []string{in, intsConst("axis2", 2)}, out)
+	}
+
+	z := logits
+	if elem == onnx.TensorProto_FLOAT16 {
+		z = node("Cast", []string{logits}, p+"logits_f32", intAttr("to", int64(onnx.TensorProto_FLOAT)))
+	}
+	mask := node("Cast", []string{"attention_mask"}, p+"mask_f32", intAttr("to", int64(onnx.TensorProto_FLOAT)))
+	one := floatConst("one", 1)
+
+	switch pooling {
+	case encode.PoolMax:
+		inv := node("Sub", []string{one, mask}, p+"inv_mask")
+		penalty := node("Mul", []string{inv, floatConst("neg_big", -1e9)}, p+"penalty")
+		penalty3 := unsqueeze2(penalty, p+"penalty3")
+		masked := node("Add", []string{z, penalty3}, p+"masked_logits")
+		var maxed string
+		if opset < 18 {
+			maxed = node("ReduceMax", []string{masked}, p+"max", intsAttr("axes", 1), intAttr("keepdims", 0))
+		} else {
+			maxed = node("ReduceMax", []string{masked, intsConst("axis1", 1)}, p+"max", intAttr("keepdims", 0))
+		}
+		relu := node("Relu", []string{maxed}, p+"relu")
+		plus1 := node("Add", []string{relu, one}, p+"plus1")
+		node("Log", []string{plus1}, PooledOutput)
+	case encode.PoolSum:
+		relu := node("Relu", []string{z}, p+"relu")
+		plus1 := node("Add", []string{relu, one}, p+"plus1")
+		act := node("Log", []string{plus1}, p+"log1p")
+		mask3 := unsqueeze2(mask, p+"mask3")
+		kept := node("Mul", []string{act, mask3}, p+"masked_act")
+		if opset < 13 {
+			node("ReduceSum", []string{kept}, PooledOutput, intsAttr("axes", 1), intAttr("keepdims", 0))
+		} else {
+			node("ReduceSum", []string{kept, intsConst("axis1", 1)}, PooledOutput, intAttr("keepdims", 0))
+		}
+	default:
+		return nil, nil, fmt.Errorf("pooling %v is not supported", pooling)
+	}
+	return nodes, consts, nil
+}
+
+func intAttr(name string, v int64) *onnx.AttributeProto {
+	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INT, I: v}
+}
+
+func intsAttr(name string, vs ...int64) *onnx.AttributeProto {
+	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INTS, Ints: vs}
+}
+
+func le32(v uint32) []byte {
+	return []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+}
+
+func le64(b []byte, v uint64) []byte {
+	for i := 0; i < 8; i++ {
+		b = append(b, byte(v>>(8*i)))
+	}
+	return b
+}
