@@ -1,0 +1,48 @@
+// Command splash encodes document corpora with SPLADE models into impact
+// shards. See README.md for usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/splash-encode/splash/cmd/splash/internal/job"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newRootCommand().ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "splash:", err)
+	}
+	os.Exit(exitCode(ctx, err))
+}
+
+// Exit codes (documented in README.md).
+const (
+	exitOK        = 0
+	exitFailure   = 1 // any other failure (bug, unexpected I/O error)
+	exitUsage     = 2 // bad flags or arguments
+	exitBadData   = 3 // bad input data or model: retrying will not help
+	exitTransient = 4 // interrupted or transient failure: retrying may help
+)
+
+func exitCode(ctx context.Context, err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errUsage):
+		return exitUsage
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return exitTransient
+	case errors.Is(err, job.ErrBadInput):
+		return exitBadData
+	default:
+		return exitFailure
+	}
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+var errUsage = errors.New("usage")
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "splash",
+		Short:         "Encode document corpora with SPLADE into impact shards",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w: %v (see %s --help)", errUsage, err, c.CommandPath())
+	})
+	root.PersistentFlags().String("log-format", "text", "log format: text or json")
+	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		_, err := newLogger(cmd)
+		return err
+	}
+	root.AddCommand(newTokenizeCommand(), newEncodeCommand(), newModelCommand())
+	return root
+}
+
+// newLogger builds the logger from the persistent flags (stderr).
+func newLogger(cmd *cobra.Command) (*slog.Logger, error) {
+	format, _ := cmd.Flags().GetString("log-format")
+	levelName, _ := cmd.Flags().GetString("log-level")
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(levelName)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, levelName)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, format)
+	}
+}
+
+// usageErrorf marks an error as bad usage (exit code 2).
+func usageErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,345 @@
+package testmodel
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// File names inside a model directory.
+const (
+	ModelFile     = "model.onnx"
+	TokenizerFile = "tokenizer.json"
+	ConfigFile    = "config.json"
+)
+
+// Producer is written as the ONNX producer name.
+const Producer = "splash-testmodel"
+
+// maxProtoBytes is the protobuf size limit of a single ONNX file.
+const maxProtoBytes = 1<<31 - 1
+
+// Generate writes a model directory like an optimum fill-mask export: model.onnx
+// (a BERT masked-LM with deterministic random weights), tokenizer.json (a
+// byte-for-byte copy of tokenizerJSON, which also fixes the vocabulary size)
+// and a Hugging Face style config.json. Each file is written to a temporary
+// name and renamed into place. The same cfg and tokenizer always give
+// byte-identical files on a given architecture.
+func Generate(dir string, cfg Config, tokenizerJSON string) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	tok, err := os.ReadFile(tokenizerJSON)
+	if err != nil {
+		return fmt.Errorf("testmodel: read tokenizer: %w", err)
+	}
+	vocab, err := VocabSize(tok)
+	if err != nil {
+		return fmt.Errorf("testmodel: %s: %w", tokenizerJSON, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("testmodel: create model directory: %w", err)
+	}
+	if err := writeAtomic(dir, ModelFile, func(w io.Writer) error { return writeModel(w, cfg, vocab) }); err != nil {
+		return err
+	}
+	if err := writeAtomic(dir, TokenizerFile, func(w io.Writer) error {
+		_, err := w.Write(tok)
+		return err
+	}); err != nil {
+		return err
+	}
+	conf, err := configJSON(cfg, vocab)
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(dir, ConfigFile, func(w io.Writer) error {
+		_, err := w.Write(conf)
+		return err
+	}); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// VocabSize returns max id + 1 over the vocabulary ("model.vocab", either a
+// token->id object or a Unigram [token, score] list) and "added_tokens" of a
+// tokenizer.json.
+func VocabSize(tokenizerJSON []byte) (int, error) {
+	var tj struct {
+		Model struct {
+			Vocab json.RawMessage `json:"vocab"`
+		} `json:"model"`
+		AddedTokens []struct {
+			ID int `json:"id"`
+		} `json:"added_tokens"`
+	}
+	if err := json.Unmarshal(tokenizerJSON, &tj); err != nil {
+		return 0, fmt.Errorf("parse tokenizer.json: %w", err)
+	}
+	n := 0
+	var byToken map[string]int
+	if err := json.Unmarshal(tj.Model.Vocab, &byToken); err == nil {
+		for _, id := range byToken {
+			if id < 0 {
+				return 0, fmt.Errorf("tokenizer.json: negative id %d in model.vocab", id)
+			}
+			n = max(n, id+1)
+		}
+	} else {
+		var list []json.RawMessage
+		if err := json.Unmarshal(tj.Model.Vocab, &list); err != nil {
+			return 0, fmt.Errorf("tokenizer.json: model.vocab is neither an object nor a list")
+		}
+		n = len(list)
+	}
+	for _, t := range tj.AddedTokens {
+		if t.ID < 0 {
+			return 0, fmt.Errorf("tokenizer.json: negative id %d in added_tokens", t.ID)
+		}
+		n = max(n, t.ID+1)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("tokenizer.json: empty vocabulary")
+	}
+	return n, nil
+}
+
+func configJSON(cfg Config, vocab int) ([]byte, error) {
+	type testInfo struct {
+		Seed  uint64 `json:"seed"`
+		Opset int    `json:"opset"`
+		Note  string `json:"note"`
+	}
+	c := struct {
+		Architectures         []string `json:"architectures"`
+		ModelType             string   `json:"model_type"`
+		VocabSize             int      `json:"vocab_size"`
+		HiddenSize            int      `json:"hidden_size"`
+		NumHiddenLayers       int      `json:"num_hidden_layers"`
+		NumAttentionHeads     int      `json:"num_attention_heads"`
+		IntermediateSize      int      `json:"intermediate_size"`
+		MaxPositionEmbeddings int      `json:"max_position_embeddings"`
+		TypeVocabSize         int      `json:"type_vocab_size"`
+		LayerNormEps          float64  `json:"layer_norm_eps"`
+		HiddenAct             string   `json:"hidden_act"`
+		PadTokenID            int      `json:"pad_token_id"`
+		PositionEmbeddingType string   `json:"position_embedding_type"`
+		TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
+		SplashTestModel       testInfo `json:"splash_test_model"`
+	}{
+		Architectures:         []string{"BertForMaskedLM"},
+		ModelType:             "bert",
+		VocabSize:             vocab,
+		HiddenSize:            cfg.Hidden,
+		NumHiddenLayers:       cfg.Layers,
+		NumAttentionHeads:     cfg.Heads,
+		IntermediateSize:      cfg.Intermediate,
+		MaxPositionEmbeddings: cfg.MaxPositions,
+		TypeVocabSize:         cfg.TypeVocab,
+		LayerNormEps:          layerNormEps,
+		HiddenAct:             "gelu",
+		PadTokenID:            padTokenID,
+		PositionEmbeddingType: "absolute",
+		TieWordEmbeddings:     true,
+		SplashTestModel: testInfo{
+			Seed:  cfg.Seed,
+			Opset: cfg.Opset,
+			Note:  "random weights, not a trained model",
+		},
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("testmodel: encode config.json: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// writeAtomic writes dir/name through a temporary file in dir, fsyncs it and
+// renames it into place; on failure the temporary file is removed.
+func writeAtomic(dir, name string, write func(io.Writer) error) (err error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("testmodel: create temporary file for %s: %w", name, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err = write(bw); err != nil {
+		return fmt.Errorf("testmodel: write %s: %w", name, err)
+	}
+	if err = bw.Flush(); err != nil {
+		return fmt.Errorf("testmodel: write %s: %w", name, err)
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return fmt.Errorf("testmodel: chmod %s: %w", name, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("testmodel: sync %s: %w", name, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("testmodel: close %s: %w", name, err)
+	}
+	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("testmodel: rename %s into place: %w", name, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("testmodel: open %s for sync: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("testmodel: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+func tensorType(elem onnx.TensorProto_DataType, dims ...any) *onnx.TypeProto {
+	shape := &onnx.TensorShapeProto{}
+	for _, d := range dims {
+		switch d := d.(type) {
+		case string:
+			shape.Dim = append(shape.Dim, &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: d}})
+		case int:
+			shape.Dim = append(shape.Dim, &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
+		}
+	}
+	return &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{ElemType: int32(elem), Shape: shape}}}
+}
+
+// writeModel streams the ModelProto to w. The model without its weight
+// initializers is marshalled with the protobuf library; each weight is then
+// appended as a further GraphProto.initializer field (a TensorProto whose
+// raw_data holds little-endian float32), so that no second in-memory copy of
+// the weights is made. Protobuf parsers merge repeated fields in order, so
+// the result is an ordinary ModelProto.
+func writeModel(w io.Writer, cfg Config, vocab int) error {
+	nodes, consts := buildGraph(cfg)
+	inputs := make([]*onnx.ValueInfoProto, 0, 3)
+	for _, name := range []string{InputIDs, AttentionMask, TokenTypeIDs} {
+		inputs = append(inputs, &onnx.ValueInfoProto{Name: name, Type: tensorType(onnx.TensorProto_INT64, DimBatch, DimSequence)})
+	}
+	graph := &onnx.GraphProto{
+		Name:        "BertForMaskedLM",
+		Node:        nodes,
+		Initializer: consts,
+		Input:       inputs,
+		Output: []*onnx.ValueInfoProto{{
+			Name: OutputLogits, Type: tensorType(onnx.TensorProto_FLOAT, DimBatch, DimSequence, vocab),
+		}},
+	}
+	model := &onnx.ModelProto{
+		IrVersion:       irVersion(cfg.Opset),
+		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: int64(cfg.Opset)}},
+		ProducerName:    Producer,
+		ProducerVersion: "1",
+		DocString: fmt.Sprintf("splash test model: BertForMaskedLM with random weights (not a trained model); "+
+			"layers=%d hidden=%d heads=%d intermediate=%d seed=%d", cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed),
+	}
+	opts := proto.MarshalOptions{Deterministic: true}
+	modelHead, err := opts.Marshal(model)
+	if err != nil {
+		return fmt.Errorf("marshal model: %w", err)
+	}
+	graphHead, err := opts.Marshal(graph)
+	if err != nil {
+		return fmt.Errorf("marshal graph: %w", err)
+	}
+	specs := weightSpecs(cfg, vocab)
+	heads := make([][]byte, len(specs))
+	graphLen := len(graphHead)
+	for i, s := range specs {
+		th, err := opts.Marshal(&onnx.TensorProto{Name: s.name, Dims: s.dims, DataType: int32(onnx.TensorProto_FLOAT)})
+		if err != nil {
+			return fmt.Errorf("marshal initializer %s: %w", s.name, err)
+		}
+		heads[i] = th
+		graphLen += protowire.SizeTag(5) + protowire.SizeBytes(tensorLen(th, s))
+	}
+	total := len(modelHead) + protowire.SizeTag(7) + protowire.SizeBytes(graphLen)
+	if total > maxProtoBytes {
+		return fmt.Errorf("model would be %d bytes, over the 2 GiB protobuf limit (external data is not supported)", total)
+	}
+
+	if _, err := w.Write(modelHead); err != nil {
+		return err
+	}
+	var pre []byte
+	pre = protowire.AppendTag(pre, 7, protowire.BytesType) // ModelProto.graph
+	pre = protowire.AppendVarint(pre, uint64(graphLen))
+	if _, err := w.Write(pre); err != nil {
+		return err
+	}
+	if _, err := w.Write(graphHead); err != nil {
+		return err
+	}
+	for i, s := range specs {
+		pre = pre[:0]
+		pre = protowire.AppendTag(pre, 5, protowire.BytesType) // GraphProto.initializer
+		pre = protowire.AppendVarint(pre, uint64(tensorLen(heads[i], s)))
+		pre = append(pre, heads[i]...)
+		pre = protowire.AppendTag(pre, 9, protowire.BytesType) // TensorProto.raw_data
+		pre = protowire.AppendVarint(pre, uint64(4*s.numel()))
+		if _, err := w.Write(pre); err != nil {
+			return err
+		}
+		if _, err := w.Write(generateRaw(cfg.Seed, s)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tensorLen is the encoded size of a TensorProto with header th and the raw
+// data of s.
+func tensorLen(th []byte, s tensorSpec) int {
+	return len(th) + protowire.SizeTag(9) + protowire.SizeBytes(4*s.numel())
+}
+
+// generateRaw returns the little-endian float32 bytes of s. Rows are filled
+// in parallel; each row has its own generator, so the bytes do not depend on
+// the number of goroutines.
+func generateRaw(seed uint64, s tensorSpec) []byte {
+	rows, n := s.numRows(), s.rowLen()
+	out := make([]byte, 4*rows*n)
+	tseed := tensorSeed(seed, s.name)
+	workers := min(runtime.GOMAXPROCS(0), max(1, rows*n/(1<<16)), rows)
+	var wg sync.WaitGroup
+	for wk := 0; wk < workers; wk++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vals := make([]float32, n)
+			for row := wk; row < rows; row += workers {
+				s.fill(rowRNG(tseed, row), row, vals)
+				b := out[4*row*n : 4*(row+1)*n]
+				for k, v := range vals {
+					binary.LittleEndian.PutUint32(b[4*k:], math.Float32bits(v))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}

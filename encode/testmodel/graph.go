@@ -1,0 +1,201 @@
+package testmodel
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+)
+
+// Graph input and output names (those of an optimum fill-mask export).
+const (
+	InputIDs      = "input_ids"
+	AttentionMask = "attention_mask"
+	TokenTypeIDs  = "token_type_ids"
+	OutputLogits  = "logits"
+)
+
+// Symbolic dimension names of the inputs and of the output.
+const (
+	DimBatch    = "batch_size"
+	DimSequence = "sequence_length"
+)
+
+// maskPenalty is added to the attention scores of padding keys, as in the
+// original Hugging Face BERT ((1 - mask) * -10000); it stays finite in fp16.
+const maskPenalty = -10000.0
+
+// layerNormEps is BERT's LayerNorm epsilon.
+const layerNormEps = 1e-12
+
+// graphBuilder accumulates nodes and small constant initializers.
+type graphBuilder struct {
+	opset  int
+	nodes  []*onnx.NodeProto
+	consts []*onnx.TensorProto
+	seen   map[string]bool // constant names already emitted
+	count  int
+}
+
+func newGraphBuilder(opset int) *graphBuilder {
+	return &graphBuilder{opset: opset, seen: map[string]bool{}}
+}
+
+// op appends a node with one output and returns the output name.
+func (b *graphBuilder) op(scope, opType string, inputs []string, attrs ...*onnx.AttributeProto) string {
+	b.count++
+	name := fmt.Sprintf("%s/%s_%d", scope, opType, b.count)
+	out := name + "_output_0"
+	b.nodes = append(b.nodes, &onnx.NodeProto{
+		Name:      name,
+		OpType:    opType,
+		Input:     inputs,
+		Output:    []string{out},
+		Attribute: attrs,
+	})
+	return out
+}
+
+func attrInts(name string, v ...int64) *onnx.AttributeProto {
+	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INTS, Ints: v}
+}
+
+func attrInt(name string, v int64) *onnx.AttributeProto {
+	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INT, I: v}
+}
+
+// scalarF registers a float32 scalar constant and returns its name.
+func (b *graphBuilder) scalarF(name string, v float32) string {
+	if !b.seen[name] {
+		b.seen[name] = true
+		b.consts = append(b.consts, &onnx.TensorProto{
+			Name: name, DataType: int32(onnx.TensorProto_FLOAT), FloatData: []float32{v},
+		})
+	}
+	return name
+}
+
+// intsConst registers an int64 constant (a scalar when scalar is true) and returns its name.
+func (b *graphBuilder) intsConst(name string, scalar bool, v ...int64) string {
+	if !b.seen[name] {
+		b.seen[name] = true
+		t := &onnx.TensorProto{Name: name, DataType: int32(onnx.TensorProto_INT64), Int64Data: v}
+		if !scalar {
+			t.Dims = []int64{int64(len(v))}
+		}
+		b.consts = append(b.consts, t)
+	}
+	return name
+}
+
+// reduceMeanLast is ReduceMean over the last axis with keepdims, in the
+// signature of the builder's opset.
+func (b *graphBuilder) reduceMeanLast(scope, x string) string {
+	if b.opset >= 18 {
+		return b.op(scope, "ReduceMean", []string{x, b.intsConst("const_axes_last", false, -1)}, attrInt("keepdims", 1))
+	}
+	return b.op(scope, "ReduceMean", []string{x}, attrInts("axes", -1), attrInt("keepdims", 1))
+}
+
+// layerNorm is LayerNorm over the last axis, decomposed as torch.onnx does at
+// opset 14: (x - mean) / sqrt(mean((x - mean)^2) + eps) * gamma + beta.
+func (b *graphBuilder) layerNorm(prefix, x string) string {
+	scope := "/" + prefix
+	mean := b.reduceMeanLast(scope, x)
+	d := b.op(scope, "Sub", []string{x, mean})
+	sq := b.op(scope, "Pow", []string{d, b.scalarF("const_two", 2)})
+	v := b.reduceMeanLast(scope, sq)
+	ve := b.op(scope, "Add", []string{v, b.scalarF("const_ln_eps", layerNormEps)})
+	s := b.op(scope, "Sqrt", []string{ve})
+	n := b.op(scope, "Div", []string{d, s})
+	g := b.op(scope, "Mul", []string{n, prefix + ".weight"})
+	return b.op(scope, "Add", []string{g, prefix + ".bias"})
+}
+
+// linear is x @ W^T + b with W stored [out, in] as in PyTorch.
+func (b *graphBuilder) linear(prefix, x string) string {
+	scope := "/" + prefix
+	wt := b.op(scope, "Transpose", []string{prefix + ".weight"}, attrInts("perm", 1, 0))
+	y := b.op(scope, "MatMul", []string{x, wt})
+	return b.op(scope, "Add", []string{y, prefix + ".bias"})
+}
+
+// gelu is the exact GELU: x * 0.5 * (1 + erf(x / sqrt(2))).
+func (b *graphBuilder) gelu(scope, x string) string {
+	d := b.op(scope, "Div", []string{x, b.scalarF("const_sqrt2", float32(math.Sqrt2))})
+	e := b.op(scope, "Erf", []string{d})
+	a := b.op(scope, "Add", []string{e, b.scalarF("const_one", 1)})
+	m := b.op(scope, "Mul", []string{x, a})
+	return b.op(scope, "Mul", []string{m, b.scalarF("const_half", 0.5)})
+}
+
+// buildGraph returns the nodes and constant initializers of a BERT masked-LM.
+// The weight initializers (weightSpecs) are added by the caller.
+func buildGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
+	b := newGraphBuilder(cfg.Opset)
+	headDim := cfg.Hidden / cfg.Heads
+
+	// Embeddings: word + position (0..seq-1, from the input's shape) + token type.
+	const emb = "/bert/embeddings"
+	word := b.op(emb, "Gather", []string{nameWordEmb, InputIDs}, attrInt("axis", 0))
+	shape := b.op(emb, "Shape", []string{InputIDs})
+	seqLen := b.op(emb, "Gather", []string{shape, b.intsConst("const_i64_1", true, 1)}, attrInt("axis", 0))
+	positions := b.op(emb, "Range", []string{b.intsConst("const_i64_0", true, 0), seqLen, b.intsConst("const_i64_1", true, 1)})
+	posIDs := b.op(emb, "Unsqueeze", []string{positions, b.intsConst("const_axes_0", false, 0)})
+	pos := b.op(emb, "Gather", []string{namePosEmb, posIDs}, attrInt("axis", 0))
+	typ := b.op(emb, "Gather", []string{nameTypeEmb, TokenTypeIDs}, attrInt("axis", 0))
+	x := b.op(emb, "Add", []string{word, typ})
+	x = b.op(emb, "Add", []string{x, pos})
+	x = b.layerNorm(nameEmbLN, x)
+
+	// Extended attention mask [batch, 1, 1, seq]: (1 - mask) * -10000.
+	const ext = "/bert/extended_attention_mask"
+	m := b.op(ext, "Unsqueeze", []string{AttentionMask, b.intsConst("const_axes_1_2", false, 1, 2)})
+	mf := b.op(ext, "Cast", []string{m}, attrInt("to", int64(onnx.TensorProto_FLOAT)))
+	inv := b.op(ext, "Sub", []string{b.scalarF("const_one", 1), mf})
+	penalty := b.op(ext, "Mul", []string{inv, b.scalarF("const_mask_penalty", maskPenalty)})
+
+	splitShape := b.intsConst("const_shape_heads", false, 0, 0, int64(cfg.Heads), int64(headDim))
+	mergeShape := b.intsConst("const_shape_hidden", false, 0, 0, int64(cfg.Hidden))
+	sqrtD := b.scalarF("const_sqrt_head_dim", float32(math.Sqrt(float64(headDim))))
+	for l := 0; l < cfg.Layers; l++ {
+		scope := fmt.Sprintf("/bert/encoder/layer.%d/attention/self", l)
+		heads := func(name string, perm ...int64) string {
+			y := b.linear(layerName(l, "attention.self."+name), x)
+			r := b.op(scope, "Reshape", []string{y, splitShape})
+			return b.op(scope, "Transpose", []string{r}, attrInts("perm", perm...))
+		}
+		q := heads("query", 0, 2, 1, 3) // [b, heads, seq, d]
+		k := heads("key", 0, 2, 3, 1)   // [b, heads, d, seq]
+		v := heads("value", 0, 2, 1, 3) // [b, heads, seq, d]
+		scores := b.op(scope, "MatMul", []string{q, k})
+		scores = b.op(scope, "Div", []string{scores, sqrtD})
+		scores = b.op(scope, "Add", []string{scores, penalty})
+		probs := b.op(scope, "Softmax", []string{scores}, attrInt("axis", -1))
+		ctx := b.op(scope, "MatMul", []string{probs, v})
+		ctx = b.op(scope, "Transpose", []string{ctx}, attrInts("perm", 0, 2, 1, 3))
+		ctx = b.op(scope, "Reshape", []string{ctx, mergeShape})
+
+		attn := b.linear(layerName(l, "attention.output.dense"), ctx)
+		attn = b.op(fmt.Sprintf("/bert/encoder/layer.%d/attention/output", l), "Add", []string{attn, x})
+		x = b.layerNorm(layerName(l, "attention.output.LayerNorm"), attn)
+
+		inter := b.linear(layerName(l, "intermediate.dense"), x)
+		inter = b.gelu(fmt.Sprintf("/bert/encoder/layer.%d/intermediate/intermediate_act_fn", l), inter)
+		out := b.linear(layerName(l, "output.dense"), inter)
+		out = b.op(fmt.Sprintf("/bert/encoder/layer.%d/output", l), "Add", []string{out, x})
+		x = b.layerNorm(layerName(l, "output.LayerNorm"), out)
+	}
+
+	// MLM head: dense + GELU + LayerNorm, decoder tied to the word embeddings.
+	t := b.linear(nameHeadDense, x)
+	t = b.gelu("/cls/predictions/transform/transform_act_fn", t)
+	t = b.layerNorm(nameHeadLN, t)
+	const dec = "/cls/predictions/decoder"
+	et := b.op(dec, "Transpose", []string{nameWordEmb}, attrInts("perm", 1, 0))
+	logits := b.op(dec, "MatMul", []string{t, et})
+	b.nodes = append(b.nodes, &onnx.NodeProto{
+		Name: dec + "/Add", OpType: "Add", Input: []string{logits, nameOutBias}, Output: []string{OutputLogits},
+	})
+	return b.nodes, b.consts
+}

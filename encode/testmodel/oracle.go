@@ -1,0 +1,499 @@
+package testmodel
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/advancedclimatesystems/gonnx/onnx"
+	"google.golang.org/protobuf/proto"
+)
+
+// Oracle is an independent float64 implementation of the BERT masked-LM that
+// Generate writes. It reads the weights from the initializers of a model
+// directory's model.onnx (not from the seed) and the head count and LayerNorm
+// epsilon from its config.json, so comparing it with an ONNX runtime checks
+// the graph that Generate built. It holds no mutable state: one Oracle may
+// serve concurrent calls.
+type Oracle struct {
+	vocab, hidden, heads, inter, maxPos int
+	eps                                 float64
+
+	wordEmb, posEmb, typeEmb []float64 // [rows * hidden], row-major
+	embLN                    layerNormW
+	layers                   []oracleLayer
+	headDense                denseW
+	headLN                   layerNormW
+	outBias                  []float64 // [vocab]
+}
+
+// denseW is a PyTorch Linear: y = W x + b with W stored [out, in].
+type denseW struct {
+	w       []float64
+	b       []float64
+	in, out int
+}
+
+type layerNormW struct{ gamma, beta []float64 }
+
+type oracleLayer struct {
+	q, k, v, attnOut denseW
+	attnLN           layerNormW
+	ffnIn, ffnOut    denseW
+	ffnLN            layerNormW
+}
+
+// LoadOracle reads dir/model.onnx and dir/config.json.
+func LoadOracle(dir string) (*Oracle, error) {
+	var conf struct {
+		NumAttentionHeads int     `json:"num_attention_heads"`
+		NumHiddenLayers   int     `json:"num_hidden_layers"`
+		LayerNormEps      float64 `json:"layer_norm_eps"`
+	}
+	cpath := filepath.Join(dir, ConfigFile)
+	cb, err := os.ReadFile(cpath)
+	if err != nil {
+		return nil, fmt.Errorf("testmodel: oracle: %w", err)
+	}
+	if err := json.Unmarshal(cb, &conf); err != nil {
+		return nil, fmt.Errorf("testmodel: oracle: parse %s: %w", cpath, err)
+	}
+	mpath := filepath.Join(dir, ModelFile)
+	mb, err := os.ReadFile(mpath)
+	if err != nil {
+		return nil, fmt.Errorf("testmodel: oracle: %w", err)
+	}
+	var model onnx.ModelProto
+	if err := proto.Unmarshal(mb, &model); err != nil {
+		return nil, fmt.Errorf("testmodel: oracle: parse %s: %w", mpath, err)
+	}
+	if model.Graph == nil {
+		return nil, fmt.Errorf("testmodel: oracle: %s has no graph", mpath)
+	}
+	inits := make(map[string]*onnx.TensorProto, len(model.Graph.Initializer))
+	for _, t := range model.Graph.Initializer {
+		inits[t.Name] = t
+	}
+	r := &weightReader{inits: inits, path: mpath}
+
+	o := &Oracle{heads: conf.NumAttentionHeads, eps: conf.LayerNormEps}
+	var dims []int
+	o.wordEmb, dims = r.matrix(nameWordEmb)
+	if len(dims) == 2 {
+		o.vocab, o.hidden = dims[0], dims[1]
+	}
+	o.posEmb, dims = r.matrix(namePosEmb)
+	if len(dims) == 2 {
+		o.maxPos = dims[0]
+	}
+	o.typeEmb, _ = r.matrix(nameTypeEmb)
+	o.embLN = r.layerNorm(nameEmbLN)
+	for l := 0; l < conf.NumHiddenLayers; l++ {
+		var ly oracleLayer
+		ly.q = r.dense(layerName(l, "attention.self.query"))
+		ly.k = r.dense(layerName(l, "attention.self.key"))
+		ly.v = r.dense(layerName(l, "attention.self.value"))
+		ly.attnOut = r.dense(layerName(l, "attention.output.dense"))
+		ly.attnLN = r.layerNorm(layerName(l, "attention.output.LayerNorm"))
+		ly.ffnIn = r.dense(layerName(l, "intermediate.dense"))
+		ly.ffnOut = r.dense(layerName(l, "output.dense"))
+		ly.ffnLN = r.layerNorm(layerName(l, "output.LayerNorm"))
+		o.layers = append(o.layers, ly)
+	}
+	o.headDense = r.dense(nameHeadDense)
+	o.headLN = r.layerNorm(nameHeadLN)
+	o.outBias, _ = r.vector(nameOutBias)
+	if r.err != nil {
+		return nil, fmt.Errorf("testmodel: oracle: %w", r.err)
+	}
+	if err := o.check(); err != nil {
+		return nil, fmt.Errorf("testmodel: oracle: %s: %w", dir, err)
+	}
+	if len(o.layers) > 0 {
+		o.inter = o.layers[0].ffnIn.out
+	}
+	return o, nil
+}
+
+// check verifies that the shapes fit together, so that the forward pass
+// cannot index out of range.
+func (o *Oracle) check() error {
+	h := o.hidden
+	switch {
+	case o.vocab < 1 || h < 1:
+		return fmt.Errorf("bad word embedding shape [%d, %d]", o.vocab, h)
+	case o.heads < 1 || h%o.heads != 0:
+		return fmt.Errorf("num_attention_heads %d does not divide hidden size %d", o.heads, h)
+	case !(o.eps > 0):
+		return fmt.Errorf("layer_norm_eps %v, want > 0", o.eps)
+	case len(o.layers) == 0:
+		return fmt.Errorf("num_hidden_layers is 0")
+	case o.maxPos < 1 || len(o.posEmb) != o.maxPos*h:
+		return fmt.Errorf("position embeddings do not have %d columns", h)
+	case len(o.typeEmb) < h || len(o.typeEmb)%h != 0:
+		return fmt.Errorf("token type embeddings do not have %d columns", h)
+	case len(o.outBias) != o.vocab:
+		return fmt.Errorf("%s has %d values, want %d", nameOutBias, len(o.outBias), o.vocab)
+	}
+	checkLN := func(ln layerNormW) error {
+		if len(ln.gamma) != h || len(ln.beta) != h {
+			return fmt.Errorf("LayerNorm parameters of length %d/%d, want %d", len(ln.gamma), len(ln.beta), h)
+		}
+		return nil
+	}
+	checkDense := func(d denseW, in, out int) error {
+		if d.in != in || d.out != out || len(d.b) != out {
+			return fmt.Errorf("dense layer [%d, %d] with %d biases, want [%d, %d]", d.out, d.in, len(d.b), out, in)
+		}
+		return nil
+	}
+	errs := []error{checkLN(o.embLN), checkLN(o.headLN), checkDense(o.headDense, h, h)}
+	inter := o.layers[0].ffnIn.out
+	for _, ly := range o.layers {
+		errs = append(errs,
+			checkDense(ly.q, h, h), checkDense(ly.k, h, h), checkDense(ly.v, h, h),
+			checkDense(ly.attnOut, h, h), checkLN(ly.attnLN),
+			checkDense(ly.ffnIn, h, inter), checkDense(ly.ffnOut, inter, h), checkLN(ly.ffnLN))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// weightReader decodes float32 initializers into float64, remembering the
+// first error.
+type weightReader struct {
+	inits map[string]*onnx.TensorProto
+	path  string
+	err   error
+}
+
+func (r *weightReader) tensor(name string) ([]float64, []int) {
+	if r.err != nil {
+		return nil, nil
+	}
+	t, ok := r.inits[name]
+	if !ok {
+		r.err = fmt.Errorf("%s: no initializer %q", r.path, name)
+		return nil, nil
+	}
+	if t.DataType != int32(onnx.TensorProto_FLOAT) {
+		r.err = fmt.Errorf("%s: initializer %q has data type %d, want float", r.path, name, t.DataType)
+		return nil, nil
+	}
+	n := 1
+	dims := make([]int, len(t.Dims))
+	for i, d := range t.Dims {
+		if d < 0 || (d > 0 && n > math.MaxInt32/int(d)) {
+			r.err = fmt.Errorf("%s: initializer %q has bad dims %v", r.path, name, t.Dims)
+			return nil, nil
+		}
+		dims[i] = int(d)
+		n *= int(d)
+	}
+	out := make([]float64, n)
+	switch {
+	case len(t.RawData) == 4*n:
+		for i := range out {
+			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(t.RawData[4*i:])))
+		}
+	case len(t.RawData) == 0 && len(t.FloatData) == n:
+		for i, v := range t.FloatData {
+			out[i] = float64(v)
+		}
+	default:
+		r.err = fmt.Errorf("%s: initializer %q: data does not match dims %v", r.path, name, t.Dims)
+		return nil, nil
+	}
+	return out, dims
+}
+
+func (r *weightReader) matrix(name string) ([]float64, []int) {
+	v, dims := r.tensor(name)
+	if r.err == nil && len(dims) != 2 {
+		r.err = fmt.Errorf("%s: initializer %q has dims %v, want 2", r.path, name, dims)
+	}
+	return v, dims
+}
+
+func (r *weightReader) vector(name string) ([]float64, []int) {
+	v, dims := r.tensor(name)
+	if r.err == nil && len(dims) != 1 {
+		r.err = fmt.Errorf("%s: initializer %q has dims %v, want 1", r.path, name, dims)
+	}
+	return v, dims
+}
+
+func (r *weightReader) dense(prefix string) denseW {
+	w, dims := r.matrix(prefix + ".weight")
+	b, _ := r.vector(prefix + ".bias")
+	if r.err != nil {
+		return denseW{}
+	}
+	return denseW{w: w, b: b, out: dims[0], in: dims[1]}
+}
+
+func (r *weightReader) layerNorm(prefix string) layerNormW {
+	g, _ := r.vector(prefix + ".weight")
+	b, _ := r.vector(prefix + ".bias")
+	return layerNormW{gamma: g, beta: b}
+}
+
+// VocabSize is the number of logits per position.
+func (o *Oracle) VocabSize() int { return o.vocab }
+
+// Hidden is the hidden size of the model.
+func (o *Oracle) Hidden() int { return o.hidden }
+
+// MaxLength is the longest sequence the position embeddings allow.
+func (o *Oracle) MaxLength() int { return o.maxPos }
+
+// Validate reports why Logits would refuse ids (nil when it accepts them).
+func (o *Oracle) Validate(ids []int32) error {
+	if len(ids) == 0 {
+		return fmt.Errorf("testmodel: oracle: empty sequence")
+	}
+	if len(ids) > o.maxPos {
+		return fmt.Errorf("testmodel: oracle: sequence of %d tokens, longer than %d positions", len(ids), o.maxPos)
+	}
+	for i, id := range ids {
+		if id < 0 || int(id) >= o.vocab {
+			return fmt.Errorf("testmodel: oracle: id %d at position %d outside vocabulary [0, %d)", id, i, o.vocab)
+		}
+	}
+	return nil
+}
+
+// Logits returns the masked-LM logits [seq][vocab] of one unpadded sequence
+// (attention mask all ones, token types 0). It returns nil when Validate
+// rejects ids.
+func (o *Oracle) Logits(ids []int32) [][]float64 {
+	if o.Validate(ids) != nil {
+		return nil
+	}
+	h := o.hidden
+	seq := len(ids)
+
+	// Embeddings: word + token type 0 + position, then LayerNorm.
+	x := make([][]float64, seq)
+	for i, id := range ids {
+		row := make([]float64, h)
+		for k := 0; k < h; k++ {
+			row[k] = o.wordEmb[int(id)*h+k] + o.typeEmb[k] + o.posEmb[i*h+k]
+		}
+		x[i] = o.layerNorm(row, o.embLN)
+	}
+
+	for _, ly := range o.layers {
+		// Self-attention, post-LayerNorm residual.
+		ctx := o.attention(x, ly)
+		attn := ly.attnOut.apply(ctx)
+		for i := range x {
+			for k := range attn[i] {
+				attn[i][k] += x[i][k]
+			}
+			x[i] = o.layerNorm(attn[i], ly.attnLN)
+		}
+		// Feed-forward with exact GELU.
+		inter := ly.ffnIn.apply(x)
+		for i := range inter {
+			for k, v := range inter[i] {
+				inter[i][k] = gelu(v)
+			}
+		}
+		out := ly.ffnOut.apply(inter)
+		for i := range x {
+			for k := range out[i] {
+				out[i][k] += x[i][k]
+			}
+			x[i] = o.layerNorm(out[i], ly.ffnLN)
+		}
+	}
+
+	// MLM head transform.
+	t := o.headDense.apply(x)
+	for i := range t {
+		for k, v := range t[i] {
+			t[i][k] = gelu(v)
+		}
+		t[i] = o.layerNorm(t[i], o.headLN)
+	}
+
+	// Decoder tied to the word embeddings: logits[i][j] = <t_i, E_j> + bias_j.
+	logits := make([][]float64, seq)
+	for i := range logits {
+		logits[i] = make([]float64, o.vocab)
+	}
+	o.project(t, logits)
+	return logits
+}
+
+// project sets logits[i][j] = <t_i, E_j> + bias_j, the decoder tied to the
+// word embeddings. Positions are split among goroutines in groups of four;
+// each group walks the vocabulary once and computes its four dot products
+// with every word embedding row together (register blocking: each row is
+// loaded once per four positions).
+func (o *Oracle) project(t, logits [][]float64) {
+	h, seq := o.hidden, len(t)
+	groups := (seq + 3) / 4
+	workers := min(runtime.GOMAXPROCS(0), groups)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for g := w; g < groups; g += workers {
+				i0 := 4 * g
+				if seq-i0 < 4 {
+					for i := i0; i < seq; i++ {
+						for j := range o.vocab {
+							logits[i][j] = dot(t[i], o.wordEmb[j*h:(j+1)*h]) + o.outBias[j]
+						}
+					}
+					continue
+				}
+				t0, t1, t2, t3 := t[i0][:h], t[i0+1][:h], t[i0+2][:h], t[i0+3][:h]
+				l0, l1, l2, l3 := logits[i0], logits[i0+1], logits[i0+2], logits[i0+3]
+				for j := range o.vocab {
+					e := o.wordEmb[j*h : (j+1)*h]
+					var s0, s1, s2, s3 float64
+					for k, ek := range e {
+						s0 += ek * t0[k]
+						s1 += ek * t1[k]
+						s2 += ek * t2[k]
+						s3 += ek * t3[k]
+					}
+					b := o.outBias[j]
+					l0[j], l1[j], l2[j], l3[j] = s0+b, s1+b, s2+b, s3+b
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Pooled returns the SPLADE vector of one unpadded sequence the naive way:
+// log(1 + relu(z_ij)) at every position, then "max" or "sum" over positions.
+// It returns nil for another pooling name or for ids that Logits rejects.
+func (o *Oracle) Pooled(ids []int32, pooling string) []float64 {
+	if pooling != "max" && pooling != "sum" {
+		return nil
+	}
+	logits := o.Logits(ids)
+	if logits == nil {
+		return nil
+	}
+	out := make([]float64, o.vocab)
+	for i, row := range logits {
+		for j, z := range row {
+			a := math.Log1p(math.Max(z, 0))
+			switch {
+			case pooling == "sum":
+				out[j] += a
+			case i == 0 || a > out[j]:
+				out[j] = a
+			}
+		}
+	}
+	return out
+}
+
+// attention is multi-head self-attention without padding: it returns the
+// concatenated per-head contexts [seq][hidden] (before the output dense).
+func (o *Oracle) attention(x [][]float64, ly oracleLayer) [][]float64 {
+	q, k, v := ly.q.apply(x), ly.k.apply(x), ly.v.apply(x)
+	seq, d := len(x), o.hidden/o.heads
+	scale := 1 / math.Sqrt(float64(d))
+	ctx := make([][]float64, seq)
+	for i := range ctx {
+		ctx[i] = make([]float64, o.hidden)
+	}
+	scores := make([]float64, seq)
+	for hd := 0; hd < o.heads; hd++ {
+		lo, hi := hd*d, (hd+1)*d
+		for i := 0; i < seq; i++ {
+			m := math.Inf(-1)
+			for j := 0; j < seq; j++ {
+				scores[j] = dot(q[i][lo:hi], k[j][lo:hi]) * scale
+				m = math.Max(m, scores[j])
+			}
+			var sum float64
+			for j := range scores {
+				scores[j] = math.Exp(scores[j] - m)
+				sum += scores[j]
+			}
+			for j := 0; j < seq; j++ {
+				p := scores[j] / sum
+				for c := lo; c < hi; c++ {
+					ctx[i][c] += p * v[j][c]
+				}
+			}
+		}
+	}
+	return ctx
+}
+
+// layerNorm returns gamma * (x - mean) / sqrt(var + eps) + beta, with the
+// mean and the (biased) variance computed in two passes.
+func (o *Oracle) layerNorm(x []float64, p layerNormW) []float64 {
+	n := float64(len(x))
+	var mean float64
+	for _, v := range x {
+		mean += v
+	}
+	mean /= n
+	var variance float64
+	for _, v := range x {
+		variance += (v - mean) * (v - mean)
+	}
+	variance /= n
+	inv := 1 / math.Sqrt(variance+o.eps)
+	out := make([]float64, len(x))
+	for k, v := range x {
+		out[k] = (v-mean)*inv*p.gamma[k] + p.beta[k]
+	}
+	return out
+}
+
+// apply computes W x + b for every row of x.
+func (d denseW) apply(x [][]float64) [][]float64 {
+	y := make([][]float64, len(x))
+	for i, xi := range x {
+		yi := make([]float64, d.out)
+		for o := 0; o < d.out; o++ {
+			yi[o] = dot(d.w[o*d.in:(o+1)*d.in], xi) + d.b[o]
+		}
+		y[i] = yi
+	}
+	return y
+}
+
+// gelu is the exact GELU, x * Phi(x).
+func gelu(x float64) float64 {
+	return 0.5 * x * (1 + math.Erf(x/math.Sqrt2))
+}
+
+// dot is the inner product of two equally long vectors.
+func dot(a, b []float64) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	k := 0
+	for ; k+4 <= len(a); k += 4 {
+		s0 += a[k] * b[k]
+		s1 += a[k+1] * b[k+1]
+		s2 += a[k+2] * b[k+2]
+		s3 += a[k+3] * b[k+3]
+	}
+	for ; k < len(a); k++ {
+		s0 += a[k] * b[k]
+	}
+	return (s0 + s1) + (s2 + s3)
+}

@@ -1,0 +1,412 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+)
+
+// Tokenizer is a parsed tokenizer.json. It is safe for concurrent use.
+type Tokenizer struct {
+	model  *wordPiece
+	norm   normalizer   // nil: none
+	pre    preTokenizer // nil: none, every piece of text is one word
+	raw    *patternSet  // added tokens matched in the raw text (nil: none)
+	normed *patternSet  // added tokens matched in the normalized text (nil: none)
+
+	prefix, suffix []int32 // the single-sequence template around $A
+
+	// chunked: texts may be encoded in pieces cut before spaces (see
+	// normalizer.local), which lets truncation stop early.
+	chunked bool
+
+	added     map[string]int32 // added tokens, looked up before the model
+	vocabSize int
+	padID     int32
+	fileMax   int // truncation.max_length of the file, 0 if none
+
+	scratch sync.Pool // *scratch
+}
+
+// Encoding is the result of encoding one text.
+type Encoding struct {
+	// IDs holds the token ids, special tokens ([CLS] ... [SEP]) included.
+	IDs []int32
+	// Truncated reports that the text had more tokens than fit in maxLength.
+	Truncated bool
+}
+
+// scratch holds per-call buffers, reused through Tokenizer.scratch.
+type scratch struct {
+	rawMatches  []match
+	normMatches []match
+	norm        []byte
+	words       []span
+}
+
+// chunkSize is the length (bytes) from which a long text is cut, before the
+// next space, into pieces encoded one after the other.
+const chunkSize = 2048
+
+// maxScratch bounds the normalization buffer kept for reuse.
+const maxScratch = 1 << 20
+
+// Load reads and parses a tokenizer.json file.
+func Load(path string) (*Tokenizer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load tokenizer: %w", err)
+	}
+	t, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("load tokenizer %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Parse parses the contents of a tokenizer.json file.
+func Parse(data []byte) (*Tokenizer, error) {
+	var f fileJSON
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("parse tokenizer.json: %w", err)
+	}
+	if f.Version != nil && *f.Version != "1.0" {
+		return nil, fmt.Errorf("parse tokenizer.json: unknown version %q (want \"1.0\")", *f.Version)
+	}
+	t := &Tokenizer{}
+	var err error
+	// The model first: a BPE or Unigram file is refused for its model, the
+	// most telling reason, before anything else.
+	if t.model, err = parseModel(f.Model); err != nil {
+		return nil, fmt.Errorf("parse tokenizer.json: %w", err)
+	}
+	if !isNull(f.Normalizer) {
+		if t.norm, err = parseNormalizer(f.Normalizer); err != nil {
+			return nil, fmt.Errorf("parse tokenizer.json: %w", err)
+		}
+	}
+	if !isNull(f.PreTokenizer) {
+		if t.pre, err = parsePreTokenizer(f.PreTokenizer); err != nil {
+			return nil, fmt.Errorf("parse tokenizer.json: %w", err)
+		}
+	}
+	if !isNull(f.PostProcessor) {
+		if t.prefix, t.suffix, err = parsePostProcessor(f.PostProcessor); err != nil {
+			return nil, fmt.Errorf("parse tokenizer.json: %w", err)
+		}
+	}
+	if err := t.addTokens(f.AddedTokens); err != nil {
+		return nil, fmt.Errorf("parse tokenizer.json: %w", err)
+	}
+	if f.Truncation != nil {
+		if f.Truncation.MaxLength < 0 {
+			return nil, fmt.Errorf("parse tokenizer.json: truncation.max_length %d is negative", f.Truncation.MaxLength)
+		}
+		t.fileMax = f.Truncation.MaxLength
+	}
+
+	for _, id := range t.model.vocab {
+		t.vocabSize = max(t.vocabSize, int(id)+1)
+	}
+	for _, id := range t.added {
+		t.vocabSize = max(t.vocabSize, int(id)+1)
+	}
+	for _, id := range append(append([]int32(nil), t.prefix...), t.suffix...) {
+		if int(id) >= t.vocabSize {
+			return nil, fmt.Errorf("parse tokenizer.json: post_processor special token id %d is outside the vocabulary (size %d)", id, t.vocabSize)
+		}
+	}
+	switch pad, ok := t.TokenID("[PAD]"); {
+	case f.Padding != nil && f.Padding.PadID != nil:
+		if t.padID, err = checkID("padding.pad_id", *f.Padding.PadID); err != nil {
+			return nil, fmt.Errorf("parse tokenizer.json: %w", err)
+		}
+	case ok:
+		t.padID = pad
+	}
+
+	t.chunked = (t.norm == nil || t.norm.local()) && t.pre != nil && t.pre.splitsOnSpace() && t.normed == nil
+	t.scratch.New = func() any { return new(scratch) }
+	return t, nil
+}
+
+// addTokens registers added_tokens like HF's AddedVocabulary, one token at a
+// time in file order: a token already in the vocabulary keeps that id, any
+// other gets the next free id after the model's vocabulary (HF does not use
+// the file's "id" field either).
+func (t *Tokenizer) addTokens(tokens []addedToken) error {
+	t.added = make(map[string]int32)
+	byID := make(map[int32]addedToken)
+	var specials, plain []addedToken
+	specialSet := make(map[string]bool)
+	modelSize := int64(len(t.model.vocab))
+	for _, tok := range tokens {
+		if tok.Special && tok.Content != "" && !specialSet[tok.Content] {
+			specials = append(specials, tok)
+			specialSet[tok.Content] = true
+		}
+		if tok.Content == "" {
+			continue
+		}
+		dup := false
+		for _, old := range byID {
+			if old.same(tok) {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		id, ok := t.TokenID(tok.Content)
+		if !ok {
+			next := modelSize
+			if len(t.added) > 0 {
+				var mx int64 = -1
+				for _, v := range t.added {
+					mx = max(mx, int64(v))
+				}
+				if mx >= modelSize || modelSize == 0 {
+					next = mx + 1
+				}
+			}
+			v, err := checkID(fmt.Sprintf("added token %q", tok.Content), next)
+			if err != nil {
+				return err
+			}
+			id = v
+		}
+		t.added[tok.Content] = id
+		byID[id] = tok
+		if !specialSet[tok.Content] {
+			plain = append(plain, tok)
+		}
+	}
+
+	var rawPatterns, normPatterns []string
+	var rawRules, normRules []matchRule
+	for _, tok := range append(specials, plain...) {
+		id, _ := t.TokenID(tok.Content)
+		cur := byID[id]
+		rule := matchRule{id: id, singleWord: cur.SingleWord, lstrip: cur.LStrip, rstrip: cur.RStrip}
+		if tok.Normalized {
+			p := tok.Content
+			if t.norm != nil {
+				p = string(t.norm.appendNormalized(nil, p))
+			}
+			normPatterns = append(normPatterns, p)
+			normRules = append(normRules, rule)
+		} else {
+			rawPatterns = append(rawPatterns, tok.Content)
+			rawRules = append(rawRules, rule)
+		}
+	}
+	if len(rawPatterns) > 0 {
+		t.raw = &patternSet{m: newMatcher(rawPatterns), rules: rawRules}
+	}
+	if len(normPatterns) > 0 && hasNonEmpty(normPatterns) {
+		t.normed = &patternSet{m: newMatcher(normPatterns), rules: normRules}
+	}
+	return nil
+}
+
+func hasNonEmpty(ps []string) bool {
+	for _, p := range ps {
+		if p != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateMaxLength reports whether n is a usable maxLength for Encode: n <= 0
+// (no truncation) or at least NumSpecialTokens.
+func (t *Tokenizer) ValidateMaxLength(n int) error {
+	if n > 0 && n < t.NumSpecialTokens() {
+		return fmt.Errorf("tokenizer: max length %d is smaller than the %d special tokens the template adds", n, t.NumSpecialTokens())
+	}
+	return nil
+}
+
+// NumSpecialTokens is the number of ids the single-sequence template adds
+// around the text (2 for BERT's [CLS] $A [SEP]).
+func (t *Tokenizer) NumSpecialTokens() int { return len(t.prefix) + len(t.suffix) }
+
+// VocabSize is the number of ids: the largest id of the vocabulary and the
+// added tokens, plus one.
+func (t *Tokenizer) VocabSize() int { return t.vocabSize }
+
+// Vocab returns a new slice mapping each id to its token (added tokens
+// included; "" for an id nothing maps to).
+func (t *Tokenizer) Vocab() []string {
+	v := make([]string, t.vocabSize)
+	for tok, id := range t.model.vocab {
+		v[id] = tok
+	}
+	for tok, id := range t.added {
+		v[id] = tok
+	}
+	return v
+}
+
+// TokenID returns the id of a token: an added token's, else the model's.
+func (t *Tokenizer) TokenID(tok string) (int32, bool) {
+	if id, ok := t.added[tok]; ok {
+		return id, true
+	}
+	id, ok := t.model.vocab[tok]
+	return id, ok
+}
+
+// PadID is the padding id: padding.pad_id of the file if set, else the id of
+// "[PAD]", else 0.
+func (t *Tokenizer) PadID() int32 { return t.padID }
+
+// UnkID is the id of the model's unknown token.
+func (t *Tokenizer) UnkID() int32 { return t.model.unkID }
+
+// FileMaxLength is truncation.max_length of the tokenizer.json (0 if the file
+// sets no truncation). Encode never applies it by itself: callers that want
+// the file's default pass it as maxLength.
+func (t *Tokenizer) FileMaxLength() int { return t.fileMax }
+
+// Encode tokenizes text. maxLength <= 0 means no truncation; otherwise the
+// content is cut to maxLength - NumSpecialTokens ids (HF's truncation with
+// strategy longest_first, direction right, stride 0), so the result has at
+// most maxLength ids and keeps the final [SEP]. A maxLength below
+// NumSpecialTokens (see ValidateMaxLength) drops all content: the result is
+// the special tokens alone.
+func (t *Tokenizer) Encode(text string, maxLength int) Encoding {
+	return t.EncodeInto(nil, text, maxLength)
+}
+
+// EncodeInto is Encode storing the ids in dst's storage when it is large
+// enough (the returned IDs alias dst then).
+func (t *Tokenizer) EncodeInto(dst []int32, text string, maxLength int) Encoding {
+	s := t.scratch.Get().(*scratch)
+	e := encoder{t: t, s: s, ids: append(dst[:0], t.prefix...), limit: -1}
+	e.base = len(e.ids)
+	if maxLength > 0 {
+		e.limit = max(maxLength-t.NumSpecialTokens(), 0)
+	}
+	e.run(text)
+	ids := e.ids
+	if e.full() {
+		ids = ids[:e.base+e.limit]
+	}
+	ids = append(ids, t.suffix...)
+	if cap(s.norm) <= maxScratch {
+		t.scratch.Put(s) // huge buffers of a rare huge text are left to the GC
+	}
+	return Encoding{IDs: ids, Truncated: e.full()}
+}
+
+// encoder is the state of one Encode call.
+type encoder struct {
+	t     *Tokenizer
+	s     *scratch
+	ids   []int32
+	base  int // len(prefix)
+	limit int // content ids allowed, -1 for no limit
+}
+
+// full reports that more content ids than the limit were produced: the text
+// is truncated and the rest need not be looked at.
+func (e *encoder) full() bool { return e.limit >= 0 && len(e.ids)-e.base > e.limit }
+
+func (e *encoder) run(text string) {
+	t := e.t
+	if t.raw == nil {
+		e.segment(text)
+		return
+	}
+	e.s.rawMatches = appendMatches(e.s.rawMatches[:0], t.raw, text)
+	pos := 0
+	for _, m := range e.s.rawMatches {
+		if pos < m.start {
+			e.segment(text[pos:m.start])
+		}
+		if e.full() {
+			return
+		}
+		e.ids = append(e.ids, m.id)
+		pos = m.end
+	}
+	if pos < len(text) && !e.full() {
+		e.segment(text[pos:])
+	}
+}
+
+// segment encodes text between added tokens.
+func (e *encoder) segment(seg string) {
+	if e.full() {
+		return
+	}
+	if !e.t.chunked || len(seg) <= chunkSize {
+		e.piece(seg)
+		return
+	}
+	for pos := 0; pos < len(seg) && !e.full(); {
+		end := pos + chunkSize
+		if end >= len(seg) {
+			end = len(seg)
+		} else if k := strings.IndexByte(seg[end:], ' '); k >= 0 {
+			end += k
+		} else {
+			end = len(seg)
+		}
+		e.piece(seg[pos:end])
+		pos = end
+	}
+}
+
+// piece normalizes a piece of text and encodes it.
+func (e *encoder) piece(p string) {
+	t, s := e.t, e.s
+	if t.norm != nil {
+		s.norm = t.norm.appendNormalized(s.norm[:0], p)
+	} else {
+		s.norm = appendValid(s.norm[:0], p)
+	}
+	text := s.norm
+	if t.normed == nil {
+		e.words(text)
+		return
+	}
+	s.normMatches = appendMatches(s.normMatches[:0], t.normed, text)
+	pos := 0
+	for _, m := range s.normMatches {
+		if pos < m.start {
+			e.words(text[pos:m.start])
+		}
+		if e.full() {
+			return
+		}
+		e.ids = append(e.ids, m.id)
+		pos = m.end
+	}
+	if pos < len(text) {
+		e.words(text[pos:])
+	}
+}
+
+// words pre-tokenizes normalized text and runs the model on each word.
+func (e *encoder) words(text []byte) {
+	if e.full() || len(text) == 0 {
+		return
+	}
+	t, s := e.t, e.s
+	if t.pre == nil {
+		e.ids = t.model.appendIDs(e.ids, text)
+		return
+	}
+	s.words = t.pre.appendWords(s.words[:0], text, 0)
+	for _, w := range s.words {
+		e.ids = t.model.appendIDs(e.ids, text[w.start:w.end])
+		if e.full() {
+			return
+		}
+	}
+}

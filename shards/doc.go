@@ -1,0 +1,63 @@
+// Package shards reads input document shards and writes, commits and
+// verifies SPLADE impact shards.
+//
+// # Input
+//
+// OpenInput opens one Parquet file of documents (github.com/parquet-go/parquet-go)
+// and InputReader.Next streams it row group by row group, reading only the
+// pages of the id, text and optional title columns. The id may be a string or
+// an integer (returned in decimal); text and title are strings. A null text
+// reads as empty; with a title column the document text is
+// title + " " + text. Problems with the file (not Parquet, truncated, a
+// missing or mistyped column) wrap ErrInvalidInput and name the file, row
+// group, row and column; a problem with one row is a *RowError, which a
+// handler installed with InputReader.OnRowError may skip. Every call into
+// the Parquet reader runs under recover(): corrupt files have made Go Parquet
+// readers panic, and such a panic becomes an error here.
+//
+// # Impact shards (schema version 1)
+//
+// One output per input shard, named after it, <base>.parquet (default:
+// zstd-compressed Parquet with the Arrow schema stored in the file) or
+// <base>.arrow (Arrow IPC file format), written with
+// github.com/apache/arrow-go/v18:
+//
+//	doc_id      string, not null          the input id
+//	term_ids    list<uint32>, not null    vocabulary ids, strictly ascending
+//	weights     list<float32>             SPLADE weights, aligned, each > 0
+//	impacts     list<uint16>              round(weight * scale), aligned
+//	num_tokens  int32                     tokens the model saw, specials included
+//	truncated   bool                      longer than max_length
+//
+// List elements are named "element" and are not nullable. An empty document
+// is a row with three empty (non-null) lists. The key-value metadata (of the
+// Parquet file and of the Arrow schema) holds the Meta* keys: schema version,
+// splash version, model and tokenizer sha256, vocabulary size, max_length,
+// pooling, min_weight, top_k, scale, and the source shard's path, size and
+// sha256; see Metadata.
+//
+// # Sidecar files
+//
+// Names starting with "_" in an output directory are never shards:
+//
+//	_vocabulary.tsv          id<TAB>token per line, written once per directory (WriteVocabulary)
+//	_manifest.<base>.json    the commit marker of <base>.parquet or <base>.arrow (WriteManifest)
+//	_tmp.<name>.<random>     a file being written; left behind only by a crash
+//
+// # Commit protocol
+//
+// A Writer writes to a temp file (_tmp.*) in the output directory and
+// hashes the bytes as they go. Commit writes the footer, fsyncs the file,
+// renames it to its final name (or, with WriterOptions.NoClobber, links it
+// there only if the name is free, so that the first of two writers wins),
+// fsyncs the directory and returns the output's row count, size and sha256.
+// The caller then writes the manifest (rows, size and sha256 of the output,
+// identity of the input, settings) the same way: temp, fsync, rename, fsync
+// directory. Nothing half-written ever carries a final name, and a shard
+// counts as done only when its manifest exists and VerifyManifest (which
+// re-hashes the output and counts its rows) accepts it; VerifyShard does both
+// steps. A re-run skips verified shards and rewrites the others.
+//
+// Arrow memory comes from WriterOptions.Allocator and is released by Commit
+// and Abort. Nothing in this package keeps global mutable state.
+package shards

@@ -1,0 +1,244 @@
+package shards
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// ManifestSchemaVersion is the version of the manifest format.
+const ManifestSchemaVersion = 1
+
+// maxManifestSize bounds what ReadManifest reads.
+const maxManifestSize = 1 << 20
+
+// Manifest is the commit marker of one impact shard, written as
+// _manifest.<base>.json after the shard itself. A shard counts as done only
+// when its manifest exists and VerifyManifest accepts it.
+type Manifest struct {
+	SchemaVersion int               `json:"schema_version"`
+	SplashVersion string            `json:"splash_version"`
+	Input         ManifestInput     `json:"input"`
+	Settings      map[string]string `json:"settings"`
+	Output        ManifestOutput    `json:"output"`
+	CreatedAt     time.Time         `json:"created_at"`
+}
+
+// ManifestInput identifies the input shard.
+type ManifestInput struct {
+	Path   string    `json:"path"`   // as given to splash
+	Size   int64     `json:"size"`   // bytes
+	MTime  time.Time `json:"mtime"`  // modification time
+	SHA256 string    `json:"sha256"` // lower-case hex; may be empty when not computed
+}
+
+// ManifestOutput identifies the impact shard.
+type ManifestOutput struct {
+	Path   string `json:"path"`   // file name, relative to the output directory
+	Format string `json:"format"` // "parquet" or "arrow"
+	Rows   int64  `json:"rows"`
+	Size   int64  `json:"size"`   // bytes
+	SHA256 string `json:"sha256"` // lower-case hex
+}
+
+// ManifestName returns the manifest file name of the shard with base name base.
+func ManifestName(base string) string { return "_manifest." + base + ".json" }
+
+// NewManifestOutput describes a committed shard for its manifest.
+func NewManifestOutput(out Output, format Format) ManifestOutput {
+	return ManifestOutput{
+		Path:   filepath.Base(out.Path),
+		Format: format.String(),
+		Rows:   out.Rows,
+		Size:   out.Size,
+		SHA256: out.SHA256,
+	}
+}
+
+// validate checks the fields a manifest must have and returns the output's
+// format and base name.
+func (m *Manifest) validate() (Format, string, error) {
+	if m.SchemaVersion != ManifestSchemaVersion {
+		return 0, "", fmt.Errorf("%w: schema_version %d, want %d", ErrInvalidManifest, m.SchemaVersion, ManifestSchemaVersion)
+	}
+	if m.Input.Path == "" {
+		return 0, "", fmt.Errorf("%w: no input.path", ErrInvalidManifest)
+	}
+	if m.Input.Size < 0 {
+		return 0, "", fmt.Errorf("%w: input.size %d", ErrInvalidManifest, m.Input.Size)
+	}
+	if m.Input.SHA256 != "" && !isSHA256(m.Input.SHA256) {
+		return 0, "", fmt.Errorf("%w: input.sha256 %q is not a lower-case hex sha256", ErrInvalidManifest, m.Input.SHA256)
+	}
+	if m.CreatedAt.IsZero() {
+		return 0, "", fmt.Errorf("%w: no created_at", ErrInvalidManifest)
+	}
+	return m.Output.validate()
+}
+
+// validate checks the output fields and returns the format and base name.
+func (o *ManifestOutput) validate() (Format, string, error) {
+	format, err := ParseFormat(o.Format)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: output.format: %w", ErrInvalidManifest, err)
+	}
+	base, ok := strings.CutSuffix(o.Path, format.Ext())
+	if !ok {
+		return 0, "", fmt.Errorf("%w: output.path %q does not end in %s", ErrInvalidManifest, o.Path, format.Ext())
+	}
+	if err := checkBase(base); err != nil {
+		return 0, "", fmt.Errorf("%w: output.path: %w", ErrInvalidManifest, err)
+	}
+	if o.Rows < 0 || o.Size < 0 {
+		return 0, "", fmt.Errorf("%w: output rows %d, size %d", ErrInvalidManifest, o.Rows, o.Size)
+	}
+	if !isSHA256(o.SHA256) {
+		return 0, "", fmt.Errorf("%w: output.sha256 %q is not a lower-case hex sha256", ErrInvalidManifest, o.SHA256)
+	}
+	return format, base, nil
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteManifest writes outDir/_manifest.<base>.json atomically, base being
+// m.Output.Path without its extension. Write it after Commit: it is the
+// shard's commit marker. A zero SchemaVersion is set to
+// ManifestSchemaVersion and a zero CreatedAt to the current time (UTC).
+func WriteManifest(outDir string, m Manifest) error {
+	if m.SchemaVersion == 0 {
+		m.SchemaVersion = ManifestSchemaVersion
+	}
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = time.Now().UTC()
+	}
+	_, base, err := m.validate()
+	if err != nil {
+		return fmt.Errorf("write manifest in %s: %w", outDir, err)
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write manifest in %s: %w", outDir, err)
+	}
+	data = append(data, '\n')
+	return writeFileAtomic(outDir, ManifestName(base), func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// ReadManifest reads and checks a manifest: strict JSON (unknown fields and
+// trailing data are errors), supported schema version, well-formed fields.
+// Errors about the content wrap ErrInvalidManifest.
+func ReadManifest(path string) (Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxManifestSize+1))
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	if len(data) > maxManifestSize {
+		return Manifest{}, fmt.Errorf("read manifest %s: %w: larger than %d bytes", path, ErrInvalidManifest, maxManifestSize)
+	}
+	var m Manifest
+	err = safely(ErrInvalidManifest, func() error {
+		var err error
+		m, err = parseManifest(data)
+		return err
+	})
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	return m, nil
+}
+
+func parseManifest(data []byte) (Manifest, error) {
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return Manifest{}, fmt.Errorf("%w: %w", ErrInvalidManifest, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Manifest{}, fmt.Errorf("%w: data after the JSON object", ErrInvalidManifest)
+	}
+	if _, _, err := m.validate(); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// VerifyManifest checks that the output named by m.Output, in outDir, has
+// the manifest's size, sha256 (re-hashed from disk), format and row count.
+// Mismatches wrap ErrMismatch. Only m.Output is used (ReadManifest has
+// checked the rest).
+func VerifyManifest(outDir string, m Manifest) error {
+	format, _, err := m.Output.validate()
+	if err != nil {
+		return fmt.Errorf("verify in %s: %w", outDir, err)
+	}
+	path := filepath.Join(outDir, m.Output.Path)
+	sum, size, err := FileSHA256(path)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", path, err)
+	}
+	if size != m.Output.Size {
+		return fmt.Errorf("verify %s: %w: size %d, manifest says %d", path, ErrMismatch, size, m.Output.Size)
+	}
+	if sum != m.Output.SHA256 {
+		return fmt.Errorf("verify %s: %w: sha256 %s, manifest says %s", path, ErrMismatch, sum, m.Output.SHA256)
+	}
+	sf, err := openShard(path, memory.DefaultAllocator)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	defer sf.close()
+	if sf.format != format {
+		return fmt.Errorf("verify %s: %w: an %s file, manifest says %s", path, ErrMismatch, sf.format, format)
+	}
+	rows, err := sf.numRows()
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if rows != m.Output.Rows {
+		return fmt.Errorf("verify %s: %w: %d rows, manifest says %d", path, ErrMismatch, rows, m.Output.Rows)
+	}
+	return nil
+}
+
+// VerifyShard reads outDir/_manifest.<base>.json and verifies the output it
+// names. A nil error means the shard is done; an error wrapping
+// fs.ErrNotExist means it has no manifest (not done, or never started).
+func VerifyShard(outDir, base string) (Manifest, error) {
+	m, err := ReadManifest(filepath.Join(outDir, ManifestName(base)))
+	if err != nil {
+		return Manifest{}, err
+	}
+	if _, b, _ := m.validate(); b != base {
+		return Manifest{}, fmt.Errorf("verify %s: %w: manifest names output %q", filepath.Join(outDir, ManifestName(base)), ErrMismatch, m.Output.Path)
+	}
+	if err := VerifyManifest(outDir, m); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
