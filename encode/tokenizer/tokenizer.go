@@ -279,7 +279,12 @@ func (t *Tokenizer) FileMaxLength() int { return t.fileMax }
 // NumSpecialTokens (see ValidateMaxLength) drops all content: the result is
 // the special tokens alone.
 func (t *Tokenizer) Encode(text string, maxLength int) Encoding {
-	return t.EncodeInto(nil, text, maxLength)
+	// About one id per 4 bytes of English text: one allocation, usually.
+	n := len(text)/4 + t.NumSpecialTokens() + 1
+	if maxLength > 0 {
+		n = min(n, maxLength)
+	}
+	return t.EncodeInto(make([]int32, 0, n), text, maxLength)
 }
 
 // EncodeInto is Encode storing the ids in dst's storage when it is large
