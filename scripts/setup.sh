@@ -50,13 +50,14 @@ install_ort() {
 }
 
 install_npm_tools() {
-  # Independent references used by tests, pinned in package.json / package-lock.json.
-  if [[ -d node_modules/tokenizers ]] && node -e "require('tokenizers')" >/dev/null 2>&1; then
+  # Independent references used by tests, pinned in package.json and
+  # package-lock.json: Hugging Face's tokenizers and DuckDB (reads our Parquet).
+  if node -e "require('tokenizers'); require('@duckdb/node-api')" >/dev/null 2>&1; then
     log "npm test tools already installed"
     return
   fi
-  log "installing npm test tools (tokenizers)"
-  npm ci --no-audit --no-fund --silent >/dev/null 2>&1 || npm install --no-audit --no-fund --silent
+  log "installing npm test tools (tokenizers, @duckdb/node-api) from package-lock.json"
+  npm ci --no-audit --no-fund --loglevel=error
 }
 
 install_ort

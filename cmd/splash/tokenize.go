@@ -34,7 +34,7 @@ maximum length instead, so use --max-length to see what encode feeds the model.`
 			}
 			tok, err := tokenizer.Load(filepath.Join(modelDir, "tokenizer.json"))
 			if err != nil {
-				return fmt.Errorf("%w: %v", job.ErrBadInput, err)
+				return fmt.Errorf("%w: %w", job.ErrBadInput, err)
 			}
 			if maxLength != 0 {
 				if err := tok.ValidateMaxLength(maxLength); err != nil {

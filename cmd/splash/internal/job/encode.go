@@ -81,14 +81,26 @@ func NewEncoder(m *Model, opts EncodeOptions) (*Encoder, error) {
 func (e *Encoder) Encode(ctx context.Context, texts []string) ([]Result, Counts, error) {
 	ids, truncated := e.tokenize(texts)
 	results := make([]Result, len(texts))
-	lengths := make([]int, len(ids))
+	// A document with no content tokens (empty or whitespace-only text) is
+	// not run through the model: its row has an empty vector and 0 tokens,
+	// never the vector of a bare [CLS] [SEP].
+	specials := e.model.Tokenizer.NumSpecialTokens()
+	var run []int // indices of documents that go through the model
+	var lengths []int
 	for i, s := range ids {
-		lengths[i] = len(s)
+		if len(s) > specials {
+			run = append(run, i)
+			lengths = append(lengths, len(s))
+		}
 	}
 	var counts Counts
 	vocab := e.model.Backend.VocabSize()
 	seqs := make([][]int32, 0, 64)
-	for _, group := range pipeline.PackByLength(lengths, e.opts.BatchTokens, e.opts.MaxBatch) {
+	for _, packed := range pipeline.PackByLength(lengths, e.opts.BatchTokens, e.opts.MaxBatch) {
+		group := make([]int, len(packed))
+		for k, p := range packed {
+			group[k] = run[p]
+		}
 		seqs = seqs[:0]
 		for _, i := range group {
 			seqs = append(seqs, ids[i])

@@ -68,23 +68,23 @@ type modelConfig struct {
 func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, error) {
 	modelFile, err := ort.ModelFile(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	tokPath := filepath.Join(dir, "tokenizer.json")
 	tok, err := tokenizer.Load(tokPath)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	cfg, err := readModelConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	maxLength, err := chooseMaxLength(opts.MaxLength, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	if err := tok.ValidateMaxLength(maxLength); err != nil {
-		return nil, fmt.Errorf("%w: max length: %v", ErrBadInput, err)
+		return nil, fmt.Errorf("%w: max length: %w", ErrBadInput, err)
 	}
 	modelSum, err := fileSHA256(modelFile)
 	if err != nil {
@@ -97,7 +97,7 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	backend, err := ort.Open(ctx, dir, ort.Options{Library: opts.Library, Pooling: opts.Pooling, IntraOpThreads: opts.Threads})
 	if err != nil {
 		if errors.Is(err, ort.ErrBadModel) || errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+			return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 		}
 		return nil, err
 	}

@@ -84,7 +84,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		slog.Int("max_length", m.MaxLength), slog.String("pooling", m.Pooling.String()))
 	enc, err := NewEncoder(m, cfg.Encode)
 	if err != nil {
-		return Summary{}, fmt.Errorf("%w: %v", errConfig, err)
+		return Summary{}, fmt.Errorf("%w: %w", errConfig, err)
 	}
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
 		return Summary{}, fmt.Errorf("create output directory: %w", err)
@@ -137,16 +137,16 @@ func encodeShard(ctx context.Context, m *Model, enc *Encoder, input string, cfg 
 	var counts Counts
 	st, err := os.Stat(input)
 	if err != nil {
-		return counts, "", fmt.Errorf("%w: %v", ErrBadInput, err)
+		return counts, "", fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	srcMTime := st.ModTime().UTC()
 	srcSum, srcSize, err := shards.FileSHA256(input)
 	if err != nil {
-		return counts, "", fmt.Errorf("%w: %v", ErrBadInput, err)
+		return counts, "", fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	r, err := shards.OpenInput(input, cfg.Columns)
 	if err != nil {
-		return counts, "", fmt.Errorf("%w: %v", ErrBadInput, err)
+		return counts, "", fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	defer r.Close()
 	meta := shards.Metadata{
@@ -192,7 +192,7 @@ func encodeShard(ctx context.Context, m *Model, enc *Encoder, input string, cfg 
 		}
 		if err != nil {
 			if errors.Is(err, shards.ErrInvalidInput) {
-				return counts, "", fmt.Errorf("%w: %v", ErrBadInput, err)
+				return counts, "", fmt.Errorf("%w: %w", ErrBadInput, err)
 			}
 			return counts, "", err
 		}

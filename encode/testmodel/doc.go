@@ -1,0 +1,138 @@
+// Package testmodel generates small SPLADE test models and holds the float64
+// reference forward pass (the oracle) that checks them.
+//
+// No trained SPLADE weights can be downloaded where splash is developed and
+// tested, so the project builds its own models: the real BERT masked-LM
+// architecture (Hugging Face BertForMaskedLM), the real bert-base-uncased
+// vocabulary, and deterministic random weights. The weights are random: a
+// generated model is not a trained model and its vectors have no retrieval
+// quality. What it does have is the shape of the real computation and
+// realistic SPLADE sparsity, which is what encoders, pooling, sparsification
+// and writers need for their tests.
+//
+// # Model directory
+//
+// Generate writes what an optimum `fill-mask` export holds:
+//
+//   - model.onnx: inputs input_ids, attention_mask and token_type_ids (int64
+//     [batch_size, sequence_length], symbolic dims), output logits (float32
+//     [batch_size, sequence_length, vocab]). Default domain only, opset 14 by
+//     default (14..21 accepted).
+//   - tokenizer.json: a byte-for-byte copy of the given file; its vocabulary
+//     ("model.vocab" and "added_tokens", max id + 1) fixes the vocab size
+//     (30522 for bert-base-uncased).
+//   - config.json: a BertConfig (architectures ["BertForMaskedLM"],
+//     model_type "bert", sizes, layer_norm_eps 1e-12, hidden_act "gelu",
+//     pad_token_id 0) plus "splash_test_model" with the seed, the opset and
+//     the note "random weights, not a trained model".
+//
+// Every file is written to a temporary name, fsynced and renamed. model.onnx
+// is streamed: the graph is marshalled with the protobuf library and each
+// weight is appended as a TensorProto whose raw_data is little-endian
+// float32, so a BERT-base-sized model (12 x 768, 110M parameters, 440 MB)
+// takes a few seconds and no second copy of the weights in memory. Models
+// over the 2 GiB protobuf limit are refused (external data is not written).
+//
+// # Graph
+//
+// The graph is what torch.onnx produces for BertForMaskedLM at opset 14,
+// without constant folding:
+//
+//   - embeddings: Gather(word_embeddings, input_ids) + Gather(token_type_embeddings,
+//     token_type_ids) + Gather(position_embeddings, position ids), the
+//     position ids 0..seq-1 computed in the graph (Shape -> Gather -> Range ->
+//     Unsqueeze), then LayerNorm;
+//   - extended attention mask: (1 - Cast(Unsqueeze(attention_mask, [1, 2]))) *
+//     -10000, added to the scores of every layer (the original Hugging Face
+//     constant; unlike float32 min it stays finite in fp16);
+//   - per layer: Q, K, V = x W^T + b, Reshape to heads and Transpose,
+//     MatMul / sqrt(head_dim) + mask, Softmax(axis -1), MatMul with V,
+//     Transpose and Reshape back, output dense, residual Add, LayerNorm;
+//     feed-forward dense, exact GELU x * 0.5 * (1 + erf(x / sqrt 2)), dense,
+//     residual Add, LayerNorm;
+//   - MLM head: dense, GELU, LayerNorm, then the decoder tied to the word
+//     embeddings, MatMul(x, Transpose(word_embeddings)) + cls.predictions.bias.
+//
+// LayerNorm is decomposed as torch.onnx does (ReduceMean, Sub, Pow, ReduceMean,
+// Add eps, Sqrt, Div, Mul, Add). At opset 18 and later ReduceMean takes its
+// axes as an int64 input, before that as an attribute. Operators used:
+// Add, Cast, Div, Erf, Gather, MatMul, Mul, Pow, Range, ReduceMean, Reshape,
+// Shape, Softmax, Sqrt, Sub, Transpose, Unsqueeze.
+//
+// Initializers carry the names and layouts of the PyTorch state dict
+// (bert.embeddings.word_embeddings.weight [vocab, hidden],
+// bert.encoder.layer.N.attention.self.query.weight [out, in], ...,
+// cls.predictions.bias [vocab]); dense weights pass through a Transpose node,
+// which ONNX Runtime folds at load time. The word embedding matrix is stored
+// once, shared by the input Gather and the decoder.
+//
+// # Weights and why they give realistic sparsity
+//
+// SPLADE keeps term j of a document when some position i has a positive
+// logit z_ij; a random BERT would give thousands of terms or none. The
+// weights are drawn so that each position's final hidden state points close
+// to its own token's word embedding, and the logits are a scaled cosine:
+//
+//	z_ij ~= 12 * cos(h_i, E_j) + b_j,   b_j ~= -4.25 * 12/sqrt(H)   (H = hidden size)
+//
+//   - Word embeddings are random directions of norm 0.05*sqrt(H) (the [PAD]
+//     row is zero, as Hugging Face initialises padding_idx); position and
+//     token-type embeddings have standard deviation 0.005, so the embedding
+//     LayerNorm output stays within a few degrees of the token's direction.
+//   - Q, K, V and the feed-forward input have unit gain (standard deviation
+//     1/sqrt(fan_in)); the attention and feed-forward output projections are
+//     depth-scaled so that all 2*Layers sublayers together add a squared
+//     relative norm of 0.15 to the residual stream. Each position's hidden
+//     state therefore keeps a cosine of about 0.9 with its token's embedding,
+//     plus a smaller mixture of its context.
+//   - The MLM transform dense is 0.2 * (I + 0.1*noise): small inputs keep the
+//     GELU almost linear, so the transform keeps the direction; the head
+//     LayerNorm gain 12/(0.05*H) turns <h, E_j> into 12*cos(h, E_j).
+//   - The output bias is 4.25 standard deviations of a random token's logit
+//     (12/sqrt(H)) below zero, with a 0.25-sigma per-token jitter.
+//
+// A position's own token then has logit ~12*0.9 - 4.25*12/sqrt(H) (about +2
+// at H=32, +9 at H=768): every distinct token of a document is a non-zero
+// term. An unrelated token needs cos(h_i, E_j) above 4.25/sqrt(H), which
+// about 30522 * P(N(0,1) > 4.25) ~= 0.3 vocabulary entries reach per hidden
+// direction (fewer at small H, where cosines of random directions have
+// lighter tails): these are the "expansion" terms, mostly the embedding-space
+// neighbours of the document's tokens. Logits stay within about +-20.
+//
+// Measured with the oracle (TestSparsityReport; seed 0; Cranfield documents
+// spread over the collection, tokenized by encode/tokenizer with max_length
+// 512, mean 175 tokens):
+//
+//	config (layers x hidden x heads)  docs  non-zeros min / median / max  doc tokens among them  max |logit|
+//	1 x 32 x 2                          50      41 / 103 / 195                    96%                 19.3
+//	2 x 64 x 4                          50      45 / 120 / 224                    82%                 14.6
+//	12 x 768 x 12                       10      REPORT12
+//
+// In all of them every distinct token of every document is a non-zero term.
+// An empty text ([CLS] [SEP]) gets 2 or 3 terms.
+//
+// Remaining weights: dense biases N(0, 0.02^2); LayerNorm gains 1 + N(0, 0.02^2)
+// and biases N(0, 0.02^2) (scaled by the gain in the head); dense weights
+// are uniform with the stated standard deviation (the family of PyTorch's
+// default nn.Linear initialisation, and cheap to draw), the rest normal.
+//
+// # Determinism
+//
+// Every tensor row has its own generator: splitmix64 seeded from the model
+// seed, the tensor name and the row index, with Box-Muller for normal
+// deviates. No global random state is used, values do not depend on the
+// number of goroutines that fill a tensor, and the same Config gives a
+// byte-identical model.onnx on a given GOARCH (the last bit of a float32 may
+// differ between architectures whose math functions or FMA fusion differ).
+//
+// # Oracle
+//
+// Oracle is an independent, plainly written float64 forward pass of the same
+// model: it reads the weights from model.onnx's initializers and the head
+// count and LayerNorm epsilon from config.json, never from the seed, so
+// comparing it with ONNX Runtime checks the graph. Pooled computes SPLADE
+// "max" and "sum" pooling the naive way (log(1 + relu(z)) at every position,
+// then the reduction). Measured against ONNX Runtime 1.30 on the CPU, logits
+// agree to about 5e-6 (opsets 14, 17, 18 and 21; 1, 2, 3 and 12 layers;
+// padded batches of real documents up to 512 tokens).
+package testmodel
