@@ -31,7 +31,7 @@ func newRootCommand() *cobra.Command {
 		_, err := newLogger(cmd)
 		return err
 	}
-	root.AddCommand(newTokenizeCommand(), newEncodeCommand(), newModelCommand())
+	root.AddCommand(newTokenizeCommand(), newEncodeCommand(), newModelCommand(), newInspectCommand(), newVerifyCommand())
 	return root
 }
 
