@@ -155,4 +155,3 @@ func equalIDs(a, b []int32) bool {
 	}
 	return true
 }
-
