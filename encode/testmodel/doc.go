@@ -30,7 +30,7 @@
 // is streamed: the graph is marshalled with the protobuf library and each
 // weight is appended as a TensorProto whose raw_data is little-endian
 // float32, so a BERT-base-sized model (12 x 768, 110M parameters, 440 MB)
-// takes a few seconds and no second copy of the weights in memory. Models
+// takes about 1.5 s on two cores and no second copy of the weights in memory. Models
 // over the 2 GiB protobuf limit are refused (external data is not written).
 //
 // # Graph
@@ -75,6 +75,8 @@
 //
 //	z_ij ~= 12 * cos(h_i, E_j) + b_j,   b_j ~= -4.25 * 12/sqrt(H)   (H = hidden size)
 //
+// The weights that achieve this:
+//
 //   - Word embeddings are random directions of norm 0.05*sqrt(H) (the [PAD]
 //     row is zero, as Hugging Face initialises padding_idx); position and
 //     token-type embeddings have standard deviation 0.005, so the embedding
@@ -82,8 +84,9 @@
 //   - Q, K, V and the feed-forward input have unit gain (standard deviation
 //     1/sqrt(fan_in)); the attention and feed-forward output projections are
 //     depth-scaled so that all 2*Layers sublayers together add a squared
-//     relative norm of 0.15 to the residual stream. Each position's hidden
-//     state therefore keeps a cosine of about 0.9 with its token's embedding,
+//     relative norm of 0.15 to the residual stream. Each position's final
+//     hidden state therefore keeps a cosine of about 0.91 with its token's
+//     embedding (measured: mean 0.91 at H = 32, 64 and 768; lowest 0.78),
 //     plus a smaller mixture of its context.
 //   - The MLM transform dense is 0.2 * (I + 0.1*noise): small inputs keep the
 //     GELU almost linear, so the transform keeps the direction; the head
@@ -101,12 +104,12 @@
 //
 // Measured with the oracle (TestSparsityReport; seed 0; Cranfield documents
 // spread over the collection, tokenized by encode/tokenizer with max_length
-// 512, mean 175 tokens):
+// 512, mean 197 tokens):
 //
 //	config (layers x hidden x heads)  docs  non-zeros min / median / max  doc tokens among them  max |logit|
 //	1 x 32 x 2                          50      41 / 103 / 195                    96%                 19.3
 //	2 x 64 x 4                          50      45 / 120 / 224                    82%                 14.6
-//	12 x 768 x 12                       10      REPORT12
+//	12 x 768 x 12                       10     117 / 165 / 290                    65%                  9.4
 //
 // In all of them every distinct token of every document is a non-zero term.
 // An empty text ([CLS] [SEP]) gets 2 or 3 terms.
