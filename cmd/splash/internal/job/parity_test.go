@@ -307,3 +307,53 @@ func maxVecDiff(a, b encode.SparseVec, vocab int) float64 {
 	}
 	return worst
 }
+
+// TestSumPoolingMatchesOracle checks --pooling sum (SPLADE v1) against the
+// oracle on a sample of Cranfield documents. Sums over hundreds of
+// positions accumulate float32 rounding, so the bound is relative.
+func TestSumPoolingMatchesOracle(t *testing.T) {
+	inputs := requireEnvironment(t)
+	modelDir := genModel(t, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 21})
+	m, err := OpenModel(context.Background(), modelDir, ModelOptions{Pooling: encode.PoolSum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	oracle, err := testmodel.LoadOracle(modelDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := readInputs(t, inputs[1:2], shards.Columns{Title: "title"})[:40]
+	texts := make([]string, len(docs))
+	for i, d := range docs {
+		texts[i] = d.text
+	}
+	e, err := NewEncoder(m, EncodeOptions{BatchTokens: 4096, Sparsify: encode.SparsifyOptions{Scale: 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := e.Encode(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for i, text := range texts {
+		ids := m.Tokenizer.Encode(text, m.MaxLength).IDs
+		if len(ids) <= 2 {
+			continue
+		}
+		want := oracle.Pooled(ids, "sum")
+		got := make([]float64, len(want))
+		for k, j := range res[i].Vec.Terms {
+			got[j] = float64(res[i].Vec.Weights[k])
+		}
+		for j := range want {
+			rel := math.Abs(got[j]-want[j]) / math.Max(1, want[j])
+			worst = math.Max(worst, rel)
+			if rel > 1e-5 {
+				t.Fatalf("doc %s term %d: splash %v, oracle %v", docs[i].id, j, got[j], want[j])
+			}
+		}
+	}
+	t.Logf("sum pooling: worst relative difference %.3g over %d documents", worst, len(texts))
+}
