@@ -50,14 +50,16 @@ install_ort() {
 }
 
 install_npm_tools() {
-  # Independent references used by tests, pinned in package.json and
-  # package-lock.json: Hugging Face's tokenizers and DuckDB (reads our Parquet).
+  # Independent references used by tests, pinned to exact versions in
+  # package.json: Hugging Face's tokenizers and DuckDB (reads our Parquet).
+  # No lock file: npm here writes one that lists only this platform's
+  # optional binaries, which `npm ci` then refuses.
   if node -e "require('tokenizers'); require('@duckdb/node-api')" >/dev/null 2>&1; then
     log "npm test tools already installed"
     return
   fi
-  log "installing npm test tools (tokenizers, @duckdb/node-api) from package-lock.json"
-  npm ci --no-audit --no-fund --loglevel=error
+  log "installing npm test tools (tokenizers, @duckdb/node-api)"
+  npm install --no-package-lock --no-audit --no-fund --loglevel=error
 }
 
 install_ort
