@@ -161,3 +161,29 @@ func writeParquet(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+func TestRunNeverOverwritesItsInputs(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "docs.parquet")
+	writeParquet(t, in)
+	os.MkdirAll(filepath.Join(dir, "b"), 0o755)
+	twin := filepath.Join(dir, "b", "docs.parquet")
+	writeParquet(t, twin)
+	cfg := Config{ModelDir: "unused", OutputDir: dir, Encode: EncodeOptions{BatchTokens: 4096, Sparsify: encode.DefaultSparsifyOptions()}}
+
+	cfg.Inputs = []string{in}
+	_, err := Run(context.Background(), cfg, quietLog())
+	if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), "overwrite the input") {
+		t.Errorf("output dir = input dir: got %v", err)
+	}
+	cfg.OutputDir = filepath.Join(dir, "out")
+	cfg.Inputs = []string{in, twin}
+	_, err = Run(context.Background(), cfg, quietLog())
+	if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), "both be written") {
+		t.Errorf("two inputs with one base name: got %v", err)
+	}
+	data, _ := os.ReadFile(in)
+	if len(data) == 0 {
+		t.Fatal("input was damaged")
+	}
+}

@@ -41,7 +41,6 @@ type Summary struct {
 	Counts   Counts
 	Wall     time.Duration
 	MaxLen   int
-	Pooling  encode.Pooling
 	Outputs  []string
 	NonZero  [3]int // mean (rounded), p50, p99
 	DocsPerS float64
@@ -75,6 +74,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 			return Summary{}, fmt.Errorf("%w: input %s is a directory; pass its Parquet files", ErrBadInput, in)
 		}
 	}
+	if err := checkOutputsSpareInputs(cfg); err != nil {
+		return Summary{}, err
+	}
 	m, err := OpenModel(ctx, cfg.ModelDir, ModelOptions{MaxLength: cfg.MaxLength, Pooling: cfg.Pooling, Threads: cfg.Threads, Library: cfg.Library})
 	if err != nil {
 		return Summary{}, err
@@ -84,7 +86,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		slog.Int("max_length", m.MaxLength), slog.String("pooling", m.Pooling.String()))
 	enc, err := NewEncoder(m, cfg.Encode)
 	if err != nil {
-		return Summary{}, fmt.Errorf("%w: %w", errConfig, err)
+		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
 		return Summary{}, fmt.Errorf("create output directory: %w", err)
@@ -92,7 +94,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if err := shards.WriteVocabulary(cfg.OutputDir, m.Tokenizer.Vocab()); err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{MaxLen: m.MaxLength, Pooling: m.Pooling}
+	sum := Summary{MaxLen: m.MaxLength}
 	for _, in := range cfg.Inputs {
 		counts, out, err := encodeShard(ctx, m, enc, in, cfg, log)
 		if err != nil {
@@ -109,7 +111,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	return sum, nil
 }
 
-var errConfig = errors.New("bad settings")
+// ErrSettings marks settings that cannot work together (for example a batch
+// token budget smaller than the max length); the CLI reports bad usage.
+var ErrSettings = errors.New("bad settings")
 
 func nonZeroStats(nnz []int) [3]int {
 	if len(nnz) == 0 {
@@ -123,6 +127,28 @@ func nonZeroStats(nnz []int) [3]int {
 	}
 	pct := func(p float64) int { return s[min(len(s)-1, int(p*float64(len(s))))] }
 	return [3]int{(total + len(s)/2) / len(s), pct(0.5), pct(0.99)}
+}
+
+// checkOutputsSpareInputs refuses settings under which an impact shard
+// would replace one of the input shards (output directory = input directory
+// with the same format), or two inputs would write the same output.
+func checkOutputsSpareInputs(cfg Config) error {
+	seen := map[string]string{}
+	for _, in := range cfg.Inputs {
+		out := filepath.Join(cfg.OutputDir, shardBase(in)+cfg.Format.Ext())
+		if prev, dup := seen[out]; dup {
+			return fmt.Errorf("%w: inputs %s and %s would both be written to %s", ErrSettings, prev, in, out)
+		}
+		seen[out] = in
+		inInfo, err := os.Stat(in)
+		if err != nil {
+			continue // reported when the input is read
+		}
+		if outInfo, err := os.Stat(out); err == nil && os.SameFile(inInfo, outInfo) {
+			return fmt.Errorf("%w: the impact shard for %s would overwrite the input itself: choose another --output", ErrSettings, in)
+		}
+	}
+	return nil
 }
 
 // shardBase is the output base name of an input shard: its file name
