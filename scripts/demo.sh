@@ -26,3 +26,6 @@ bin/splash encode --model "$OUT/model" --input "$OUT/input/corpus.parquet" --out
 
 echo "== output"
 ls -l "$OUT/output"
+echo "== first rows, top terms (token:impact)"
+bin/splash inspect "$OUT/output/corpus.parquet" --rows 2 --terms 8
+bin/splash verify "$OUT/output"

@@ -18,7 +18,7 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 need() {
   command -v "$1" >/dev/null 2>&1 || { log "missing $1: $2"; exit 1; }
 }
-need go "install Go 1.24 or newer (https://go.dev/dl)"
+need go "install Go 1.26 or newer"
 need gcc "apt-get install -y gcc (cgo builds the ONNX Runtime binding)"
 need node "apt-get install -y nodejs npm (npm provides ONNX Runtime and the reference tokenizer)"
 need npm "apt-get install -y npm"

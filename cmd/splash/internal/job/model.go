@@ -6,12 +6,9 @@ package job
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,6 +16,7 @@ import (
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/encode/tokenizer"
 	"github.com/splash-encode/splash/gpu/ort"
+	"github.com/splash-encode/splash/shards"
 )
 
 // ErrBadInput marks failures caused by the input data or the model files
@@ -86,11 +84,11 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	if err := tok.ValidateMaxLength(maxLength); err != nil {
 		return nil, fmt.Errorf("%w: max length: %w", ErrBadInput, err)
 	}
-	modelSum, err := fileSHA256(modelFile)
+	modelSum, _, err := shards.FileSHA256(modelFile)
 	if err != nil {
 		return nil, err
 	}
-	tokSum, err := fileSHA256(tokPath)
+	tokSum, _, err := shards.FileSHA256(tokPath)
 	if err != nil {
 		return nil, err
 	}
@@ -141,17 +139,4 @@ func chooseMaxLength(requested int, cfg modelConfig) (int, error) {
 	default:
 		return requested, nil
 	}
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
