@@ -51,14 +51,15 @@ install_ort() {
 
 install_npm_tools() {
   # Independent references used by tests, pinned to exact versions in
-  # package.json: Hugging Face's tokenizers and DuckDB (reads our Parquet).
+  # package.json: Hugging Face's tokenizers, DuckDB (reads our Parquet) and
+  # apache-arrow (reads our Arrow IPC files).
   # No lock file: npm here writes one that lists only this platform's
   # optional binaries, which `npm ci` then refuses.
-  if node -e "require('tokenizers'); require('@duckdb/node-api')" >/dev/null 2>&1; then
+  if node -e "require('tokenizers'); require('@duckdb/node-api'); require('apache-arrow')" >/dev/null 2>&1; then
     log "npm test tools already installed"
     return
   fi
-  log "installing npm test tools (tokenizers, @duckdb/node-api)"
+  log "installing npm test tools (tokenizers, @duckdb/node-api, apache-arrow)"
   npm install --no-package-lock --no-audit --no-fund --loglevel=error
 }
 

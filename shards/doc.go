@@ -3,6 +3,11 @@
 //
 // # Input
 //
+// DiscoverInputs expands --input values (files of any extension, directories
+// of *.parquet files, globs) into a list of input shards, without
+// duplicates, and refuses two inputs with the same base name (InputBase),
+// whose outputs would collide.
+//
 // OpenInput opens one Parquet file of documents (github.com/parquet-go/parquet-go)
 // and InputReader.Next streams it row group by row group, reading only the
 // pages of the id, text and optional title columns. The id may be a string or
@@ -42,7 +47,8 @@
 //
 //	_vocabulary.tsv          id<TAB>token per line, written once per directory (WriteVocabulary)
 //	_manifest.<base>.json    the commit marker of <base>.parquet or <base>.arrow (WriteManifest)
-//	_tmp.<name>.<random>     a file being written; left behind only by a crash
+//	_SUCCESS                 JSON summary, written once every shard of a run is done (WriteSuccess)
+//	_tmp.<name>.<random>     a file being written; left behind only by a crash (CleanTemp)
 //
 // # Commit protocol
 //
@@ -56,7 +62,24 @@
 // directory. Nothing half-written ever carries a final name, and a shard
 // counts as done only when its manifest exists and VerifyManifest (which
 // re-hashes the output and counts its rows) accepts it; VerifyShard does both
-// steps. A re-run skips verified shards and rewrites the others.
+// steps.
+//
+// # Resume
+//
+// CheckResume tells a run what to do with each input shard, from what an
+// earlier run left: ResumeTodo (no manifest: encode it; an output without a
+// manifest is an interrupted commit and gets replaced), ResumeDone (the
+// manifest verifies and records the same input, by size and sha256, and the
+// same settings: skip it), ResumeConflict (the manifest records another
+// input or other settings: refuse unless told to overwrite) or ResumeBroken
+// (the manifest is unreadable or its output does not verify: encode it
+// again). The decision's Reason names what differs, e.g.
+// "settings differ: top_k 0 → 10". Before re-encoding, RemoveShard removes
+// _SUCCESS, then the manifest, then the outputs, so that no manifest ever
+// outlives its output. CleanTemp removes the temp files of crashed runs,
+// sparing those younger than a given age (a writer may still be at work).
+// WriteSuccess writes _SUCCESS, atomically like every other file, once
+// every shard is done.
 //
 // Arrow memory comes from WriterOptions.Allocator and is released by Commit
 // and Abort. Nothing in this package keeps global mutable state.

@@ -34,6 +34,11 @@ var (
 	// final name is already taken (another worker committed first).
 	ErrExists = errors.New("output already exists")
 
+	// ErrBaseCollision is returned by DiscoverInputs when two inputs have
+	// the same base name: their outputs would have one name. It is a usage
+	// problem (the arguments), not bad data.
+	ErrBaseCollision = errors.New("inputs share a base name")
+
 	// ErrClosed is returned by a Writer or InputReader used after Commit,
 	// Abort or Close.
 	ErrClosed = errors.New("already closed")

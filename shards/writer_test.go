@@ -425,28 +425,10 @@ func TestCommitProtocol(t *testing.T) {
 	}
 }
 
-// duckDBModule finds the npm package @duckdb/node-api: in $SPLASH_NODE_MODULES
-// or in the repository's node_modules.
+// duckDBModule finds the npm package @duckdb/node-api (see nodeModule).
 func duckDBModule(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("node is not installed: the independent DuckDB check needs it (scripts/setup.sh installs the test tools)")
-	}
-	dirs := []string{os.Getenv("SPLASH_NODE_MODULES"), "../node_modules"}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		mod, err := filepath.Abs(filepath.Join(d, "@duckdb", "node-api"))
-		if err != nil {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(mod, "package.json")); err == nil {
-			return mod
-		}
-	}
-	t.Skip("@duckdb/node-api is not in ../node_modules nor in $SPLASH_NODE_MODULES: the independent DuckDB check is skipped (scripts/setup.sh installs it)")
-	return ""
+	return nodeModule(t, "@duckdb/node-api", "the independent DuckDB check")
 }
 
 const duckDBScript = `

@@ -2,29 +2,39 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/splash-encode/splash/cmd/splash/internal/job"
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/pipeline"
 	"github.com/splash-encode/splash/shards"
 )
 
 func newEncodeCommand() *cobra.Command {
 	var (
-		cfg     job.Config
-		pooling string
-		format  string
+		cfg           job.Config
+		pooling       string
+		format        string
+		progressEvery time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:   "encode --model DIR --input PATH... --output DIR",
+		Use:   "encode --model DIR --input PATH[,PATH...] --output DIR",
 		Short: "Encode Parquet document shards into SPLADE impact shards",
 		Long: `encode reads Parquet document shards (an id and a text column, optionally a
 title), encodes every document with the SPLADE model and writes one impact
 shard per input shard into the output directory, named after the input, with
 the vocabulary (_vocabulary.tsv) and a manifest per shard (_manifest.NAME.json,
-written last: a shard counts as done only once its manifest exists).`,
+written last: a shard counts as done only once its manifest verifies), and
+_SUCCESS with a summary once every shard is done.
+
+--input takes files, directories (their *.parquet files, sorted) and globs.
+Re-running the same command skips the shards already done and encodes the
+rest; a shard encoded before with other settings or from another input is
+refused unless --overwrite.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cfg.ModelDir == "" || len(cfg.Inputs) == 0 || cfg.OutputDir == "" {
@@ -57,6 +67,20 @@ written last: a shard counts as done only once its manifest exists).`,
 				return err
 			}
 			cfg.Version = version
+			tty := false
+			if f, ok := cmd.ErrOrStderr().(*os.File); ok {
+				tty = pipeline.IsTerminal(f)
+			}
+			if tty {
+				// The bar owns the terminal line: keep routine log lines off it.
+				log = quieter(cmd, log)
+			}
+			progressLog := log
+			cfg.NewProgress = func(t pipeline.Totals) job.Progress {
+				return pipeline.NewProgress(pipeline.ProgressOptions{
+					Out: cmd.ErrOrStderr(), IsTerminal: tty, Logger: progressLog, Interval: progressEvery, Totals: t,
+				})
+			}
 			summary, err := job.Run(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
@@ -67,7 +91,7 @@ written last: a shard counts as done only once its manifest exists).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.ModelDir, "model", "", "model directory (model.onnx or onnx/model.onnx, tokenizer.json, config.json)")
-	f.StringSliceVar(&cfg.Inputs, "input", nil, "input Parquet shard(s); repeat the flag or separate with commas")
+	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs; repeat the flag or separate with commas")
 	f.StringVar(&cfg.OutputDir, "output", "", "output directory for impact shards")
 	f.IntVar(&cfg.MaxLength, "max-length", 0, "truncate documents to N tokens, specials included (0: the model's max_position_embeddings, at most 512)")
 	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 8192, "token budget of a batch: documents × longest document")
@@ -81,6 +105,9 @@ written last: a shard counts as done only once its manifest exists).`,
 	f.StringVar(&cfg.Columns.Text, "text-column", "text", "input column holding document text")
 	f.StringVar(&cfg.Columns.Title, "title-column", "", "optional input column holding a title, encoded as title + \" \" + text")
 	f.StringVar(&format, "format", "parquet", "output format: parquet or arrow")
+	f.BoolVar(&cfg.Overwrite, "overwrite", false, "re-encode shards that an earlier run encoded with other settings or from another input")
+	f.IntVar(&cfg.EncodeWorkers, "sessions", 1, "ONNX Runtime sessions run concurrently (each with --threads threads)")
+	f.DurationVar(&progressEvery, "progress-every", 30*time.Second, "interval of progress log lines when stderr is not a terminal")
 	f.StringVar(&cfg.Library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")
 	return cmd
 }

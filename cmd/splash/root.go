@@ -54,6 +54,20 @@ func newLogger(cmd *cobra.Command) (*slog.Logger, error) {
 	}
 }
 
+// quieter returns a logger that drops info lines (used while a progress bar
+// owns the terminal), unless --log-level asked for debug.
+func quieter(cmd *cobra.Command, log *slog.Logger) *slog.Logger {
+	if lvl, _ := cmd.Flags().GetString("log-level"); lvl == "debug" {
+		return log
+	}
+	format, _ := cmd.Flags().GetString("log-format")
+	opts := &slog.HandlerOptions{Level: slog.LevelWarn}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
 // usageErrorf marks an error as bad usage (exit code 2).
 func usageErrorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))

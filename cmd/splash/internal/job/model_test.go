@@ -179,7 +179,7 @@ func TestRunNeverOverwritesItsInputs(t *testing.T) {
 	cfg.OutputDir = filepath.Join(dir, "out")
 	cfg.Inputs = []string{in, twin}
 	_, err = Run(context.Background(), cfg, quietLog())
-	if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), "both be written") {
+	if !errors.Is(err, shards.ErrBaseCollision) || !strings.Contains(err.Error(), twin) {
 		t.Errorf("two inputs with one base name: got %v", err)
 	}
 	data, _ := os.ReadFile(in)

@@ -4,22 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/pipeline"
 	"github.com/splash-encode/splash/shards"
 )
 
 // Config is everything `splash encode` needs.
 type Config struct {
-	ModelDir  string
+	ModelDir string
+	// Inputs are files, directories (their *.parquet files) or globs.
 	Inputs    []string
 	OutputDir string
 	MaxLength int
@@ -29,15 +31,26 @@ type Config struct {
 	Columns   shards.Columns
 	Format    shards.Format
 	Encode    EncodeOptions
-	// Window is how many documents are read, tokenized and length-sorted
+	// Window is how many tokenized documents the batcher sorts by length
 	// together; 0 means 4096.
-	Window  int
-	Version string
+	Window int
+	// TokenizeWorkers defaults to the number of CPUs; EncodeWorkers (ONNX
+	// Runtime sessions run concurrently) to 1.
+	TokenizeWorkers int
+	EncodeWorkers   int
+	// Overwrite re-encodes shards whose manifest records other settings or
+	// another input instead of refusing to run.
+	Overwrite bool
+	Version   string
+	// NewProgress, when set, is called once the run knows the work left
+	// (documents and shards to encode) and is told about written documents.
+	NewProgress func(pipeline.Totals) Progress
 }
 
 // Summary reports a finished run.
 type Summary struct {
-	Shards   int
+	Shards   int // encoded by this run
+	Skipped  int // already done by an earlier run
 	Counts   Counts
 	Wall     time.Duration
 	MaxLen   int
@@ -50,30 +63,65 @@ type Summary struct {
 func (s Summary) String() string {
 	c := s.Counts
 	var b strings.Builder
-	fmt.Fprintf(&b, "encoded %d documents from %d shard(s) in %s (%.1f docs/s, %.0f tokens/s)\n",
-		c.Docs, s.Shards, s.Wall.Round(time.Millisecond), s.DocsPerS, float64(c.Tokens)/max(s.Wall.Seconds(), 1e-9))
+	fmt.Fprintf(&b, "encoded %d documents from %d shard(s) in %s (%.1f docs/s, %.0f tokens/s); %d shard(s) already done\n",
+		c.Docs, s.Shards, s.Wall.Round(time.Millisecond), s.DocsPerS, float64(c.Tokens)/max(s.Wall.Seconds(), 1e-9), s.Skipped)
 	fmt.Fprintf(&b, "tokens %d, padding waste %.1f%%, batches %d, truncated %d (max length %d), empty %d\n",
 		c.Tokens, 100*c.PaddingWaste(), c.Batches, c.Truncated, s.MaxLen, c.Empty)
-	fmt.Fprintf(&b, "non-zeros per document: mean %d, p50 %d, p99 %d\n", s.NonZero[0], s.NonZero[1], s.NonZero[2])
-	for _, o := range s.Outputs {
-		fmt.Fprintf(&b, "wrote %s\n", o)
-	}
-	return strings.TrimRight(b.String(), "\n")
+	fmt.Fprintf(&b, "non-zeros per document: mean %d, p50 %d, p99 %d", s.NonZero[0], s.NonZero[1], s.NonZero[2])
+	return b.String()
 }
 
-// Run loads the model and encodes every input shard into cfg.OutputDir.
+// successRecord is the JSON summary written to _SUCCESS.
+type successRecord struct {
+	Shards        int     `json:"shards"`
+	EncodedShards int     `json:"encoded_shards"`
+	SkippedShards int     `json:"skipped_shards"`
+	Documents     int64   `json:"documents"`
+	Tokens        int64   `json:"tokens"`
+	PaddingWaste  float64 `json:"padding_waste"`
+	Truncated     int64   `json:"truncated"`
+	Empty         int64   `json:"empty"`
+	NonZerosMean  int     `json:"nonzeros_mean"`
+	NonZerosP50   int     `json:"nonzeros_p50"`
+	NonZerosP99   int     `json:"nonzeros_p99"`
+	WallSeconds   float64 `json:"wall_seconds"`
+	DocsPerSecond float64 `json:"docs_per_second"`
+	FinishedAt    string  `json:"finished_at"`
+}
+
+func (s Summary) record(totalShards int) successRecord {
+	return successRecord{
+		Shards: totalShards, EncodedShards: s.Shards, SkippedShards: s.Skipped,
+		Documents: s.Counts.Docs, Tokens: s.Counts.Tokens, PaddingWaste: s.Counts.PaddingWaste(),
+		Truncated: s.Counts.Truncated, Empty: s.Counts.Empty,
+		NonZerosMean: s.NonZero[0], NonZerosP50: s.NonZero[1], NonZerosP99: s.NonZero[2],
+		WallSeconds: s.Wall.Seconds(), DocsPerSecond: s.DocsPerS, FinishedAt: time.Now().UTC().Format(time.RFC3339),
+	}
+}
+
+// Run encodes every input shard into cfg.OutputDir. Shards whose manifest
+// already verifies with the same input and settings are skipped; shards
+// whose manifest records another input or other settings are refused unless
+// cfg.Overwrite. _SUCCESS is written once every shard is done.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	start := time.Now()
 	if cfg.Window <= 0 {
 		cfg.Window = 4096
 	}
-	for _, in := range cfg.Inputs {
-		if st, err := os.Stat(in); err != nil {
-			return Summary{}, fmt.Errorf("%w: input %s: %v", ErrBadInput, in, err)
-		} else if st.IsDir() {
-			return Summary{}, fmt.Errorf("%w: input %s is a directory; pass its Parquet files", ErrBadInput, in)
-		}
+	if cfg.TokenizeWorkers <= 0 {
+		cfg.TokenizeWorkers = runtime.GOMAXPROCS(0)
 	}
+	if cfg.EncodeWorkers <= 0 {
+		cfg.EncodeWorkers = 1
+	}
+	inputs, err := shards.DiscoverInputs(cfg.Inputs)
+	if errors.Is(err, shards.ErrBaseCollision) {
+		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
+	}
+	if err != nil {
+		return Summary{}, fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	cfg.Inputs = inputs
 	if err := checkOutputsSpareInputs(cfg); err != nil {
 		return Summary{}, err
 	}
@@ -84,8 +132,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	defer m.Close()
 	log.Info("model loaded", slog.String("model", m.ModelFile), slog.Int("vocab", m.Backend.VocabSize()),
 		slog.Int("max_length", m.MaxLength), slog.String("pooling", m.Pooling.String()))
-	enc, err := NewEncoder(m, cfg.Encode)
-	if err != nil {
+	if _, err := NewEncoder(m, cfg.Encode); err != nil {
 		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
@@ -94,21 +141,109 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if err := shards.WriteVocabulary(cfg.OutputDir, m.Tokenizer.Vocab()); err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{MaxLen: m.MaxLength}
-	for _, in := range cfg.Inputs {
-		counts, out, err := encodeShard(ctx, m, enc, in, cfg, log)
-		if err != nil {
+	settings := settingsOf(m, cfg)
+	tasks, skipped, err := planShards(ctx, m, cfg, settings, log)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{MaxLen: m.MaxLength, Skipped: skipped, Shards: len(tasks)}
+	log.Info("plan", slog.Int("shards", len(inputs)), slog.Int("to_encode", len(tasks)), slog.Int("already_done", skipped))
+	if len(tasks) > 0 {
+		// A _SUCCESS from an earlier run no longer holds while shards are redone.
+		if err := shards.RemoveSuccess(cfg.OutputDir); err != nil {
 			return Summary{}, err
 		}
-		sum.Shards++
-		sum.Counts.Add(counts)
-		sum.Outputs = append(sum.Outputs, out)
+	}
+	var progress Progress
+	if cfg.NewProgress != nil {
+		var docs int64
+		for _, t := range tasks {
+			docs += t.rows
+		}
+		progress = cfg.NewProgress(pipeline.Totals{Docs: docs, Shards: len(tasks)})
+		progress.Start(ctx)
+	}
+	counts, err := runPipeline(ctx, m, tasks, cfg, settings, progress, log)
+	if progress != nil {
+		progress.Stop()
+	}
+	if err != nil {
+		return Summary{}, err
+	}
+	sum.Counts = counts
+	for _, t := range tasks {
+		sum.Outputs = append(sum.Outputs, filepath.Join(cfg.OutputDir, t.base+cfg.Format.Ext()))
 	}
 	sum.Wall = time.Since(start)
 	sum.DocsPerS = float64(sum.Counts.Docs) / max(sum.Wall.Seconds(), 1e-9)
 	sum.NonZero = nonZeroStats(sum.Counts.NonZeros)
+	if err := shards.WriteSuccess(cfg.OutputDir, sum.record(len(inputs))); err != nil {
+		return Summary{}, err
+	}
 	log.Info("done", slog.Int64("documents", sum.Counts.Docs), slog.Duration("wall", sum.Wall))
 	return sum, nil
+}
+
+// planShards decides, for every input, whether to encode it: it hashes the
+// input and compares with the manifest of a previous run.
+func planShards(ctx context.Context, m *Model, cfg Config, settings map[string]string, log *slog.Logger) ([]shardTask, int, error) {
+	var tasks []shardTask
+	skipped := 0
+	for _, in := range cfg.Inputs {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		st, err := os.Stat(in)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: input %s: %w", ErrBadInput, in, err)
+		}
+		sum, size, err := shards.FileSHA256(in)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", ErrBadInput, err)
+		}
+		ident := shards.ManifestInput{Path: in, Size: size, MTime: st.ModTime().UTC(), SHA256: sum}
+		base := shards.InputBase(in)
+		d, err := shards.CheckResume(cfg.OutputDir, base, ident, settings)
+		if err != nil {
+			return nil, 0, err
+		}
+		switch d.State {
+		case shards.ResumeDone:
+			log.Info("shard already done, skipping", slog.String("input", in))
+			skipped++
+			continue
+		case shards.ResumeConflict:
+			if !cfg.Overwrite {
+				return nil, 0, fmt.Errorf("%w: %s was encoded before differently (%s): pass --overwrite to re-encode it, or choose another --output",
+					ErrSettings, in, d.Reason)
+			}
+			log.Warn("re-encoding shard (--overwrite)", slog.String("input", in), slog.String("reason", d.Reason))
+			if err := shards.RemoveShard(cfg.OutputDir, base); err != nil {
+				return nil, 0, err
+			}
+		case shards.ResumeBroken:
+			log.Warn("re-encoding shard whose output does not verify", slog.String("input", in), slog.String("reason", d.Reason))
+			if err := shards.RemoveShard(cfg.OutputDir, base); err != nil {
+				return nil, 0, err
+			}
+		}
+		r, err := shards.OpenInput(in, cfg.Columns)
+		if err != nil {
+			return nil, 0, classify(err)
+		}
+		rows := r.NumRows()
+		r.Close()
+		tasks = append(tasks, shardTask{
+			index: len(tasks), input: in, base: base, ident: ident, rows: rows,
+			meta: shards.Metadata{
+				SplashVersion: cfg.Version, ModelSHA256: m.ModelSHA256, TokenizerSHA256: m.TokenizerSHA256,
+				VocabSize: m.Backend.VocabSize(), MaxLength: m.MaxLength, Pooling: m.Pooling.String(),
+				MinWeight: cfg.Encode.Sparsify.MinWeight, TopK: cfg.Encode.Sparsify.TopK, Scale: cfg.Encode.Sparsify.Scale,
+				SourcePath: in, SourceSize: size, SourceSHA256: sum,
+			},
+		})
+	}
+	return tasks, skipped, nil
 }
 
 // ErrSettings marks settings that cannot work together (for example a batch
@@ -135,7 +270,7 @@ func nonZeroStats(nnz []int) [3]int {
 func checkOutputsSpareInputs(cfg Config) error {
 	seen := map[string]string{}
 	for _, in := range cfg.Inputs {
-		out := filepath.Join(cfg.OutputDir, shardBase(in)+cfg.Format.Ext())
+		out := filepath.Join(cfg.OutputDir, shards.InputBase(in)+cfg.Format.Ext())
 		if prev, dup := seen[out]; dup {
 			return fmt.Errorf("%w: inputs %s and %s would both be written to %s", ErrSettings, prev, in, out)
 		}
@@ -149,98 +284,6 @@ func checkOutputsSpareInputs(cfg Config) error {
 		}
 	}
 	return nil
-}
-
-// shardBase is the output base name of an input shard: its file name
-// without the .parquet extension.
-func shardBase(input string) string {
-	base := filepath.Base(input)
-	return strings.TrimSuffix(base, filepath.Ext(base))
-}
-
-// encodeShard encodes one input shard and commits its output and manifest.
-func encodeShard(ctx context.Context, m *Model, enc *Encoder, input string, cfg Config, log *slog.Logger) (Counts, string, error) {
-	var counts Counts
-	st, err := os.Stat(input)
-	if err != nil {
-		return counts, "", fmt.Errorf("%w: %w", ErrBadInput, err)
-	}
-	srcMTime := st.ModTime().UTC()
-	srcSum, srcSize, err := shards.FileSHA256(input)
-	if err != nil {
-		return counts, "", fmt.Errorf("%w: %w", ErrBadInput, err)
-	}
-	r, err := shards.OpenInput(input, cfg.Columns)
-	if err != nil {
-		return counts, "", fmt.Errorf("%w: %w", ErrBadInput, err)
-	}
-	defer r.Close()
-	meta := shards.Metadata{
-		SplashVersion: cfg.Version, ModelSHA256: m.ModelSHA256, TokenizerSHA256: m.TokenizerSHA256,
-		VocabSize: m.Backend.VocabSize(), MaxLength: m.MaxLength, Pooling: m.Pooling.String(),
-		MinWeight: cfg.Encode.Sparsify.MinWeight, TopK: cfg.Encode.Sparsify.TopK, Scale: cfg.Encode.Sparsify.Scale,
-		SourcePath: input, SourceSize: srcSize, SourceSHA256: srcSum,
-	}
-	base := shardBase(input)
-	w, err := shards.NewWriter(cfg.OutputDir, base, cfg.Format, meta, shards.WriterOptions{})
-	if err != nil {
-		return counts, "", err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = w.Abort()
-		}
-	}()
-	log.Info("encoding shard", slog.String("input", input), slog.Int64("rows", r.NumRows()))
-	texts := make([]string, 0, cfg.Window)
-	for {
-		docs, err := r.Next(ctx, cfg.Window)
-		if len(docs) > 0 {
-			texts = texts[:0]
-			for _, d := range docs {
-				texts = append(texts, d.Doc.Text)
-			}
-			results, c, encErr := enc.Encode(ctx, texts)
-			if encErr != nil {
-				return counts, "", fmt.Errorf("%s: %w", input, encErr)
-			}
-			counts.Add(c)
-			for i, d := range docs {
-				row := shards.Row{DocID: d.Doc.ID, Vec: results[i].Vec, NumTokens: results[i].NumTokens, Truncated: results[i].Truncated}
-				if err := w.Write(row); err != nil {
-					return counts, "", fmt.Errorf("write %s row %d: %w", base, d.Row, err)
-				}
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			if errors.Is(err, shards.ErrInvalidInput) {
-				return counts, "", fmt.Errorf("%w: %w", ErrBadInput, err)
-			}
-			return counts, "", err
-		}
-	}
-	out, err := w.Commit()
-	if err != nil {
-		return counts, "", err
-	}
-	committed = true
-	man := shards.Manifest{
-		SchemaVersion: shards.SchemaVersion,
-		SplashVersion: cfg.Version,
-		Input:         shards.ManifestInput{Path: input, Size: srcSize, MTime: srcMTime, SHA256: srcSum},
-		Settings:      settingsOf(m, cfg),
-		Output:        shards.NewManifestOutput(out, cfg.Format),
-		CreatedAt:     time.Now().UTC(),
-	}
-	if err := shards.WriteManifest(cfg.OutputDir, man); err != nil {
-		return counts, "", err
-	}
-	log.Info("shard done", slog.String("output", out.Path), slog.Int64("rows", out.Rows))
-	return counts, out.Path, nil
 }
 
 func settingsOf(m *Model, cfg Config) map[string]string {

@@ -1,0 +1,489 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/pipeline"
+	"github.com/splash-encode/splash/shards"
+)
+
+// The encoding pipeline of design.md §2, one goroutine (or pool) per stage,
+// joined by bounded channels; every send also watches ctx.Done():
+//
+//	reader ─chunks→ tokenizers ─tokenized→ batcher ─batches→ encoders ─pooled→ sparsifier ─results→ writer
+//	   └───────────────────────── shard ends ─────────────────────────────────────────────────────→┘
+//
+// Documents carry their shard and position; the writer restores each shard's
+// input order and commits a shard (output, then manifest) as soon as its
+// last row is written. Memory is bounded by the window and channel sizes,
+// not by the corpus or shard size.
+
+// readChunk is how many documents the reader hands on at a time.
+const readChunk = 256
+
+// shardTask is one input shard to encode.
+type shardTask struct {
+	index int
+	input string
+	base  string
+	ident shards.ManifestInput
+	meta  shards.Metadata
+	rows  int64 // from the Parquet footer, for progress totals
+}
+
+// docItem is one document on its way through the stages.
+type docItem struct {
+	shard     int
+	seq       int64 // position within the shard, from 0
+	id        string
+	text      string // cleared once tokenized
+	ids       []int32
+	truncated bool
+}
+
+// docChunk is a run of consecutive documents; index numbers the chunks of
+// the whole run in reading order so that the batcher can restore that order
+// (tokenizer workers finish out of order) and form the same batches on
+// every run: ONNX Runtime's results can differ in the last bit with the
+// batch's shape, so deterministic batches make runs byte-identical.
+type docChunk struct {
+	index int64
+	items []docItem
+}
+
+type encodedBatch struct {
+	items  []docItem
+	pooled []float32 // [len(items), vocab]; nil for documents the model does not see
+}
+
+type shardEnd struct {
+	shard int
+	rows  int64
+}
+
+// Progress receives the writer's progress (pipeline.Progress implements it).
+type Progress interface {
+	Start(ctx context.Context)
+	AddDocs(docs, tokens int64)
+	ShardDone()
+	Stop()
+}
+
+// stageCounts are the counters the encoder stage keeps (atomics: several
+// encoder workers add to them).
+type stageCounts struct {
+	batches, padded atomic.Int64
+}
+
+// runPipeline encodes tasks and commits their outputs and manifests.
+func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, settings map[string]string, progress Progress, log *slog.Logger) (Counts, error) {
+	g, ctx := errgroup.WithContext(ctx)
+	chunks := make(chan docChunk, 4)
+	tokenized := make(chan docChunk, 4)
+	batches := make(chan []docItem, 2)
+	pooled := make(chan encodedBatch, 2)
+	results := make(chan []docItemResult, 4)
+	ends := make(chan shardEnd, len(tasks))
+	free := make(chan []float32, cfg.EncodeWorkers+2)
+	var sc stageCounts
+
+	g.Go(func() error {
+		defer close(chunks)
+		defer close(ends)
+		return readShards(ctx, tasks, cfg.Columns, chunks, ends, log)
+	})
+
+	var tokWG sync.WaitGroup
+	for w := 0; w < cfg.TokenizeWorkers; w++ {
+		tokWG.Add(1)
+		g.Go(func() error {
+			defer tokWG.Done()
+			for c := range chunks {
+				for i := range c.items {
+					it := &c.items[i]
+					enc := m.Tokenizer.Encode(it.text, m.MaxLength)
+					it.ids, it.truncated, it.text = enc.IDs, enc.Truncated, ""
+				}
+				if err := send(ctx, tokenized, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { tokWG.Wait(); close(tokenized); return nil })
+
+	g.Go(func() error {
+		defer close(batches)
+		return batchByLength(ctx, tokenized, batches, cfg.Window, cfg.Encode, m.Tokenizer.NumSpecialTokens())
+	})
+
+	var encWG sync.WaitGroup
+	vocab := m.Backend.VocabSize()
+	for w := 0; w < cfg.EncodeWorkers; w++ {
+		encWG.Add(1)
+		g.Go(func() error {
+			defer encWG.Done()
+			return encodeBatches(ctx, m, batches, pooled, free, vocab, &sc)
+		})
+	}
+	g.Go(func() error { encWG.Wait(); close(pooled); return nil })
+
+	g.Go(func() error {
+		defer close(results)
+		return sparsifyBatches(ctx, pooled, results, free, vocab, cfg.Encode.Sparsify)
+	})
+
+	var counts Counts
+	g.Go(func() error {
+		var err error
+		counts, err = writeShards(ctx, tasks, cfg, settings, results, ends, progress, log)
+		return err
+	})
+	err := g.Wait()
+	counts.Batches = sc.batches.Load()
+	counts.PaddedTokens = sc.padded.Load()
+	return counts, err
+}
+
+// send delivers v on ch unless ctx is cancelled first.
+func send[T any](ctx context.Context, ch chan<- T, v T) error {
+	select {
+	case ch <- v:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// readShards streams every shard's documents in chunks and reports each
+// shard's row count once it has been read to the end.
+func readShards(ctx context.Context, tasks []shardTask, cols shards.Columns, chunks chan<- docChunk, ends chan<- shardEnd, log *slog.Logger) error {
+	var index int64
+	for _, t := range tasks {
+		r, err := shards.OpenInput(t.input, cols)
+		if err != nil {
+			return classify(err)
+		}
+		log.Debug("reading shard", slog.String("input", t.input), slog.Int64("rows", r.NumRows()))
+		var seq int64
+		for {
+			docs, err := r.Next(ctx, readChunk)
+			if len(docs) > 0 {
+				items := make([]docItem, len(docs))
+				for i, d := range docs {
+					items[i] = docItem{shard: t.index, seq: seq, id: d.Doc.ID, text: d.Doc.Text}
+					seq++
+				}
+				if err := send(ctx, chunks, docChunk{index: index, items: items}); err != nil {
+					r.Close()
+					return err
+				}
+				index++
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				r.Close()
+				return classify(err)
+			}
+		}
+		if err := r.Close(); err != nil {
+			return fmt.Errorf("close %s: %w", t.input, err)
+		}
+		if err := send(ctx, ends, shardEnd{shard: t.index, rows: seq}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// classify marks errors caused by the input data as ErrBadInput.
+func classify(err error) error {
+	if errors.Is(err, shards.ErrInvalidInput) && !errors.Is(err, ErrBadInput) {
+		return fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	return err
+}
+
+// batchByLength collects tokenized documents into a window, sorts it by
+// length and sends batches whose padded size stays within the token budget.
+// Documents without content tokens go out in batches of their own, which
+// the encoders pass through without running the model.
+func batchByLength(ctx context.Context, in <-chan docChunk, out chan<- []docItem, window int, opts EncodeOptions, specials int) error {
+	var pool []docItem
+	pending := map[int64][]docItem{} // chunks that arrived before their turn
+	var next int64
+	flush := func() error {
+		var empty, run []docItem
+		var lengths []int
+		for _, it := range pool {
+			if len(it.ids) <= specials {
+				empty = append(empty, it)
+			} else {
+				run = append(run, it)
+				lengths = append(lengths, len(it.ids))
+			}
+		}
+		pool = nil
+		if len(empty) > 0 {
+			if err := send(ctx, out, empty); err != nil {
+				return err
+			}
+		}
+		for _, group := range pipeline.PackByLength(lengths, opts.BatchTokens, opts.MaxBatch) {
+			b := make([]docItem, len(group))
+			for k, i := range group {
+				b[k] = run[i]
+			}
+			if err := send(ctx, out, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for c := range in {
+		pending[c.index] = c.items
+		for {
+			items, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			pool = append(pool, items...)
+			if len(pool) >= window {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if len(pending) > 0 && ctx.Err() == nil {
+		return fmt.Errorf("internal error: %d document chunks never came in order", len(pending))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// encodeBatches runs the backend on each batch. Pooled buffers come back
+// from the sparsifier through free, so the steady state allocates nothing.
+func encodeBatches(ctx context.Context, m *Model, in <-chan []docItem, out chan<- encodedBatch, free chan []float32, vocab int, sc *stageCounts) error {
+	var batch encode.Batch
+	seqs := make([][]int32, 0, 128)
+	for items := range in {
+		if len(items[0].ids) <= m.Tokenizer.NumSpecialTokens() {
+			if err := send(ctx, out, encodedBatch{items: items}); err != nil {
+				return err
+			}
+			continue
+		}
+		seqs = seqs[:0]
+		for _, it := range items {
+			seqs = append(seqs, it.ids)
+		}
+		batch.Reset(seqs, m.Tokenizer.PadID())
+		var buf []float32
+		select {
+		case buf = <-free:
+		default:
+		}
+		need := batch.Size * vocab
+		if cap(buf) < need {
+			buf = make([]float32, need)
+		}
+		buf = buf[:need]
+		if err := m.Backend.Encode(ctx, &batch, buf); err != nil {
+			return fmt.Errorf("encode a batch of %d documents × %d tokens: %w", batch.Size, batch.SeqLen, err)
+		}
+		sc.batches.Add(1)
+		sc.padded.Add(int64(batch.Size * batch.SeqLen))
+		if err := send(ctx, out, encodedBatch{items: items, pooled: buf}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// docItemResult is one encoded document for the writer.
+type docItemResult struct {
+	shard int
+	seq   int64
+	id    string
+	res   Result
+}
+
+// sparsifyBatches turns pooled rows into sparse vectors.
+func sparsifyBatches(ctx context.Context, in <-chan encodedBatch, out chan<- []docItemResult, free chan<- []float32, vocab int, opts encode.SparsifyOptions) error {
+	for b := range in {
+		rs := make([]docItemResult, len(b.items))
+		for r, it := range b.items {
+			rs[r] = docItemResult{shard: it.shard, seq: it.seq, id: it.id}
+			if b.pooled != nil {
+				rs[r].res = Result{
+					Vec:       encode.Sparsify(b.pooled[r*vocab:(r+1)*vocab], opts, encode.SparseVec{}),
+					NumTokens: int32(len(it.ids)),
+					Truncated: it.truncated,
+				}
+			}
+		}
+		if b.pooled != nil {
+			select {
+			case free <- b.pooled:
+			default:
+			}
+		}
+		if err := send(ctx, out, rs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// shardState is the writer's view of one shard being written.
+type shardState struct {
+	task    shardTask
+	w       *shards.Writer
+	next    int64                   // next seq to write
+	waiting map[int64]docItemResult // arrived out of order
+	total   int64                   // rows in the shard; -1 until the reader is done with it
+}
+
+// writeShards restores each shard's input order, writes its rows and
+// commits it (output, then manifest) once complete. On any error every
+// uncommitted output is aborted: nothing half-written takes a final name.
+func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings map[string]string,
+	results <-chan []docItemResult, ends <-chan shardEnd, progress Progress, log *slog.Logger) (counts Counts, err error) {
+	open := map[int]*shardState{}
+	defer func() {
+		for _, st := range open {
+			if st.w != nil {
+				_ = st.w.Abort()
+			}
+		}
+	}()
+	state := func(i int) (*shardState, error) {
+		if st, ok := open[i]; ok {
+			return st, nil
+		}
+		t := tasks[i]
+		w, err := shards.NewWriter(cfg.OutputDir, t.base, cfg.Format, t.meta, shards.WriterOptions{})
+		if err != nil {
+			return nil, err
+		}
+		st := &shardState{task: t, w: w, waiting: map[int64]docItemResult{}, total: -1}
+		open[i] = st
+		return st, nil
+	}
+	done := 0
+	maybeCommit := func(st *shardState) error {
+		if st.total < 0 || st.next < st.total {
+			return nil
+		}
+		out, err := st.w.Commit()
+		if err != nil {
+			return err
+		}
+		delete(open, st.task.index)
+		man := shards.Manifest{
+			SplashVersion: cfg.Version,
+			Input:         st.task.ident,
+			Settings:      settings,
+			Output:        shards.NewManifestOutput(out, cfg.Format),
+			CreatedAt:     time.Now().UTC(),
+		}
+		if err := shards.WriteManifest(cfg.OutputDir, man); err != nil {
+			return err
+		}
+		done++
+		if progress != nil {
+			progress.ShardDone()
+		}
+		log.Info("shard done", slog.String("output", out.Path), slog.Int64("rows", out.Rows), slog.Int("done", done), slog.Int("shards", len(tasks)))
+		return nil
+	}
+	write := func(st *shardState, r docItemResult) error {
+		row := shards.Row{DocID: r.id, Vec: r.res.Vec, NumTokens: r.res.NumTokens, Truncated: r.res.Truncated}
+		if err := st.w.Write(row); err != nil {
+			return fmt.Errorf("write %s row %d (id %q): %w", st.task.base, r.seq, r.id, err)
+		}
+		st.next++
+		counts.Docs++
+		counts.Tokens += int64(r.res.NumTokens)
+		counts.NonZeros = append(counts.NonZeros, r.res.Vec.Len())
+		if r.res.Vec.Len() == 0 {
+			counts.Empty++
+		}
+		if r.res.Truncated {
+			counts.Truncated++
+		}
+		if progress != nil {
+			progress.AddDocs(1, int64(r.res.NumTokens))
+		}
+		return nil
+	}
+	for results != nil || ends != nil {
+		select {
+		case <-ctx.Done():
+			return counts, ctx.Err()
+		case rs, ok := <-results:
+			if !ok {
+				results = nil
+				continue
+			}
+			for _, r := range rs {
+				st, err := state(r.shard)
+				if err != nil {
+					return counts, err
+				}
+				st.waiting[r.seq] = r
+				for {
+					next, ok := st.waiting[st.next]
+					if !ok {
+						break
+					}
+					delete(st.waiting, st.next)
+					if err := write(st, next); err != nil {
+						return counts, err
+					}
+				}
+				if err := maybeCommit(st); err != nil {
+					return counts, err
+				}
+			}
+		case e, ok := <-ends:
+			if !ok {
+				ends = nil
+				continue
+			}
+			st, err := state(e.shard)
+			if err != nil {
+				return counts, err
+			}
+			st.total = e.rows
+			if err := maybeCommit(st); err != nil {
+				return counts, err
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return counts, err
+	}
+	if done != len(tasks) {
+		return counts, fmt.Errorf("internal error: %d of %d shards complete when the pipeline ended", done, len(tasks))
+	}
+	return counts, nil
+}
