@@ -94,7 +94,7 @@ refused unless --overwrite.`,
 	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs; repeat the flag or separate with commas")
 	f.StringVar(&cfg.OutputDir, "output", "", "output directory for impact shards")
 	f.IntVar(&cfg.MaxLength, "max-length", 0, "truncate documents to N tokens, specials included (0: the model's max_position_embeddings, at most 512)")
-	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 8192, "token budget of a batch: documents × longest document")
+	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 2048, "token budget of a batch: documents × longest document (peak memory grows with it: ONNX Runtime holds about 4 [tokens × vocab] float tensors)")
 	f.IntVar(&cfg.Encode.MaxBatch, "max-batch", 128, "most documents in one batch")
 	f.Float32Var(&cfg.Encode.Sparsify.MinWeight, "min-weight", 0, "keep weights strictly above W")
 	f.IntVar(&cfg.Encode.Sparsify.TopK, "top-k", 0, "keep the K largest weights of each document (0: all)")

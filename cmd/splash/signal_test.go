@@ -131,6 +131,19 @@ func TestInterruptAndResume(t *testing.T) {
 		}
 	}
 
+	// splash inspect on the directory: schema from the file, totals, top terms.
+	out, err := splashCmd(bin, "inspect", full, "--rows", "1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("inspect: %v\n%s", err, out)
+	}
+	for _, want := range []string{"doc_id: utf8 not null", "term_ids: list<uint32> not null", "weights: list<float32>",
+		"impacts: list<uint16>", "num_tokens: int32", "truncated: bool", "splash.schema_version = 1", "4 shards",
+		"rows 1400,", "empty 2", "non-zeros per row: mean", "terms in most rows: "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("inspect output lacks %q:\n%s", want, out)
+		}
+	}
+
 	// splash verify: accepts the output, rejects damage.
 	if out, err := splashCmd(bin, "verify", resumed).CombinedOutput(); err != nil {
 		t.Fatalf("verify on a good directory: %v\n%s", err, out)
