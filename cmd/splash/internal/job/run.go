@@ -54,7 +54,6 @@ type Summary struct {
 	Counts   Counts
 	Wall     time.Duration
 	MaxLen   int
-	Outputs  []string
 	NonZero  [3]int // mean (rounded), p50, p99
 	DocsPerS float64
 }
@@ -171,9 +170,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		return Summary{}, err
 	}
 	sum.Counts = counts
-	for _, t := range tasks {
-		sum.Outputs = append(sum.Outputs, filepath.Join(cfg.OutputDir, t.base+cfg.Format.Ext()))
-	}
 	sum.Wall = time.Since(start)
 	sum.DocsPerS = float64(sum.Counts.Docs) / max(sum.Wall.Seconds(), 1e-9)
 	sum.NonZero = nonZeroStats(sum.Counts.NonZeros)
@@ -266,15 +262,11 @@ func nonZeroStats(nnz []int) [3]int {
 
 // checkOutputsSpareInputs refuses settings under which an impact shard
 // would replace one of the input shards (output directory = input directory
-// with the same format), or two inputs would write the same output.
+// with the same format). Inputs sharing a base name are refused earlier, by
+// shards.DiscoverInputs.
 func checkOutputsSpareInputs(cfg Config) error {
-	seen := map[string]string{}
 	for _, in := range cfg.Inputs {
 		out := filepath.Join(cfg.OutputDir, shards.InputBase(in)+cfg.Format.Ext())
-		if prev, dup := seen[out]; dup {
-			return fmt.Errorf("%w: inputs %s and %s would both be written to %s", ErrSettings, prev, in, out)
-		}
-		seen[out] = in
 		inInfo, err := os.Stat(in)
 		if err != nil {
 			continue // reported when the input is read
