@@ -65,13 +65,22 @@ type Encoder struct {
 	pooled []float32
 }
 
+// Check reports settings that cannot encode documents of up to maxLength
+// tokens.
+func (o EncodeOptions) Check(maxLength int) error {
+	if err := o.Sparsify.Validate(); err != nil {
+		return err
+	}
+	if o.BatchTokens < maxLength {
+		return fmt.Errorf("--batch-tokens %d is smaller than the max length %d: a longest document would not fit", o.BatchTokens, maxLength)
+	}
+	return nil
+}
+
 // NewEncoder checks opts and returns an Encoder.
 func NewEncoder(m *Model, opts EncodeOptions) (*Encoder, error) {
-	if err := opts.Sparsify.Validate(); err != nil {
+	if err := opts.Check(m.MaxLength); err != nil {
 		return nil, err
-	}
-	if opts.BatchTokens < m.MaxLength {
-		return nil, fmt.Errorf("--batch-tokens %d is smaller than the max length %d: a longest document would not fit", opts.BatchTokens, m.MaxLength)
 	}
 	return &Encoder{model: m, opts: opts}, nil
 }

@@ -187,3 +187,14 @@ func TestRunNeverOverwritesItsInputs(t *testing.T) {
 		t.Fatal("input was damaged")
 	}
 }
+
+func TestRunRejectsABatchBudgetBelowTheMaxLength(t *testing.T) {
+	inputs := requireEnvironment(t)
+	model := genModel(t, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 3})
+	cfg := Config{ModelDir: model, Inputs: inputs[:1], OutputDir: filepath.Join(t.TempDir(), "out"),
+		Encode: EncodeOptions{BatchTokens: 256, Sparsify: encode.DefaultSparsifyOptions()}}
+	_, err := Run(context.Background(), cfg, quietLog())
+	if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), "--batch-tokens 256") {
+		t.Fatalf("got %v, want a settings error naming --batch-tokens 256", err)
+	}
+}

@@ -131,7 +131,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	defer m.Close()
 	log.Info("model loaded", slog.String("model", m.ModelFile), slog.Int("vocab", m.Backend.VocabSize()),
 		slog.Int("max_length", m.MaxLength), slog.String("pooling", m.Pooling.String()))
-	if _, err := NewEncoder(m, cfg.Encode); err != nil {
+	if err := cfg.Encode.Check(m.MaxLength); err != nil {
 		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
