@@ -62,6 +62,9 @@ refused unless --overwrite.`,
 			if cfg.Threads < 0 {
 				return usageErrorf("--threads %d: must be >= 0", cfg.Threads)
 			}
+			if cfg.Failpoint, err = failpointFromEnv(); err != nil {
+				return err
+			}
 			log, err := newLogger(cmd)
 			if err != nil {
 				return err

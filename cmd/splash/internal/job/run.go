@@ -45,6 +45,24 @@ type Config struct {
 	// NewProgress, when set, is called once the run knows the work left
 	// (documents and shards to encode) and is told about written documents.
 	NewProgress func(pipeline.Totals) Progress
+	// Failpoint, when set, is called at the named points of the commit
+	// protocol (see the Failpoint* constants) so that crash tests can kill
+	// the process exactly there. Nil in normal runs.
+	Failpoint func(name string)
+}
+
+// Failpoints: the moments of the commit protocol a crash test can stop at.
+const (
+	FailpointRowWritten      = "row-written"      // after each row is handed to a shard writer
+	FailpointShardCommitted  = "shard-committed"  // after a shard's data file took its name, before its manifest
+	FailpointManifestWritten = "manifest-written" // after a shard's manifest took its name
+	FailpointBeforeSuccess   = "before-success"   // after every shard, before _SUCCESS
+)
+
+func (c Config) failpoint(name string) {
+	if c.Failpoint != nil {
+		c.Failpoint(name)
+	}
 }
 
 // Summary reports a finished run.
@@ -173,6 +191,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	sum.Wall = time.Since(start)
 	sum.DocsPerS = float64(sum.Counts.Docs) / max(sum.Wall.Seconds(), 1e-9)
 	sum.NonZero = nonZeroStats(sum.Counts.NonZeros)
+	cfg.failpoint(FailpointBeforeSuccess)
 	if err := shards.WriteSuccess(cfg.OutputDir, sum.record(len(inputs))); err != nil {
 		return Summary{}, err
 	}

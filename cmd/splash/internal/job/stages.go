@@ -397,6 +397,7 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 		if err != nil {
 			return err
 		}
+		cfg.failpoint(FailpointShardCommitted)
 		delete(open, st.task.index)
 		man := shards.Manifest{
 			SplashVersion: cfg.Version,
@@ -408,6 +409,7 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 		if err := shards.WriteManifest(cfg.OutputDir, man); err != nil {
 			return err
 		}
+		cfg.failpoint(FailpointManifestWritten)
 		done++
 		if progress != nil {
 			progress.ShardDone()
@@ -421,6 +423,7 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 			return fmt.Errorf("write %s row %d (id %q): %w", st.task.base, r.seq, r.id, err)
 		}
 		st.next++
+		cfg.failpoint(FailpointRowWritten)
 		counts.Docs++
 		counts.Tokens += int64(r.res.NumTokens)
 		counts.NonZeros = append(counts.NonZeros, r.res.Vec.Len())
