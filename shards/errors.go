@@ -42,6 +42,12 @@ var (
 	// ErrClosed is returned by a Writer or InputReader used after Commit,
 	// Abort or Close.
 	ErrClosed = errors.New("already closed")
+
+	// ErrUnsafePath marks a name in an output directory that would lead
+	// outside it: a symbolic link pointing out of the directory (or an
+	// absolute one), or a name that is not a plain file name. Such names are
+	// never read or written through.
+	ErrUnsafePath = errors.New("path leads outside the output directory")
 )
 
 // RowError is a problem with one row of an input file (for instance a null
@@ -49,11 +55,13 @@ var (
 // tell a per-row problem, which may be skipped, from a problem with the whole
 // file.
 type RowError struct {
-	Path     string // the input file
-	RowGroup int    // row group index, from 0
-	Row      int64  // row index in the file, from 0
-	Column   string // column name
-	Reason   string // what is wrong, e.g. "null id"
+	Path     string  // the input file
+	RowGroup int     // row group index, from 0
+	Row      int64   // row index in the file, from 0
+	Column   string  // column name
+	Code     string  // a Reject* reason code
+	Reason   string  // what is wrong, for people, e.g. "null id"
+	ID       *string // the row's id; nil when it is null
 }
 
 func (e *RowError) Error() string {
@@ -69,8 +77,17 @@ func (e *RowError) Unwrap() error { return ErrInvalidInput }
 func safely(kind error, fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			if panicHook != nil {
+				panicHook(r)
+			}
 			err = fmt.Errorf("%w: reader panicked (corrupt file?): %v", kind, r)
 		}
 	}()
 	return fn()
 }
+
+// panicHook, when set (by the fuzz tests), is called with every panic safely
+// recovers, while the panicking frames are still on the stack: the tests use
+// it to tell a panic of this package's own code, a bug to fix, from one of a
+// third-party reader.
+var panicHook func(r any)

@@ -42,8 +42,9 @@ func (c Columns) withDefaults() Columns {
 
 // InputDoc is one input document with its row index in the file (from 0).
 type InputDoc struct {
-	Row int64
-	Doc encode.Doc
+	Row      int64
+	RowGroup int
+	Doc      encode.Doc
 }
 
 // InputReader streams documents from one Parquet file, row group by row group,
@@ -278,16 +279,18 @@ func (r *InputReader) NumRowGroups() int { return len(r.rowGroups) }
 // Path is the file name given to OpenInput.
 func (r *InputReader) Path() string { return r.path }
 
-// OnRowError installs a handler for per-row problems (a null id). Without one,
+// OnRowError installs a handler for per-row problems (a null or empty id,
+// a null text with no title: see RowError.Code). Without one,
 // or when the handler returns a non-nil error, Next fails with that error and
 // the reader stops. When the handler returns nil the row is skipped (for a
 // dead-letter queue) and reading goes on.
 func (r *InputReader) OnRowError(handler func(*RowError) error) { r.onRowError = handler }
 
 // Next returns the next documents, at most n, in file order, or io.EOF after
-// the last one. A batch may span row groups. Null text is read as empty text;
-// with a title column the text is title + " " + text (just one of them when
-// the other is null or empty). After an error other than io.EOF the reader is
+// the last one. A batch may span row groups. With a title column the text is
+// title + " " + text (just one of them when the other is null or empty).
+// Rows with a null or empty id, or a null text and no title, go to the
+// OnRowError handler. After an error other than io.EOF the reader is
 // unusable. Next checks ctx between reads.
 func (r *InputReader) Next(ctx context.Context, n int) ([]InputDoc, error) {
 	if r.closed {
@@ -384,8 +387,24 @@ func (r *InputReader) readRows(docs []InputDoc, k int) ([]InputDoc, error) {
 	}
 	for i := 0; i < k; i++ {
 		row := r.rowBase + r.rgDone + int64(i)
-		if ids.nulls[i] {
-			rerr := &RowError{Path: r.path, RowGroup: r.rg, Row: row, Column: r.id.name, Reason: "null id"}
+		var rerr *RowError
+		id := ids.strs[i]
+		text := texts.strs[i]
+		switch {
+		case ids.nulls[i]:
+			rerr = &RowError{Column: r.id.name, Code: RejectNullID, Reason: "null id"}
+		case id == "":
+			rerr = &RowError{Column: r.id.name, Code: RejectEmptyID, Reason: "empty id", ID: &id}
+		case titles != nil:
+			if texts.nulls[i] && titles.strs[i] == "" {
+				rerr = &RowError{Column: r.text.name, Code: RejectNullText, Reason: "null text and no title", ID: &id}
+			}
+			text = joinTitle(titles.strs[i], text)
+		case texts.nulls[i]:
+			rerr = &RowError{Column: r.text.name, Code: RejectNullText, Reason: "null text", ID: &id}
+		}
+		if rerr != nil {
+			rerr.Path, rerr.RowGroup, rerr.Row = r.path, r.rg, row
 			if r.onRowError == nil {
 				return nil, rerr
 			}
@@ -394,11 +413,7 @@ func (r *InputReader) readRows(docs []InputDoc, k int) ([]InputDoc, error) {
 			}
 			continue
 		}
-		text := texts.strs[i] // null text reads as ""
-		if titles != nil {
-			text = joinTitle(titles.strs[i], text)
-		}
-		docs = append(docs, InputDoc{Row: row, Doc: encode.Doc{ID: ids.strs[i], Text: text}})
+		docs = append(docs, InputDoc{Row: row, RowGroup: r.rg, Doc: encode.Doc{ID: id, Text: text}})
 	}
 	r.rgDone += int64(k)
 	return docs, nil

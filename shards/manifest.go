@@ -28,7 +28,10 @@ type Manifest struct {
 	Input         ManifestInput     `json:"input"`
 	Settings      map[string]string `json:"settings"`
 	Output        ManifestOutput    `json:"output"`
-	CreatedAt     time.Time         `json:"created_at"`
+	// Rejected names the dead-letter file of the input rows that were not
+	// encoded; absent when every row was.
+	Rejected  *ManifestRejected `json:"rejected,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
 }
 
 // ManifestInput identifies the input shard.
@@ -37,6 +40,7 @@ type ManifestInput struct {
 	Size   int64     `json:"size"`   // bytes
 	MTime  time.Time `json:"mtime"`  // modification time
 	SHA256 string    `json:"sha256"` // lower-case hex; may be empty when not computed
+	Rows   int64     `json:"rows"`   // rows in the input: output rows + rejected rows
 }
 
 // ManifestOutput identifies the impact shard.
@@ -80,7 +84,22 @@ func (m *Manifest) validate() (Format, string, error) {
 	if m.CreatedAt.IsZero() {
 		return 0, "", fmt.Errorf("%w: no created_at", ErrInvalidManifest)
 	}
-	return m.Output.validate()
+	format, base, err := m.Output.validate()
+	if err != nil {
+		return 0, "", err
+	}
+	if r := m.Rejected; r != nil {
+		if r.Path != RejectedName(base) {
+			return 0, "", fmt.Errorf("%w: rejected.path %q, want %q", ErrInvalidManifest, r.Path, RejectedName(base))
+		}
+		if r.Rows <= 0 || r.Size <= 0 || !isSHA256(r.SHA256) {
+			return 0, "", fmt.Errorf("%w: rejected: rows %d, size %d, sha256 %q", ErrInvalidManifest, r.Rows, r.Size, r.SHA256)
+		}
+	}
+	if m.Input.Rows < 0 {
+		return 0, "", fmt.Errorf("%w: input.rows %d", ErrInvalidManifest, m.Input.Rows)
+	}
+	return format, base, nil
 }
 
 // validate checks the output fields and returns the format and base name.
@@ -222,6 +241,16 @@ func VerifyManifest(outDir string, m Manifest) error {
 	}
 	if rows != m.Output.Rows {
 		return fmt.Errorf("verify %s: %w: %d rows, manifest says %d", path, ErrMismatch, rows, m.Output.Rows)
+	}
+	if r := m.Rejected; r != nil {
+		rpath := filepath.Join(outDir, r.Path)
+		sum, size, err := FileSHA256(rpath)
+		if err != nil {
+			return fmt.Errorf("verify %s: %w", rpath, err)
+		}
+		if size != r.Size || sum != r.SHA256 {
+			return fmt.Errorf("verify %s: %w: size %d sha256 %s, manifest says %d and %s", rpath, ErrMismatch, size, sum, r.Size, r.SHA256)
+		}
 	}
 	return nil
 }

@@ -59,6 +59,9 @@ refused unless --overwrite.`,
 			if cfg.Encode.BatchTokens <= 0 {
 				return usageErrorf("--batch-tokens %d: must be positive", cfg.Encode.BatchTokens)
 			}
+			if cfg.MaxBadFraction < 0 || cfg.MaxBadFraction > 1 || cfg.MaxBadFraction != cfg.MaxBadFraction {
+				return usageErrorf("--max-bad-fraction %g: want a fraction from 0 to 1", cfg.MaxBadFraction)
+			}
 			if cfg.Threads < 0 {
 				return usageErrorf("--threads %d: must be >= 0", cfg.Threads)
 			}
@@ -109,6 +112,7 @@ refused unless --overwrite.`,
 	f.StringVar(&cfg.Columns.Title, "title-column", "", "optional input column holding a title, encoded as title + \" \" + text")
 	f.StringVar(&format, "format", "parquet", "output format: parquet or arrow")
 	f.BoolVar(&cfg.Overwrite, "overwrite", false, "re-encode shards that an earlier run encoded with other settings or from another input")
+	f.Float64Var(&cfg.MaxBadFraction, "max-bad-fraction", 0.001, "fail the run when rejected input rows (null or empty ids, null texts, repeated ids; see _rejected.*.jsonl) exceed this fraction of all input rows (0: fail on the first)")
 	f.IntVar(&cfg.EncodeWorkers, "sessions", 1, "ONNX Runtime sessions run concurrently (each with --threads threads)")
 	f.DurationVar(&progressEvery, "progress-every", 30*time.Second, "interval of progress log lines when stderr is not a terminal")
 	f.StringVar(&cfg.Library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")

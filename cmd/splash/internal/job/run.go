@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,7 +42,11 @@ type Config struct {
 	// Overwrite re-encodes shards whose manifest records other settings or
 	// another input instead of refusing to run.
 	Overwrite bool
-	Version   string
+	// MaxBadFraction fails the run once the rejected input rows (see
+	// shards.Rejected) exceed this fraction of all input rows of the output
+	// directory's shards: 0 fails on the first rejected row, 1 never.
+	MaxBadFraction float64
+	Version        string
 	// NewProgress, when set, is called once the run knows the work left
 	// (documents and shards to encode) and is told about written documents.
 	NewProgress func(pipeline.Totals) Progress
@@ -69,11 +74,17 @@ func (c Config) failpoint(name string) {
 type Summary struct {
 	Shards   int // encoded by this run
 	Skipped  int // already done by an earlier run
-	Counts   Counts
-	Wall     time.Duration
-	MaxLen   int
-	NonZero  [3]int // mean (rounded), p50, p99
-	DocsPerS float64
+	ByOther  int // encoded by a concurrent run while this one ran
+	Rejected int64
+	// Duplicates are document ids found in more than one output shard (both
+	// rows are kept); DuplicateExamples lists some of them.
+	Duplicates        int
+	DuplicateExamples []string
+	Counts            Counts
+	Wall              time.Duration
+	MaxLen            int
+	NonZero           [3]int // mean (rounded), p50, p99
+	DocsPerS          float64
 }
 
 // String renders the summary printed at the end of a run.
@@ -85,30 +96,44 @@ func (s Summary) String() string {
 	fmt.Fprintf(&b, "tokens %d, padding waste %.1f%%, batches %d, truncated %d (max length %d), empty %d\n",
 		c.Tokens, 100*c.PaddingWaste(), c.Batches, c.Truncated, s.MaxLen, c.Empty)
 	fmt.Fprintf(&b, "non-zeros per document: mean %d, p50 %d, p99 %d", s.NonZero[0], s.NonZero[1], s.NonZero[2])
+	if s.Rejected > 0 {
+		fmt.Fprintf(&b, "\nrejected %d input rows (see _rejected.*.jsonl)", s.Rejected)
+	}
+	if s.ByOther > 0 {
+		fmt.Fprintf(&b, "\n%d shard(s) encoded by another run meanwhile", s.ByOther)
+	}
+	if s.Duplicates > 0 {
+		fmt.Fprintf(&b, "\n%d document id(s) appear in more than one shard, e.g. %q", s.Duplicates, s.DuplicateExamples[0])
+	}
 	return b.String()
 }
 
 // successRecord is the JSON summary written to _SUCCESS.
 type successRecord struct {
-	Shards        int     `json:"shards"`
-	EncodedShards int     `json:"encoded_shards"`
-	SkippedShards int     `json:"skipped_shards"`
-	Documents     int64   `json:"documents"`
-	Tokens        int64   `json:"tokens"`
-	PaddingWaste  float64 `json:"padding_waste"`
-	Truncated     int64   `json:"truncated"`
-	Empty         int64   `json:"empty"`
-	NonZerosMean  int     `json:"nonzeros_mean"`
-	NonZerosP50   int     `json:"nonzeros_p50"`
-	NonZerosP99   int     `json:"nonzeros_p99"`
-	WallSeconds   float64 `json:"wall_seconds"`
-	DocsPerSecond float64 `json:"docs_per_second"`
-	FinishedAt    string  `json:"finished_at"`
+	Shards        int      `json:"shards"`
+	EncodedShards int      `json:"encoded_shards"`
+	SkippedShards int      `json:"skipped_shards"`
+	ByOtherShards int      `json:"shards_encoded_by_other_runs"`
+	Rejected      int64    `json:"rejected_rows"`
+	Duplicates    int      `json:"duplicate_ids_across_shards"`
+	DupExamples   []string `json:"duplicate_id_examples,omitempty"`
+	Documents     int64    `json:"documents"`
+	Tokens        int64    `json:"tokens"`
+	PaddingWaste  float64  `json:"padding_waste"`
+	Truncated     int64    `json:"truncated"`
+	Empty         int64    `json:"empty"`
+	NonZerosMean  int      `json:"nonzeros_mean"`
+	NonZerosP50   int      `json:"nonzeros_p50"`
+	NonZerosP99   int      `json:"nonzeros_p99"`
+	WallSeconds   float64  `json:"wall_seconds"`
+	DocsPerSecond float64  `json:"docs_per_second"`
+	FinishedAt    string   `json:"finished_at"`
 }
 
 func (s Summary) record(totalShards int) successRecord {
 	return successRecord{
-		Shards: totalShards, EncodedShards: s.Shards, SkippedShards: s.Skipped,
+		Shards: totalShards, EncodedShards: s.Shards, SkippedShards: s.Skipped, ByOtherShards: s.ByOther,
+		Rejected: s.Rejected, Duplicates: s.Duplicates, DupExamples: s.DuplicateExamples,
 		Documents: s.Counts.Docs, Tokens: s.Counts.Tokens, PaddingWaste: s.Counts.PaddingWaste(),
 		Truncated: s.Counts.Truncated, Empty: s.Counts.Empty,
 		NonZerosMean: s.NonZero[0], NonZerosP50: s.NonZero[1], NonZerosP99: s.NonZero[2],
@@ -155,17 +180,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
 		return Summary{}, fmt.Errorf("create output directory: %w", err)
 	}
+	runLock, cleaned, err := shards.LockRun(ctx, cfg.OutputDir)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer runLock.Unlock()
+	if len(cleaned) > 0 {
+		log.Info("removed temp files of killed runs", slog.Int("files", len(cleaned)))
+	}
 	if err := shards.WriteVocabulary(cfg.OutputDir, m.Tokenizer.Vocab()); err != nil {
 		return Summary{}, err
 	}
 	settings := settingsOf(m, cfg)
-	tasks, skipped, err := planShards(ctx, m, cfg, settings, log)
+	p, err := planShards(ctx, m, cfg, settings, log)
 	if err != nil {
 		return Summary{}, err
 	}
-	sum := Summary{MaxLen: m.MaxLength, Skipped: skipped, Shards: len(tasks)}
-	log.Info("plan", slog.Int("shards", len(inputs)), slog.Int("to_encode", len(tasks)), slog.Int("already_done", skipped))
-	if len(tasks) > 0 {
+	tasks := p.tasks
+	sum := Summary{MaxLen: m.MaxLength, Skipped: p.skipped}
+	log.Info("plan", slog.Int("shards", len(inputs)), slog.Int("to_encode", len(tasks)), slog.Int("already_done", p.skipped),
+		slog.Int("unreadable", len(p.failed)))
+	if len(tasks) > 0 || len(p.failed) > 0 {
 		// A _SUCCESS from an earlier run no longer holds while shards are redone.
 		if err := shards.RemoveSuccess(cfg.OutputDir); err != nil {
 			return Summary{}, err
@@ -180,17 +215,54 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		progress = cfg.NewProgress(pipeline.Totals{Docs: docs, Shards: len(tasks)})
 		progress.Start(ctx)
 	}
-	counts, err := runPipeline(ctx, m, tasks, cfg, settings, progress, log)
+	bad := &badBudget{maxFraction: cfg.MaxBadFraction, totalRows: p.totalRows, rejected: p.rejected, outDir: cfg.OutputDir}
+	counts, res, err := runPipeline(ctx, m, tasks, cfg, settings, bad, progress, log)
 	if progress != nil {
 		progress.Stop()
 	}
 	if err != nil {
 		return Summary{}, err
 	}
+	sum.Shards, sum.ByOther, sum.Rejected = res.encoded, res.byOther, res.rejected
 	sum.Counts = counts
 	sum.Wall = time.Since(start)
 	sum.DocsPerS = float64(sum.Counts.Docs) / max(sum.Wall.Seconds(), 1e-9)
 	sum.NonZero = nonZeroStats(sum.Counts.NonZeros)
+	if removed, err := runLock.CleanIfAlone(); err != nil {
+		log.Warn("could not remove temp files", slog.String("error", err.Error()))
+	} else if len(removed) > 0 {
+		log.Info("removed temp files of killed runs", slog.Int("files", len(removed)))
+	}
+	if failed := append(p.failed, res.failed...); len(failed) > 0 {
+		return sum, failedShardsError(failed, len(inputs))
+	}
+	// Every shard is done now, by this run or another: check the whole
+	// directory against the bad-row budget and for ids in two shards.
+	all, err := doneManifests(cfg.OutputDir, inputs)
+	if err != nil {
+		return sum, err
+	}
+	total := &badBudget{maxFraction: cfg.MaxBadFraction, outDir: cfg.OutputDir}
+	for _, man := range all {
+		total.totalRows += man.Input.Rows
+		if man.Rejected != nil {
+			total.rejected += man.Rejected.Rows
+		}
+	}
+	if err := total.check(); err != nil {
+		return sum, err
+	}
+	dups, err := findDuplicateIDs(ctx, cfg.OutputDir, all)
+	if err != nil {
+		return sum, err
+	}
+	sum.Duplicates = len(dups)
+	for _, d := range dups[:min(len(dups), 20)] {
+		sum.DuplicateExamples = append(sum.DuplicateExamples, d.id)
+	}
+	for _, d := range dups[:min(len(dups), 10)] {
+		log.Warn("document id in more than one shard (every copy is kept)", slog.String("id", d.id), slog.Any("outputs", d.outputs))
+	}
 	cfg.failpoint(FailpointBeforeSuccess)
 	if err := shards.WriteSuccess(cfg.OutputDir, sum.record(len(inputs))); err != nil {
 		return Summary{}, err
@@ -199,57 +271,129 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	return sum, nil
 }
 
+// badBudget enforces MaxBadFraction: rejected rows against all input rows.
+type badBudget struct {
+	maxFraction float64
+	totalRows   int64
+	rejected    int64
+	outDir      string
+}
+
+func (b *badBudget) add(n int64) error {
+	b.rejected += n
+	return b.check()
+}
+
+func (b *badBudget) check() error {
+	if b.rejected == 0 || float64(b.rejected) <= b.maxFraction*float64(b.totalRows) {
+		return nil
+	}
+	return fmt.Errorf("%w: %d of %d input rows (%.4g%%) were rejected, more than --max-bad-fraction %g allows: see the dead-letter files %s",
+		ErrBadInput, b.rejected, b.totalRows, 100*float64(b.rejected)/float64(max(b.totalRows, 1)), b.maxFraction,
+		filepath.Join(b.outDir, "_rejected.*.jsonl"))
+}
+
+// failedShardsError reports every input shard that could not be encoded.
+// It is bad input (exit code 3) when every failure is.
+func failedShardsError(failed []shardFailure, total int) error {
+	var b strings.Builder
+	allBad := true
+	for _, f := range failed {
+		fmt.Fprintf(&b, "\n  %s: %v", f.input, f.err)
+		allBad = allBad && errors.Is(f.err, ErrBadInput)
+	}
+	msg := fmt.Sprintf("%d of %d input shard(s) could not be encoded (the others were):%s", len(failed), total, b.String())
+	if allBad {
+		return fmt.Errorf("%w: %s", ErrBadInput, msg)
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+// doneManifests reads the manifest of every input's shard; all are done.
+func doneManifests(outDir string, inputs []string) ([]shards.Manifest, error) {
+	var all []shards.Manifest
+	for _, in := range inputs {
+		m, err := shards.ReadManifest(filepath.Join(outDir, shards.ManifestName(shards.InputBase(in))))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, m)
+	}
+	return all, nil
+}
+
+// plan is what planShards found.
+type plan struct {
+	tasks     []shardTask
+	skipped   int            // done by an earlier run
+	failed    []shardFailure // inputs that cannot be read at all
+	totalRows int64          // input rows of all shards that can be read
+	rejected  int64          // rows rejected by the earlier runs of skipped shards
+}
+
 // planShards decides, for every input, whether to encode it: it hashes the
-// input and compares with the manifest of a previous run.
-func planShards(ctx context.Context, m *Model, cfg Config, settings map[string]string, log *slog.Logger) ([]shardTask, int, error) {
-	var tasks []shardTask
-	skipped := 0
+// input and compares with the manifest of a previous run. An input that
+// cannot be opened (not Parquet, truncated, missing columns...) fails alone
+// and the others are planned. Nothing is removed here: the reader clears a
+// shard's leftovers once it holds the shard's lock.
+func planShards(ctx context.Context, m *Model, cfg Config, settings map[string]string, log *slog.Logger) (plan, error) {
+	var p plan
 	for _, in := range cfg.Inputs {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, err
+			return plan{}, err
+		}
+		fail := func(err error) {
+			if errors.Is(err, fs.ErrPermission) && !errors.Is(err, ErrBadInput) {
+				err = fmt.Errorf("%w: %w", ErrBadInput, err) // fixing it takes a person
+			}
+			log.Error("input shard cannot be read", slog.String("input", in), slog.String("error", err.Error()))
+			p.failed = append(p.failed, shardFailure{input: in, err: err})
 		}
 		st, err := os.Stat(in)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: input %s: %w", ErrBadInput, in, err)
+			fail(fmt.Errorf("%w: input %s: %w", ErrBadInput, in, err))
+			continue
 		}
 		sum, size, err := shards.FileSHA256(in)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w: %w", ErrBadInput, err)
+			fail(err)
+			continue
 		}
 		ident := shards.ManifestInput{Path: in, Size: size, MTime: st.ModTime().UTC(), SHA256: sum}
 		base := shards.InputBase(in)
 		d, err := shards.CheckResume(cfg.OutputDir, base, ident, settings)
 		if err != nil {
-			return nil, 0, err
+			return plan{}, err
 		}
 		switch d.State {
 		case shards.ResumeDone:
 			log.Info("shard already done, skipping", slog.String("input", in))
-			skipped++
+			p.skipped++
+			p.totalRows += d.Manifest.Input.Rows
+			if d.Manifest.Rejected != nil {
+				p.rejected += d.Manifest.Rejected.Rows
+			}
 			continue
 		case shards.ResumeConflict:
 			if !cfg.Overwrite {
-				return nil, 0, fmt.Errorf("%w: %s was encoded before differently (%s): pass --overwrite to re-encode it, or choose another --output",
+				return plan{}, fmt.Errorf("%w: %s was encoded before differently (%s): pass --overwrite to re-encode it, or choose another --output",
 					ErrSettings, in, d.Reason)
 			}
 			log.Warn("re-encoding shard (--overwrite)", slog.String("input", in), slog.String("reason", d.Reason))
-			if err := shards.RemoveShard(cfg.OutputDir, base); err != nil {
-				return nil, 0, err
-			}
 		case shards.ResumeBroken:
 			log.Warn("re-encoding shard whose output does not verify", slog.String("input", in), slog.String("reason", d.Reason))
-			if err := shards.RemoveShard(cfg.OutputDir, base); err != nil {
-				return nil, 0, err
-			}
 		}
 		r, err := shards.OpenInput(in, cfg.Columns)
 		if err != nil {
-			return nil, 0, classify(err)
+			fail(classify(err))
+			continue
 		}
 		rows := r.NumRows()
 		r.Close()
-		tasks = append(tasks, shardTask{
-			index: len(tasks), input: in, base: base, ident: ident, rows: rows,
+		ident.Rows = rows
+		p.totalRows += rows
+		p.tasks = append(p.tasks, shardTask{
+			index: len(p.tasks), input: in, base: base, ident: ident, rows: rows,
 			meta: shards.Metadata{
 				SplashVersion: cfg.Version, ModelSHA256: m.ModelSHA256, TokenizerSHA256: m.TokenizerSHA256,
 				VocabSize: m.Backend.VocabSize(), MaxLength: m.MaxLength, Pooling: m.Pooling.String(),
@@ -258,7 +402,7 @@ func planShards(ctx context.Context, m *Model, cfg Config, settings map[string]s
 			},
 		})
 	}
-	return tasks, skipped, nil
+	return p, nil
 }
 
 // ErrSettings marks settings that cannot work together (for example a batch

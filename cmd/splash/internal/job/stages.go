@@ -41,6 +41,13 @@ type shardTask struct {
 	rows  int64 // from the Parquet footer, for progress totals
 }
 
+// shardFailure is an input shard that could not be encoded; the run goes on
+// with the others and fails at its end.
+type shardFailure struct {
+	input string
+	err   error
+}
+
 // docItem is one document on its way through the stages.
 type docItem struct {
 	shard     int
@@ -59,6 +66,10 @@ type docItem struct {
 type docChunk struct {
 	index int64
 	items []docItem
+	// flush asks the batcher to send out every document it holds, before
+	// the reader waits for a shard locked by another run: otherwise two
+	// runs could each hold back the other's awaited shard.
+	flush bool
 }
 
 type encodedBatch struct {
@@ -66,9 +77,57 @@ type encodedBatch struct {
 	pooled []float32 // [len(items), vocab]; nil for documents the model does not see
 }
 
+// shardEnd tells the writer that the reader is done with a shard: it read
+// rows documents (rejected rows not included), or it skipped the shard
+// because another run encoded it (byOther), or it failed (err).
 type shardEnd struct {
-	shard int
-	rows  int64
+	shard    int
+	rows     int64
+	rejected *shards.RejectedWriter // uncommitted; the writer commits it
+	byOther  bool
+	err      error
+}
+
+// lockSet holds the shard locks of a run: the reader takes a shard's lock
+// before reading it, the writer releases it once the shard is committed or
+// aborted, and whatever is left is released when the pipeline ends.
+type lockSet struct {
+	mu    sync.Mutex
+	locks map[int]*shards.Lock
+}
+
+func (ls *lockSet) put(i int, l *shards.Lock) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.locks == nil {
+		ls.locks = map[int]*shards.Lock{}
+	}
+	ls.locks[i] = l
+}
+
+func (ls *lockSet) release(i int) error {
+	ls.mu.Lock()
+	l := ls.locks[i]
+	delete(ls.locks, i)
+	ls.mu.Unlock()
+	return l.Unlock()
+}
+
+func (ls *lockSet) releaseAll() {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	for i, l := range ls.locks {
+		_ = l.Unlock()
+		delete(ls.locks, i)
+	}
+}
+
+// pipelineResult is what runPipeline reports besides counts.
+type pipelineResult struct {
+	encoded  int // shards committed by this run
+	byOther  int // shards found done by another run once their lock was free
+	failed   []shardFailure
+	rejected int64 // input rows rejected in the shards this run committed
 }
 
 // Progress receives the writer's progress (pipeline.Progress implements it).
@@ -86,7 +145,9 @@ type stageCounts struct {
 }
 
 // runPipeline encodes tasks and commits their outputs and manifests.
-func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, settings map[string]string, progress Progress, log *slog.Logger) (Counts, error) {
+func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, settings map[string]string, bad *badBudget, progress Progress, log *slog.Logger) (Counts, pipelineResult, error) {
+	var locks lockSet
+	defer locks.releaseAll()
 	g, ctx := errgroup.WithContext(ctx)
 	chunks := make(chan docChunk, 4)
 	tokenized := make(chan docChunk, 4)
@@ -100,7 +161,7 @@ func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, s
 	g.Go(func() error {
 		defer close(chunks)
 		defer close(ends)
-		return readShards(ctx, tasks, cfg.Columns, chunks, ends, log)
+		return readShards(ctx, tasks, cfg, settings, &locks, chunks, ends, log)
 	})
 
 	var tokWG sync.WaitGroup
@@ -145,15 +206,16 @@ func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, s
 	})
 
 	var counts Counts
+	var res pipelineResult
 	g.Go(func() error {
 		var err error
-		counts, err = writeShards(ctx, tasks, cfg, settings, results, ends, progress, log)
+		counts, res, err = writeShards(ctx, tasks, cfg, settings, bad, &locks, results, ends, progress, log)
 		return err
 	})
 	err := g.Wait()
 	counts.Batches = sc.batches.Load()
 	counts.PaddedTokens = sc.padded.Load()
-	return counts, err
+	return counts, res, err
 }
 
 // send delivers v on ch unless ctx is cancelled first.
@@ -166,47 +228,171 @@ func send[T any](ctx context.Context, ch chan<- T, v T) error {
 	}
 }
 
-// readShards streams every shard's documents in chunks and reports each
-// shard's row count once it has been read to the end.
-func readShards(ctx context.Context, tasks []shardTask, cols shards.Columns, chunks chan<- docChunk, ends chan<- shardEnd, log *slog.Logger) error {
+// lockPoll is how often a run polls for a shard locked by another run.
+const lockPoll = 200 * time.Millisecond
+
+// readShards streams every shard's documents in chunks. It takes each
+// shard's lock first: a shard locked by another run is put off until the
+// others are read, then waited for. Under the lock it checks again what an
+// earlier or concurrent run left (the shard may be done by now) and clears
+// leftovers. Rows the input reader rejects (null or empty ids, null texts)
+// and ids seen before in the shard go to the shard's dead-letter file. A
+// shard that cannot be read fails alone: the writer is told and the reader
+// goes on with the next shard.
+func readShards(ctx context.Context, tasks []shardTask, cfg Config, settings map[string]string, locks *lockSet,
+	chunks chan<- docChunk, ends chan<- shardEnd, log *slog.Logger) error {
 	var index int64
-	for _, t := range tasks {
-		r, err := shards.OpenInput(t.input, cols)
-		if err != nil {
-			return classify(err)
+	pending := tasks
+	for wait := false; len(pending) > 0; wait = true {
+		if wait {
+			// Let the pipeline drain what it holds before blocking.
+			if err := send(ctx, chunks, docChunk{index: index, flush: true}); err != nil {
+				return err
+			}
+			index++
 		}
-		log.Debug("reading shard", slog.String("input", t.input), slog.Int64("rows", r.NumRows()))
-		var seq int64
-		for {
-			docs, err := r.Next(ctx, readChunk)
-			if len(docs) > 0 {
-				items := make([]docItem, len(docs))
-				for i, d := range docs {
-					items[i] = docItem{shard: t.index, seq: seq, id: d.Doc.ID, text: d.Doc.Text}
-					seq++
-				}
-				if err := send(ctx, chunks, docChunk{index: index, items: items}); err != nil {
-					r.Close()
+		var busy []shardTask
+		for _, t := range pending {
+			var l *shards.Lock
+			if wait {
+				log.Info("waiting for a shard another run is encoding", slog.String("input", t.input))
+				var err error
+				if l, err = shards.LockShard(ctx, cfg.OutputDir, t.base, lockPoll); err != nil {
 					return err
 				}
-				index++
+			} else {
+				var ok bool
+				var err error
+				if l, ok, err = shards.TryLockShard(cfg.OutputDir, t.base); err != nil {
+					return err
+				}
+				if !ok {
+					log.Info("shard locked by another run; coming back to it later", slog.String("input", t.input))
+					busy = append(busy, t)
+					continue
+				}
 			}
-			if errors.Is(err, io.EOF) {
-				break
-			}
+			locks.put(t.index, l)
+			end, err := readShard(ctx, t, cfg, settings, &index, chunks, log)
 			if err != nil {
-				r.Close()
-				return classify(err)
+				return err
+			}
+			if err := send(ctx, ends, end); err != nil {
+				if end.rejected != nil {
+					_ = end.rejected.Abort()
+				}
+				return err
 			}
 		}
-		if err := r.Close(); err != nil {
-			return fmt.Errorf("close %s: %w", t.input, err)
-		}
-		if err := send(ctx, ends, shardEnd{shard: t.index, rows: seq}); err != nil {
-			return err
-		}
+		pending = busy
 	}
 	return nil
+}
+
+// readShard reads one locked shard. The error is for failures of the run
+// (cancellation, the output directory); failures of the shard are in
+// shardEnd.err.
+func readShard(ctx context.Context, t shardTask, cfg Config, settings map[string]string, index *int64,
+	chunks chan<- docChunk, log *slog.Logger) (shardEnd, error) {
+	end := shardEnd{shard: t.index}
+	d, err := shards.CheckResume(cfg.OutputDir, t.base, t.ident, settings)
+	if err != nil {
+		return end, err
+	}
+	switch d.State {
+	case shards.ResumeDone:
+		log.Info("shard encoded by another run meanwhile, skipping", slog.String("input", t.input))
+		end.byOther = true
+		return end, nil
+	case shards.ResumeConflict:
+		if !cfg.Overwrite {
+			end.err = fmt.Errorf("%w: %s was encoded meanwhile by another run with other settings or input (%s)", ErrSettings, t.input, d.Reason)
+			return end, nil
+		}
+	}
+	// Todo (maybe with leftovers), broken, or conflict with --overwrite.
+	if err := shards.RemoveShard(cfg.OutputDir, t.base); err != nil {
+		return end, err
+	}
+	rw, err := shards.NewRejectedWriter(cfg.OutputDir, t.base)
+	if err != nil {
+		return end, err
+	}
+	fail := func(err error) (shardEnd, error) {
+		_ = rw.Abort()
+		if ctx.Err() != nil {
+			return end, ctx.Err()
+		}
+		end.err = classify(err)
+		return end, nil
+	}
+	r, err := shards.OpenInput(t.input, cfg.Columns)
+	if err != nil {
+		return fail(err)
+	}
+	defer r.Close()
+	var rowErrs []*shards.RowError
+	r.OnRowError(func(e *shards.RowError) error {
+		rowErrs = append(rowErrs, e)
+		return nil
+	})
+	reject := func(rec shards.Rejected) error {
+		if err := rw.Add(rec); err != nil {
+			_ = rw.Abort()
+			return err
+		}
+		return nil
+	}
+	seen := map[string]int64{} // id → row of its first occurrence
+	log.Debug("reading shard", slog.String("input", t.input), slog.Int64("rows", r.NumRows()))
+	var seq int64
+	for {
+		docs, err := r.Next(ctx, readChunk)
+		for _, e := range rowErrs {
+			if err := reject(shards.RejectedFromRowError(e)); err != nil {
+				return end, err
+			}
+		}
+		rowErrs = rowErrs[:0]
+		if len(docs) > 0 {
+			items := make([]docItem, 0, len(docs))
+			for _, d := range docs {
+				if first, dup := seen[d.Doc.ID]; dup {
+					id := d.Doc.ID
+					if err := reject(shards.Rejected{Input: t.input, RowGroup: d.RowGroup, Row: d.Row, ID: &id,
+						Reason: shards.RejectDuplicateID, Detail: fmt.Sprintf("id first seen at row %d", first)}); err != nil {
+						return end, err
+					}
+					continue
+				}
+				seen[d.Doc.ID] = d.Row
+				items = append(items, docItem{shard: t.index, seq: seq, id: d.Doc.ID, text: d.Doc.Text})
+				seq++
+			}
+			if len(items) > 0 {
+				if err := send(ctx, chunks, docChunk{index: *index, items: items}); err != nil {
+					_ = rw.Abort()
+					return end, err
+				}
+				*index++
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		return fail(err)
+	}
+	end.rows, end.rejected = seq, rw
+	if rw.Rows() > 0 {
+		log.Warn("rejected input rows", slog.String("input", t.input), slog.Int64("rejected", rw.Rows()),
+			slog.String("dead_letter", shards.RejectedName(t.base)))
+	}
+	return end, nil
 }
 
 // classify marks errors caused by the input data as ErrBadInput.
@@ -253,8 +439,12 @@ func batchByLength(ctx context.Context, in <-chan docChunk, out chan<- []docItem
 		}
 		return nil
 	}
+	flushes := map[int64]bool{}
 	for c := range in {
 		pending[c.index] = c.items
+		if c.flush {
+			flushes[c.index] = true
+		}
 		for {
 			items, ok := pending[next]
 			if !ok {
@@ -263,7 +453,8 @@ func batchByLength(ctx context.Context, in <-chan docChunk, out chan<- []docItem
 			delete(pending, next)
 			next++
 			pool = append(pool, items...)
-			if len(pool) >= window {
+			if len(pool) >= window || flushes[next-1] {
+				delete(flushes, next-1)
 				if err := flush(); err != nil {
 					return err
 				}
@@ -355,23 +546,29 @@ func sparsifyBatches(ctx context.Context, in <-chan encodedBatch, out chan<- []d
 
 // shardState is the writer's view of one shard being written.
 type shardState struct {
-	task    shardTask
-	w       *shards.Writer
-	next    int64                   // next seq to write
-	waiting map[int64]docItemResult // arrived out of order
-	total   int64                   // rows in the shard; -1 until the reader is done with it
+	task     shardTask
+	w        *shards.Writer
+	rejected *shards.RejectedWriter
+	next     int64                   // next seq to write
+	waiting  map[int64]docItemResult // arrived out of order
+	total    int64                   // rows in the shard; -1 until the reader is done with it
+	failed   bool                    // aborted: later results are dropped
 }
 
 // writeShards restores each shard's input order, writes its rows and
-// commits it (output, then manifest) once complete. On any error every
+// commits it (output, dead-letter file, then manifest) once complete. A
+// shard the reader failed on is aborted alone; on any other error every
 // uncommitted output is aborted: nothing half-written takes a final name.
-func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings map[string]string,
-	results <-chan []docItemResult, ends <-chan shardEnd, progress Progress, log *slog.Logger) (counts Counts, err error) {
+func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings map[string]string, bad *badBudget, locks *lockSet,
+	results <-chan []docItemResult, ends <-chan shardEnd, progress Progress, log *slog.Logger) (counts Counts, res pipelineResult, err error) {
 	open := map[int]*shardState{}
 	defer func() {
 		for _, st := range open {
 			if st.w != nil {
 				_ = st.w.Abort()
+			}
+			if st.rejected != nil {
+				_ = st.rejected.Abort()
 			}
 		}
 	}()
@@ -388,9 +585,16 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 		open[i] = st
 		return st, nil
 	}
-	done := 0
+	finished := 0 // shards committed, done by another run, or failed
+	shardFinished := func(i int) error {
+		finished++
+		if progress != nil {
+			progress.ShardDone()
+		}
+		return locks.release(i)
+	}
 	maybeCommit := func(st *shardState) error {
-		if st.total < 0 || st.next < st.total {
+		if st.failed || st.total < 0 || st.next < st.total {
 			return nil
 		}
 		out, err := st.w.Commit()
@@ -398,23 +602,36 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 			return err
 		}
 		cfg.failpoint(FailpointShardCommitted)
+		rejected, err := st.rejected.Commit()
+		if err != nil {
+			return err
+		}
 		delete(open, st.task.index)
 		man := shards.Manifest{
 			SplashVersion: cfg.Version,
 			Input:         st.task.ident,
 			Settings:      settings,
 			Output:        shards.NewManifestOutput(out, cfg.Format),
+			Rejected:      rejected,
 			CreatedAt:     time.Now().UTC(),
 		}
+		man.Input.Rows = out.Rows + st.rejected.Rows()
 		if err := shards.WriteManifest(cfg.OutputDir, man); err != nil {
 			return err
 		}
 		cfg.failpoint(FailpointManifestWritten)
-		done++
-		if progress != nil {
-			progress.ShardDone()
+		res.encoded++
+		res.rejected += st.rejected.Rows()
+		if err := shardFinished(st.task.index); err != nil {
+			return err
 		}
-		log.Info("shard done", slog.String("output", out.Path), slog.Int64("rows", out.Rows), slog.Int("done", done), slog.Int("shards", len(tasks)))
+		// Checked once the shard is committed, so that its dead-letter
+		// file is there to read when the run stops.
+		if err := bad.add(st.rejected.Rows()); err != nil {
+			return err
+		}
+		log.Info("shard done", slog.String("output", out.Path), slog.Int64("rows", out.Rows), slog.Int64("rejected", st.rejected.Rows()),
+			slog.Int("done", finished), slog.Int("shards", len(tasks)))
 		return nil
 	}
 	write := func(st *shardState, r docItemResult) error {
@@ -441,7 +658,7 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 	for results != nil || ends != nil {
 		select {
 		case <-ctx.Done():
-			return counts, ctx.Err()
+			return counts, res, ctx.Err()
 		case rs, ok := <-results:
 			if !ok {
 				results = nil
@@ -450,7 +667,10 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 			for _, r := range rs {
 				st, err := state(r.shard)
 				if err != nil {
-					return counts, err
+					return counts, res, err
+				}
+				if st.failed {
+					continue
 				}
 				st.waiting[r.seq] = r
 				for {
@@ -460,11 +680,11 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 					}
 					delete(st.waiting, st.next)
 					if err := write(st, next); err != nil {
-						return counts, err
+						return counts, res, err
 					}
 				}
 				if err := maybeCommit(st); err != nil {
-					return counts, err
+					return counts, res, err
 				}
 			}
 		case e, ok := <-ends:
@@ -472,21 +692,46 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 				ends = nil
 				continue
 			}
-			st, err := state(e.shard)
-			if err != nil {
-				return counts, err
-			}
-			st.total = e.rows
-			if err := maybeCommit(st); err != nil {
-				return counts, err
+			switch {
+			case e.byOther:
+				res.byOther++
+				if err := shardFinished(e.shard); err != nil {
+					return counts, res, err
+				}
+			case e.err != nil:
+				t := tasks[e.shard]
+				log.Error("shard failed; going on with the others", slog.String("input", t.input), slog.String("error", e.err.Error()))
+				if st, ok := open[e.shard]; ok {
+					st.failed = true
+					st.waiting = nil
+					if err := st.w.Abort(); err != nil {
+						return counts, res, err
+					}
+				} else {
+					open[e.shard] = &shardState{task: t, failed: true}
+				}
+				res.failed = append(res.failed, shardFailure{input: t.input, err: e.err})
+				if err := shardFinished(e.shard); err != nil {
+					return counts, res, err
+				}
+			default:
+				st, err := state(e.shard)
+				if err != nil {
+					_ = e.rejected.Abort()
+					return counts, res, err
+				}
+				st.total, st.rejected = e.rows, e.rejected
+				if err := maybeCommit(st); err != nil {
+					return counts, res, err
+				}
 			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return counts, err
+		return counts, res, err
 	}
-	if done != len(tasks) {
-		return counts, fmt.Errorf("internal error: %d of %d shards complete when the pipeline ended", done, len(tasks))
+	if finished != len(tasks) {
+		return counts, res, fmt.Errorf("internal error: %d of %d shards finished when the pipeline ended", finished, len(tasks))
 	}
-	return counts, nil
+	return counts, res, nil
 }
