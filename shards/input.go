@@ -118,6 +118,9 @@ func openInput(ra io.ReaderAt, size int64, path string, cols Columns) (*InputRea
 	cols = cols.withDefaults()
 	var pf *parquet.File
 	err := safely(ErrInvalidInput, func() error {
+		if err := checkFooterLength(ra, size); err != nil {
+			return err
+		}
 		var err error
 		pf, err = parquet.OpenFile(ra, size,
 			parquet.SkipPageIndex(true),

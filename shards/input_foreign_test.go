@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -23,6 +22,8 @@ import (
 	pqparquet "github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/parquet-go/parquet-go"
+
+	"github.com/splash-encode/splash/encode"
 )
 
 // duckDBWriteScript writes Parquet files with DuckDB from JSON Lines that
@@ -267,7 +268,9 @@ func readEvery(t *testing.T, path string, cols Columns, n int, onRowError func(*
 // dictionary-encoded and plain strings, NOT NULL and nullable columns,
 // integer ids (signed 64 and 32 bits, unsigned 32 bits, extremes), null ids,
 // null and empty texts. Every document must come back as generated, in
-// order, with its row number, whatever the batch size.
+// order, with its row number and row group, whatever the batch size; rows
+// with a null id, or a null text and no title, go to the OnRowError handler
+// (and without one, Next fails at the first of them).
 func TestInputWrittenByDuckDB(t *testing.T) {
 	mod := duckDBModule(t)
 	dir := t.TempDir()
@@ -303,86 +306,112 @@ func TestInputWrittenByDuckDB(t *testing.T) {
 	// TestInputWrittenByArrowGo. Either way the values must read back.
 	t.Logf("DuckDB repetition: id %s, text %s, opt_id %s", repetition["id"], repetition["text"], repetition["opt_id"])
 
+	// A null text is a rejected row (without a title, or with an empty
+	// one): text returns nil for it.
 	type check struct {
 		name string
 		cols Columns
 		id   func(duckDoc) string
-		text func(duckDoc) string
+		text func(duckDoc) *string
+	}
+	titled := func(d duckDoc) *string {
+		if d.text == nil && d.title == "" {
+			return nil
+		}
+		return ptr(joinTitle(d.title, deref(d.text)))
 	}
 	checks := []check{
-		{"string id, text", Columns{}, func(d duckDoc) string { return d.id }, func(d duckDoc) string { return deref(d.text) }},
-		{"int64 id", Columns{ID: "int_id"}, func(d duckDoc) string { return strconv.FormatInt(d.intID, 10) }, func(d duckDoc) string { return deref(d.text) }},
-		{"int32 id", Columns{ID: "int32_id"}, func(d duckDoc) string { return strconv.FormatInt(int64(d.int32ID), 10) }, func(d duckDoc) string { return deref(d.text) }},
-		{"uint32 id", Columns{ID: "uint_id"}, func(d duckDoc) string { return strconv.FormatUint(uint64(d.uintID), 10) }, func(d duckDoc) string { return deref(d.text) }},
-		{"title", Columns{Title: "title"}, func(d duckDoc) string { return d.id }, func(d duckDoc) string { return joinTitle(d.title, deref(d.text)) }},
-		{"dictionary text", Columns{Text: "lang"}, func(d duckDoc) string { return d.id }, func(d duckDoc) string { return d.lang }},
-		{"nullable dictionary text", Columns{Text: "category"}, func(d duckDoc) string { return d.id }, func(d duckDoc) string { return deref(d.dictColumn) }},
+		{"string id, text", Columns{}, func(d duckDoc) string { return d.id }, func(d duckDoc) *string { return d.text }},
+		{"int64 id", Columns{ID: "int_id"}, func(d duckDoc) string { return strconv.FormatInt(d.intID, 10) }, func(d duckDoc) *string { return d.text }},
+		{"int32 id", Columns{ID: "int32_id"}, func(d duckDoc) string { return strconv.FormatInt(int64(d.int32ID), 10) }, func(d duckDoc) *string { return d.text }},
+		{"uint32 id", Columns{ID: "uint_id"}, func(d duckDoc) string { return strconv.FormatUint(uint64(d.uintID), 10) }, func(d duckDoc) *string { return d.text }},
+		{"title", Columns{Title: "title"}, func(d duckDoc) string { return d.id }, titled},
+		{"dictionary text", Columns{Text: "lang"}, func(d duckDoc) string { return d.id }, func(d duckDoc) *string { return &d.lang }},
+		{"nullable dictionary text", Columns{Text: "category"}, func(d duckDoc) string { return d.id }, func(d duckDoc) *string { return d.dictColumn }},
 	}
 	for _, c := range checks {
+		want, wantRej := duckExpect(path, rgSize, docs, c.cols, func(d duckDoc) (string, *string, *RowError) {
+			if text := c.text(d); text != nil {
+				return c.id(d), text, nil
+			}
+			return c.id(d), nil, &RowError{Column: c.cols.withDefaults().Text, Code: RejectNullText, ID: ptr(c.id(d))}
+		})
 		for _, batch := range []int{1, 37, 100, 1000, 4096} {
-			got, err := readEvery(t, path, c.cols, batch, nil)
-			if err != nil {
-				t.Fatalf("%s, batch %d: %v", c.name, batch, err)
-			}
-			if len(got) != n {
-				t.Fatalf("%s, batch %d: read %d documents, want %d", c.name, batch, len(got), n)
-			}
-			for i, g := range got {
-				d := docs[i]
-				if g.Row != int64(i) || g.Doc.ID != c.id(d) || g.Doc.Text != c.text(d) {
-					t.Fatalf("%s, batch %d: document %d is row %d {%q, %.60q}, want row %d {%q, %.60q}",
-						c.name, batch, i, g.Row, g.Doc.ID, g.Doc.Text, i, c.id(d), c.text(d))
-				}
-			}
+			checkRead(t, c.name, path, c.cols, batch, want, wantRej)
 		}
+	}
+	// The title check reads null texts with a title and rejects those
+	// without one.
+	var titleOnly, untitled int
+	for _, d := range docs {
+		if d.text == nil && d.title != "" {
+			titleOnly++
+		} else if d.text == nil {
+			untitled++
+		}
+	}
+	if titleOnly == 0 || untitled == 0 {
+		t.Fatalf("%d null texts with a title, %d without: the title check does not cover both", titleOnly, untitled)
 	}
 
-	// Null ids: an error naming the row without a handler; skipped rows
-	// with one, the others keeping their row numbers.
-	var nullRows []int64
-	for i, d := range docs {
+	// Null ids: rejected rows, the others keeping their row numbers. With
+	// the never null lang as the text, only null ids are rejected; with
+	// the text, null texts too (a row with both is rejected for its id).
+	var nullRows int
+	for _, d := range docs {
 		if d.optID == nil {
-			nullRows = append(nullRows, int64(i))
+			nullRows++
 		}
 	}
-	_, err := readEvery(t, path, Columns{ID: "opt_id"}, 64, nil)
-	var rerr *RowError
-	if !errors.As(err, &rerr) || rerr.Row != nullRows[0] || rerr.RowGroup != int(nullRows[0])/rgSize || rerr.Column != "opt_id" || rerr.Path != path {
-		t.Fatalf("null id without a handler: %v, want a RowError at row %d", err, nullRows[0])
+	if nullRows == 0 {
+		t.Fatal("no null opt_id")
 	}
-	var skipped []int64
-	got, err := readEvery(t, path, Columns{ID: "opt_id"}, 64, func(e *RowError) error {
-		if e.RowGroup != int(e.Row)/rgSize {
-			return fmt.Errorf("row %d reported in row group %d", e.Row, e.RowGroup)
+	for _, c := range []struct {
+		name string
+		cols Columns
+		text func(duckDoc) *string
+	}{
+		{"null ids", Columns{ID: "opt_id", Text: "lang"}, func(d duckDoc) *string { return &d.lang }},
+		{"null ids and texts", Columns{ID: "opt_id"}, func(d duckDoc) *string { return d.text }},
+	} {
+		want, wantRej := duckExpect(path, rgSize, docs, c.cols, func(d duckDoc) (string, *string, *RowError) {
+			if d.optID == nil {
+				return "", nil, &RowError{Column: "opt_id", Code: RejectNullID}
+			}
+			id := strconv.FormatInt(*d.optID, 10)
+			if text := c.text(d); text != nil {
+				return id, text, nil
+			}
+			return id, nil, &RowError{Column: c.cols.withDefaults().Text, Code: RejectNullText, ID: ptr(id)}
+		})
+		for _, batch := range []int{1, 64, 1000} {
+			checkRead(t, c.name, path, c.cols, batch, want, wantRej)
 		}
-		skipped = append(skipped, e.Row)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(skipped, nullRows) {
-		t.Errorf("skipped rows %v, want %v", skipped, nullRows)
-	}
-	if len(got) != n-len(nullRows) {
-		t.Fatalf("read %d documents with null ids skipped, want %d", len(got), n-len(nullRows))
-	}
-	j := 0
-	for i, d := range docs {
-		if d.optID == nil {
-			continue
-		}
-		g := got[j]
-		if g.Row != int64(i) || g.Doc.ID != strconv.FormatInt(*d.optID, 10) || g.Doc.Text != deref(d.text) {
-			t.Fatalf("document %d: row %d id %q, want row %d id %d", j, g.Row, g.Doc.ID, i, *d.optID)
-		}
-		j++
 	}
 }
 
+// duckExpect returns the documents and the rejected rows expected from docs,
+// row i in row group i/rgSize: f gives the id and text of a row, or the
+// rejection (Path, RowGroup and Row are filled in).
+func duckExpect(path string, rgSize int, docs []duckDoc, cols Columns, f func(duckDoc) (string, *string, *RowError)) ([]InputDoc, []RowError) {
+	var want []InputDoc
+	var rejected []RowError
+	for i, d := range docs {
+		id, text, rej := f(d)
+		if rej != nil {
+			rej.Path, rej.RowGroup, rej.Row = path, i/rgSize, int64(i)
+			rejected = append(rejected, *rej)
+			continue
+		}
+		want = append(want, InputDoc{Row: int64(i), RowGroup: i / rgSize, Doc: encode.Doc{ID: id, Text: *text}})
+	}
+	return want, rejected
+}
+
 // TestInputLargeDocsWrittenByDuckDB reads documents of 1 to 10 MB that
-// DuckDB wrote, one at a time, and checks that the heap does not grow
-// beyond a few times the largest document.
+// DuckDB wrote, one at a time (the one with a null text is rejected), and
+// checks that the heap does not grow beyond a few times the largest
+// document.
 func TestInputLargeDocsWrittenByDuckDB(t *testing.T) {
 	mod := duckDBModule(t)
 	dir := t.TempDir()
@@ -432,27 +461,45 @@ func TestInputLargeDocsWrittenByDuckDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	for i := 0; ; i++ {
+	// The row with a null text (row 4, the first of row group 1) is
+	// rejected; the others are read in order.
+	var rejected []RowError
+	r.OnRowError(func(e *RowError) error { rejected = append(rejected, *e); return nil })
+	var wantRows []int
+	for i, text := range texts {
+		if text != nil {
+			wantRows = append(wantRows, i)
+		}
+	}
+	for j := 0; ; j++ {
 		got, err := r.Next(context.Background(), 1)
 		if err == io.EOF {
-			if i != len(sizes) {
-				t.Fatalf("read %d documents, want %d", i, len(sizes))
+			if j != len(wantRows) {
+				t.Fatalf("read %d documents, want %d", j, len(wantRows))
 			}
 			break
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 1 || got[0].Row != int64(i) || got[0].Doc.ID != fmt.Sprintf("big-%d", i) {
-			t.Fatalf("document %d: %d docs, first row %d id %q", i, len(got), got[0].Row, got[0].Doc.ID)
+		if j >= len(wantRows) {
+			t.Fatalf("more than %d documents", len(wantRows))
 		}
-		if want := deref(texts[i]); got[0].Doc.Text != want {
+		i := wantRows[j]
+		if len(got) != 1 || got[0].Row != int64(i) || got[0].RowGroup != i/4 || got[0].Doc.ID != fmt.Sprintf("big-%d", i) {
+			t.Fatalf("document %d: %d docs, first row %d (group %d) id %q, want row %d", j, len(got), got[0].Row, got[0].RowGroup, got[0].Doc.ID, i)
+		}
+		if want := *texts[i]; got[0].Doc.Text != want {
 			t.Fatalf("document %d: text of %d bytes differs from the %d bytes written", i, len(got[0].Doc.Text), len(want))
 		}
 		got = nil
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
 		peak = max(peak, ms.HeapAlloc)
+	}
+	wantRej := RowError{Path: path, RowGroup: 1, Row: 4, Column: "text", Code: RejectNullText, ID: ptr("big-4")}
+	if len(rejected) != 1 || !sameRowError(rejected[0], wantRej) {
+		t.Errorf("rejected %d rows (first %v), want %s", len(rejected), rejected, fmtRowError(wantRej))
 	}
 	retained := int64(peak) - int64(base)
 	allocated := int64(ms.TotalAlloc - allocBase)
@@ -535,27 +582,28 @@ func TestInputWrittenByArrowGo(t *testing.T) {
 		t.Fatalf("%d row groups, want %d", g, n/rgSize)
 	}
 
-	for _, batch := range []int{1, 64, 1000} {
-		for _, c := range []struct {
-			cols     Columns
-			id, text func(duckDoc) string
-		}{
-			{Columns{}, func(d duckDoc) string { return d.id }, func(d duckDoc) string { return deref(d.text) }},
-			{Columns{ID: "int_id", Text: "lang"}, func(d duckDoc) string { return strconv.FormatInt(d.intID, 10) }, func(d duckDoc) string { return d.lang }},
-			{Columns{Text: "lang", Title: "text"}, func(d duckDoc) string { return d.id }, func(d duckDoc) string { return joinTitle(deref(d.text), d.lang) }},
-		} {
-			got, err := readEvery(t, path, c.cols, batch, nil)
-			if err != nil {
-				t.Fatal(err)
+	// A null text is a rejected row unless there is a non-empty title:
+	// text returns nil for it.
+	for _, c := range []struct {
+		name string
+		cols Columns
+		id   func(duckDoc) string
+		text func(duckDoc) *string
+	}{
+		{"string id, nullable text", Columns{}, func(d duckDoc) string { return d.id }, func(d duckDoc) *string { return d.text }},
+		{"int64 id, dictionary text", Columns{ID: "int_id", Text: "lang"}, func(d duckDoc) string { return strconv.FormatInt(d.intID, 10) }, func(d duckDoc) *string { return &d.lang }},
+		{"nullable title", Columns{Text: "lang", Title: "text"}, func(d duckDoc) string { return d.id }, func(d duckDoc) *string { return ptr(joinTitle(deref(d.text), d.lang)) }},
+		// A null text with a title is read, the title as its text.
+		{"null text, title", Columns{Title: "lang"}, func(d duckDoc) string { return d.id }, func(d duckDoc) *string { return ptr(joinTitle(d.lang, deref(d.text))) }},
+	} {
+		want, wantRej := duckExpect(path, rgSize, docs, c.cols, func(d duckDoc) (string, *string, *RowError) {
+			if text := c.text(d); text != nil {
+				return c.id(d), text, nil
 			}
-			if len(got) != n {
-				t.Fatalf("%+v batch %d: %d documents, want %d", c.cols, batch, len(got), n)
-			}
-			for i, g := range got {
-				if g.Row != int64(i) || g.Doc.ID != c.id(docs[i]) || g.Doc.Text != c.text(docs[i]) {
-					t.Fatalf("%+v batch %d: document %d is row %d {%q, %q}, want {%q, %q}", c.cols, batch, i, g.Row, g.Doc.ID, g.Doc.Text, c.id(docs[i]), c.text(docs[i]))
-				}
-			}
+			return c.id(d), nil, &RowError{Column: c.cols.withDefaults().Text, Code: RejectNullText, ID: ptr(c.id(d))}
+		})
+		for _, batch := range []int{1, 64, 1000} {
+			checkRead(t, c.name, path, c.cols, batch, want, wantRej)
 		}
 	}
 }

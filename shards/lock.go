@@ -35,17 +35,22 @@ type Lock struct {
 func ShardLockName(base string) string { return base + ".lock" }
 
 func openLockFile(outDir, name string) (*os.File, string, error) {
-	dir := filepath.Join(outDir, LockDir)
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, "", fmt.Errorf("create lock directory: %w", err)
-	}
-	root, err := os.OpenRoot(dir)
+	root, err := os.OpenRoot(outDir)
 	if err != nil {
-		return nil, "", fmt.Errorf("open lock directory: %w", err)
+		return nil, "", fmt.Errorf("open output directory: %w", err)
 	}
 	defer root.Close()
-	path := filepath.Join(dir, name)
-	f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	if err := root.Mkdir(LockDir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, "", fmt.Errorf("create lock directory in %s: %w", outDir, err)
+	}
+	// OpenRoot on the Root refuses a _locks that leads out of outDir.
+	locks, err := root.OpenRoot(LockDir)
+	if err != nil {
+		return nil, "", fmt.Errorf("open lock directory in %s: %w: %w", outDir, ErrUnsafePath, err)
+	}
+	defer locks.Close()
+	path := filepath.Join(outDir, LockDir, name)
+	f, err := locks.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, "", fmt.Errorf("open lock file %s: %w", path, err)
 	}

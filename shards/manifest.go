@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -167,7 +166,7 @@ func WriteManifest(outDir string, m Manifest) error {
 // trailing data are errors), supported schema version, well-formed fields.
 // Errors about the content wrap ErrInvalidManifest.
 func ReadManifest(path string) (Manifest, error) {
-	f, err := os.Open(path)
+	f, err := openInDir(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return Manifest{}, fmt.Errorf("read manifest %s: %w", path, err)
 	}
@@ -217,7 +216,7 @@ func VerifyManifest(outDir string, m Manifest) error {
 		return fmt.Errorf("verify in %s: %w", outDir, err)
 	}
 	path := filepath.Join(outDir, m.Output.Path)
-	sum, size, err := FileSHA256(path)
+	sum, size, err := fileSHA256In(outDir, m.Output.Path)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", path, err)
 	}
@@ -227,7 +226,7 @@ func VerifyManifest(outDir string, m Manifest) error {
 	if sum != m.Output.SHA256 {
 		return fmt.Errorf("verify %s: %w: sha256 %s, manifest says %s", path, ErrMismatch, sum, m.Output.SHA256)
 	}
-	sf, err := openShard(path, memory.DefaultAllocator)
+	sf, err := openShardIn(outDir, m.Output.Path, memory.DefaultAllocator)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -244,7 +243,7 @@ func VerifyManifest(outDir string, m Manifest) error {
 	}
 	if r := m.Rejected; r != nil {
 		rpath := filepath.Join(outDir, r.Path)
-		sum, size, err := FileSHA256(rpath)
+		sum, size, err := fileSHA256In(outDir, r.Path)
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", rpath, err)
 		}

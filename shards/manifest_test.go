@@ -235,7 +235,9 @@ func TestFileSHA256(t *testing.T) {
 }
 
 // FuzzReadManifest feeds arbitrary bytes to ReadManifest: it may refuse
-// them, never panic, and what it accepts marshals back to an equal manifest.
+// them, with an error that wraps ErrInvalidManifest and names the file, never
+// panic, and what it accepts marshals back to an equal manifest. Its seeds
+// are in testdata/fuzz/FuzzReadManifest (see TestWriteFuzzSeeds).
 func FuzzReadManifest(f *testing.F) {
 	f.Add([]byte(`{"schema_version":1,"splash_version":"v","input":{"path":"a","size":1,"mtime":"2025-01-01T00:00:00Z","sha256":""},"settings":{"k":"v"},"output":{"path":"a.parquet","format":"parquet","rows":0,"size":0,"sha256":"` + strings.Repeat("0", 64) + `"},"created_at":"2025-01-01T00:00:00Z"}`))
 	f.Add([]byte(`{}`))
@@ -249,6 +251,9 @@ func FuzzReadManifest(f *testing.F) {
 		if err != nil {
 			if !strings.Contains(err.Error(), p) {
 				t.Fatalf("error %q does not name the file", err)
+			}
+			if !errors.Is(err, ErrInvalidManifest) {
+				t.Fatalf("error %q does not wrap ErrInvalidManifest", err)
 			}
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -102,6 +103,22 @@ func openShard(path string, mem memory.Allocator) (*shardFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
+	return newShardFile(path, f, mem)
+}
+
+// openShardIn opens the shard dir/name inside dir (see openInDir): a
+// symbolic link leading out of dir is refused with ErrUnsafePath.
+func openShardIn(dir, name string, mem memory.Allocator) (*shardFile, error) {
+	path := filepath.Join(dir, name)
+	f, err := openInDir(dir, name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return newShardFile(path, f, mem)
+}
+
+// newShardFile reads the header of the open file f (closed on error).
+func newShardFile(path string, f *os.File, mem memory.Allocator) (*shardFile, error) {
 	sf := &shardFile{path: path, f: f, mem: mem}
 	var magic [6]byte
 	n, err := io.ReadFull(f, magic[:])
@@ -329,6 +346,11 @@ func decodeRows(rec arrow.RecordBatch, c shardColumns) ([]Row, error) {
 		}
 		if truncated.IsValid(i) {
 			r.Truncated = truncated.Value(i)
+		}
+		// What the Writer refuses is refused here too: callers index
+		// weights and impacts by the position of a term (design.md §5).
+		if err := checkRow(r); err != nil {
+			return nil, fmt.Errorf("%w: row %d: %w", ErrInvalidShard, i, err)
 		}
 		rows[i] = r
 	}

@@ -107,7 +107,7 @@ func (w *RejectedWriter) Commit() (*ManifestRejected, error) {
 	name := RejectedName(w.base)
 	if err := w.bw.Flush(); err != nil {
 		w.f.Close()
-		os.Remove(w.f.Name())
+		_ = removeTemp(w.f, w.dir)
 		return nil, fmt.Errorf("write dead-letter file %s: %w", filepath.Join(w.dir, name), err)
 	}
 	if err := commitTemp(w.f, w.dir, name, false); err != nil {
@@ -127,7 +127,7 @@ func (w *RejectedWriter) Abort() error {
 		return nil
 	}
 	w.f.Close()
-	if err := os.Remove(w.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removeTemp(w.f, w.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("abort dead-letter file: %w", err)
 	}
 	return nil
@@ -136,7 +136,7 @@ func (w *RejectedWriter) Abort() error {
 // ReadRejected calls fn for every record of a dead-letter file, in order.
 // A malformed line is an error naming the file and the line.
 func ReadRejected(path string, fn func(Rejected) error) error {
-	f, err := os.Open(path)
+	f, err := openInDir(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return fmt.Errorf("read dead-letter file %s: %w", path, err)
 	}

@@ -79,10 +79,14 @@ type ResumeDecision struct {
 //
 // An I/O error other than a missing file (permissions, a failing disk) is
 // returned as an error rather than a decision: deleting and redoing would
-// not help.
+// not help. So is a manifest or output that is a symbolic link leading out
+// of outDir (ErrUnsafePath): it is not read through.
 func CheckResume(outDir, base string, input ManifestInput, settings map[string]string) (ResumeDecision, error) {
 	if err := checkBase(base); err != nil {
 		return ResumeDecision{}, fmt.Errorf("check resume in %s: %w", outDir, err)
+	}
+	if err := checkInDir(outDir, ManifestName(base)); err != nil {
+		return ResumeDecision{}, fmt.Errorf("check resume: %w", err)
 	}
 	mpath := filepath.Join(outDir, ManifestName(base))
 	m, err := ReadManifest(mpath)
@@ -116,6 +120,9 @@ func CheckResume(outDir, base string, input ManifestInput, settings map[string]s
 		d.Reason = strings.Join(diffs, "; ")
 		return d, nil
 	}
+	if err := checkInDir(outDir, m.Output.Path); err != nil {
+		return ResumeDecision{}, fmt.Errorf("check resume: %w", err)
+	}
 	if err := VerifyManifest(outDir, m); err != nil {
 		if errors.Is(err, ErrMismatch) || errors.Is(err, ErrInvalidShard) ||
 			errors.Is(err, ErrInvalidManifest) || errors.Is(err, fs.ErrNotExist) {
@@ -130,12 +137,34 @@ func CheckResume(outDir, base string, input ManifestInput, settings map[string]s
 	return d, nil
 }
 
+// checkInDir returns an error wrapping ErrUnsafePath when dir/name is a
+// symbolic link that leads outside dir; nil otherwise, a missing name or
+// any other failure included (the read that follows reports those).
+func checkInDir(dir, name string) error {
+	r, err := openRoot(dir)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
+	if _, err := r.Stat(name); err != nil {
+		if err := rootError(r, name, err); errors.Is(err, ErrUnsafePath) {
+			return err
+		}
+	}
+	return nil
+}
+
 // existingOutputs lists the output names of base that exist in outDir.
 func existingOutputs(outDir, base string) []string {
+	r, err := openRoot(outDir)
+	if err != nil {
+		return nil
+	}
+	defer r.Close()
 	var names []string
 	for _, f := range []Format{FormatParquet, FormatArrow} {
 		name := base + f.Ext()
-		if _, err := os.Lstat(filepath.Join(outDir, name)); err == nil {
+		if _, err := r.Lstat(name); err == nil {
 			names = append(names, name)
 		}
 	}
@@ -218,40 +247,46 @@ func RemoveShard(outDir, base string) error {
 	if err := checkBase(base); err != nil {
 		return fmt.Errorf("remove shard in %s: %w", outDir, err)
 	}
-	removed, err := removeNames(outDir, SuccessFile, ManifestName(base))
+	r, err := openRoot(outDir)
+	if err != nil {
+		return fmt.Errorf("remove shard %s: %w", base, err)
+	}
+	defer r.Close()
+	removed, err := removeNames(r, SuccessFile, ManifestName(base))
 	if err != nil {
 		return err
 	}
 	if removed {
-		if err := syncDir(outDir); err != nil {
+		if err := syncRoot(r); err != nil {
 			return fmt.Errorf("remove shard %s: %w", base, err)
 		}
 	}
-	removed, err = removeNames(outDir, base+FormatParquet.Ext(), base+FormatArrow.Ext())
+	removed, err = removeNames(r, base+FormatParquet.Ext(), base+FormatArrow.Ext(), RejectedName(base))
 	if err != nil {
 		return err
 	}
 	if removed {
-		if err := syncDir(outDir); err != nil {
+		if err := syncRoot(r); err != nil {
 			return fmt.Errorf("remove shard %s: %w", base, err)
 		}
 	}
 	return nil
 }
 
-// removeNames removes dir/name for each name, in order; missing names are
-// skipped. It reports whether it removed anything.
-func removeNames(dir string, names ...string) (bool, error) {
+// removeNames removes each name from the directory of r, in order (a
+// symbolic link is removed, never followed); missing names are skipped. It
+// reports whether it removed anything.
+func removeNames(r *os.Root, names ...string) (bool, error) {
 	removed := false
 	for _, name := range names {
-		p := filepath.Join(dir, name)
-		err := os.Remove(p)
+		p := filepath.Join(r.Name(), name)
+		err := r.Remove(name)
 		switch {
 		case err == nil:
 			removed = true
 		case errors.Is(err, fs.ErrNotExist):
 		default:
-			return removed, fmt.Errorf("remove %s: %w", p, err)
+			return removed, fmt.Errorf("remove %s: %w", p, rootError(r, name, err))
 		}
 	}
 	return removed, nil
@@ -266,10 +301,21 @@ func removeNames(dir string, names ...string) (bool, error) {
 // not an error. Failures to remove are joined into the error, each naming
 // its file; the names removed until then are still returned.
 func CleanTemp(outDir string, olderThan time.Duration) ([]string, error) {
-	entries, err := os.ReadDir(outDir)
+	r, err := openRoot(outDir)
 	if err != nil {
 		return nil, fmt.Errorf("clean temp files: %w", err)
 	}
+	defer r.Close()
+	d, err := r.Open(".")
+	if err != nil {
+		return nil, fmt.Errorf("clean temp files: %w", err)
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
+		return nil, fmt.Errorf("clean temp files in %s: %w", outDir, err)
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	now := time.Now()
 	var removed []string
 	var errs []error
@@ -279,7 +325,7 @@ func CleanTemp(outDir string, olderThan time.Duration) ([]string, error) {
 		}
 		p := filepath.Join(outDir, e.Name())
 		if olderThan > 0 {
-			info, err := e.Info()
+			info, err := r.Lstat(e.Name())
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
@@ -291,16 +337,16 @@ func CleanTemp(outDir string, olderThan time.Duration) ([]string, error) {
 				continue
 			}
 		}
-		if err := os.Remove(p); err != nil {
+		if err := r.Remove(e.Name()); err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("clean temp file: %w", err))
+				errs = append(errs, fmt.Errorf("clean temp file: %w", rootError(r, e.Name(), err)))
 			}
 			continue
 		}
 		removed = append(removed, e.Name())
 	}
 	if len(removed) > 0 {
-		if err := syncDir(outDir); err != nil {
+		if err := syncRoot(r); err != nil {
 			errs = append(errs, fmt.Errorf("clean temp files: %w", err))
 		}
 	}

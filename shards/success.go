@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 )
 
@@ -40,17 +39,9 @@ func WriteSuccess(outDir string, summary any) error {
 // fs.ErrNotExist means the directory is not (or no longer) complete.
 func ReadSuccess(outDir string, summary any) error {
 	path := filepath.Join(outDir, SuccessFile)
-	f, err := os.Open(path)
+	data, err := readFileInDir(outDir, SuccessFile, maxManifestSize)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxManifestSize+1))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxManifestSize {
-		return fmt.Errorf("read %s: larger than %d bytes", path, maxManifestSize)
 	}
 	if summary == nil {
 		if !json.Valid(data) {
@@ -70,13 +61,18 @@ func ReadSuccess(outDir string, summary any) error {
 // a complete one. RemoveShard does it too.
 func RemoveSuccess(outDir string) error {
 	path := filepath.Join(outDir, SuccessFile)
-	if err := os.Remove(path); err != nil {
+	r, err := openRoot(outDir)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	defer r.Close()
+	if err := r.Remove(SuccessFile); err != nil { // a link is removed, not followed
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		return fmt.Errorf("remove %s: %w", path, err)
+		return fmt.Errorf("remove %s: %w", path, rootError(r, SuccessFile, err))
 	}
-	if err := syncDir(outDir); err != nil {
+	if err := syncRoot(r); err != nil {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
 	return nil

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,7 +33,7 @@ func WriteVocabulary(outDir string, vocab []string) error {
 		buf.WriteByte('\n')
 	}
 	path := filepath.Join(outDir, VocabularyFile)
-	old, err := os.ReadFile(path)
+	old, err := readFileInDir(outDir, VocabularyFile, 1<<30)
 	switch {
 	case err == nil:
 		if bytes.Equal(old, buf.Bytes()) {
@@ -60,9 +59,11 @@ func describeVocabDiff(old, cur []byte) string {
 	return fmt.Sprintf("the file has %d entries, want %d", len(a)-1, len(b)-1)
 }
 
-// ReadVocabulary reads a vocabulary file written by WriteVocabulary.
+// ReadVocabulary reads a vocabulary file written by WriteVocabulary. The
+// file is opened inside its directory: a symbolic link leading out of it is
+// refused (ErrUnsafePath).
 func ReadVocabulary(path string) ([]string, error) {
-	f, err := os.Open(path)
+	f, err := openInDir(filepath.Dir(path), filepath.Base(path))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -98,6 +99,10 @@ type WriterOptions struct {
 	// alone, when the final name is taken: of two workers writing the same
 	// shard, the first to commit wins. Without it Commit replaces the file.
 	NoClobber bool
+
+	// wrapFile, set only by this package's tests, wraps the temp file's
+	// writer (to inject write failures such as a full disk).
+	wrapFile func(io.Writer) io.Writer
 }
 
 // Output describes a committed impact shard.
@@ -113,6 +118,7 @@ type Output struct {
 // final name. A Writer is not safe for concurrent use.
 type Writer struct {
 	dir, name, path string
+	root            *os.Root // dir: the temp file is created, renamed and removed through it
 	format          Format
 	opts            WriterOptions
 	schema          *arrow.Schema
@@ -162,10 +168,18 @@ func NewWriter(outDir, base string, format Format, meta Metadata, opts WriterOpt
 		return nil, fmt.Errorf("new writer %s: %w", filepath.Join(outDir, name), err)
 	}
 	w := &Writer{dir: outDir, name: name, path: filepath.Join(outDir, name), format: format, opts: opts, schema: schema}
-	if w.f, err = createTemp(outDir, name); err != nil {
+	if w.root, err = openRoot(outDir); err != nil {
+		return nil, fmt.Errorf("new writer %s: %w", w.path, err)
+	}
+	if w.f, err = createTempIn(w.root, name); err != nil {
+		w.root.Close()
 		return nil, fmt.Errorf("new writer: %w", err)
 	}
-	w.bw = bufio.NewWriterSize(w.f, 1<<20)
+	var sink io.Writer = w.f
+	if opts.wrapFile != nil {
+		sink = opts.wrapFile(w.f)
+	}
+	w.bw = bufio.NewWriterSize(sink, 1<<20)
 	w.hw = newHashWriter(w.bw)
 	mem := opts.Allocator
 	switch format {
@@ -183,7 +197,8 @@ func NewWriter(outDir, base string, format Format, meta Metadata, opts WriterOpt
 	}
 	if err != nil {
 		w.f.Close()
-		os.Remove(w.f.Name())
+		removeTempIn(w.root, w.f)
+		w.root.Close()
 		return nil, fmt.Errorf("new writer %s: %w", w.path, err)
 	}
 	w.rb = array.NewRecordBuilder(mem, schema)
@@ -315,6 +330,7 @@ func (w *Writer) Commit() (Output, error) {
 	}
 	w.done = true
 	defer w.rb.Release()
+	defer w.root.Close()
 	err := w.err
 	if err == nil {
 		err = w.flush()
@@ -330,10 +346,10 @@ func (w *Writer) Commit() (Output, error) {
 	}
 	if err != nil {
 		w.f.Close()
-		os.Remove(w.f.Name())
+		removeTempIn(w.root, w.f)
 		return Output{}, err
 	}
-	if err := commitTemp(w.f, w.dir, w.name, w.opts.NoClobber); err != nil {
+	if err := commitTempIn(w.root, w.f, w.name, w.opts.NoClobber); err != nil {
 		return Output{}, err
 	}
 	return Output{Path: w.path, Rows: w.rows, Size: w.hw.n, SHA256: w.hw.sum()}, nil
@@ -350,7 +366,8 @@ func (w *Writer) Abort() error {
 	w.rb.Release()
 	_ = w.closeFormat() // releases memory; the bytes go to a file about to be removed
 	w.f.Close()
-	if err := os.Remove(w.f.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
+	defer w.root.Close()
+	if err := removeTempIn(w.root, w.f); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("abort %s: %w", w.path, err)
 	}
 	return nil

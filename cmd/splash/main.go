@@ -40,9 +40,29 @@ func exitCode(ctx context.Context, err error) int {
 		return exitUsage
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return exitTransient
+	case isTransientOSError(err): // before bad input: an input that cannot be read now may be fine later
+		return exitTransient
 	case errors.Is(err, job.ErrBadInput):
 		return exitBadData
 	default:
 		return exitFailure
 	}
+}
+
+// transientErrnos are the OS errors that a later run may not meet: a full
+// disk or quota (once space is freed), I/O errors and timeouts of a disk or
+// network file system, resources exhausted for the moment. A run that fails
+// with one of them left no shard looking done; re-running resumes.
+var transientErrnos = []syscall.Errno{
+	syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EAGAIN, syscall.ETIMEDOUT,
+	syscall.EINTR, syscall.EBUSY, syscall.ESTALE, syscall.ENFILE, syscall.EMFILE, syscall.ENOMEM,
+}
+
+func isTransientOSError(err error) bool {
+	for _, e := range transientErrnos {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

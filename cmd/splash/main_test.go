@@ -5,11 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/splash-encode/splash/cmd/splash/internal/job"
+	"github.com/splash-encode/splash/shards"
 )
 
 const sharedBert = "../../../shared/models/bert-base-uncased/tokenizer.json"
@@ -154,4 +160,37 @@ func equalIDs(a, b []int32) bool {
 		}
 	}
 	return true
+}
+
+// TestExitCodeOfOSErrors: a full disk, a quota, an I/O error or a timeout is
+// transient (exit 4: re-running resumes), even under a bad-input wrapper
+// (an input that cannot be read now); a missing input stays bad data and
+// other OS errors (permissions, a link out of the output directory) fail.
+func TestExitCodeOfOSErrors(t *testing.T) {
+	osErr := func(errno syscall.Errno) error {
+		return fmt.Errorf("commit out/docs-00000.parquet: %w", &fs.PathError{Op: "write", Path: "out/_tmp.docs-00000.parquet.1", Err: errno})
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{osErr(syscall.ENOSPC), exitTransient},
+		{osErr(syscall.EDQUOT), exitTransient},
+		{osErr(syscall.EIO), exitTransient},
+		{osErr(syscall.EAGAIN), exitTransient},
+		{osErr(syscall.ETIMEDOUT), exitTransient},
+		{fmt.Errorf("%w: %w", job.ErrBadInput, osErr(syscall.EIO)), exitTransient},
+		{fmt.Errorf("%w: %w", job.ErrBadInput, osErr(syscall.ENOENT)), exitBadData},
+		{osErr(syscall.EACCES), exitFailure},
+		{osErr(syscall.EROFS), exitFailure},
+		{fmt.Errorf("check resume: %w: out/_manifest.x.json is a symbolic link", shards.ErrUnsafePath), exitFailure},
+		{fmt.Errorf("%w: batch tokens", job.ErrSettings), exitUsage},
+		{context.Canceled, exitTransient},
+		{nil, exitOK},
+	} {
+		if got := exitCode(ctx, c.err); got != c.want {
+			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
 }

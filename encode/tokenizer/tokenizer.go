@@ -66,8 +66,20 @@ func Load(path string) (*Tokenizer, error) {
 	return t, nil
 }
 
-// Parse parses the contents of a tokenizer.json file.
-func Parse(data []byte) (*Tokenizer, error) {
+// Parse parses the contents of a tokenizer.json file. Whatever the bytes,
+// it returns an error rather than panicking.
+func Parse(data []byte) (t *Tokenizer, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("parse tokenizer.json: internal error (a bug of splash, please report it): %v", r)
+		}
+	}()
+	return parse(data)
+}
+
+// parse is Parse without the recovery, which FuzzParse calls so that a
+// panic is a crash.
+func parse(data []byte) (*Tokenizer, error) {
 	var f fileJSON
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("parse tokenizer.json: %w", err)
@@ -240,13 +252,18 @@ func (t *Tokenizer) VocabSize() int { return t.vocabSize }
 
 // Vocab returns a new slice mapping each id to its token (added tokens
 // included; "" for an id nothing maps to).
+// When a broken file gives two tokens one id, the smaller token is kept, so
+// that Vocab (and the vocabulary file written from it) is the same in every
+// run whatever the order of Go's map iteration.
 func (t *Tokenizer) Vocab() []string {
 	v := make([]string, t.vocabSize)
-	for tok, id := range t.model.vocab {
-		v[id] = tok
-	}
-	for tok, id := range t.added {
-		v[id] = tok
+	for _, m := range []map[string]int32{t.model.vocab, t.added} {
+		set := make([]bool, t.vocabSize)
+		for tok, id := range m {
+			if !set[id] || tok < v[id] {
+				v[id], set[id] = tok, true
+			}
+		}
 	}
 	return v
 }

@@ -21,7 +21,14 @@ var ErrNoLibrary = errors.New("ONNX Runtime shared library not found")
 // ResolveLibrary returns the path of the ONNX Runtime shared library to load:
 // explicit (if non-empty), then $ONNXRUNTIME_SHARED_LIBRARY_PATH, then
 // third_party/onnxruntime beside the executable or in the working directory
-// or any of its parents.
+// or any of its parents, then fixed system paths.
+//
+// The library is native code loaded into the process, so its path comes only
+// from configuration (the flag, the environment) and fixed install
+// locations, never from data: not from the model directory (a downloaded
+// model may carry a libonnxruntime.so), not from input or output paths. An
+// explicit path is made absolute so that the dynamic loader opens that file
+// rather than searching its library path for a bare name.
 func ResolveLibrary(explicit string) (string, error) {
 	if explicit != "" {
 		return checkLibrary(explicit, "--ort-library")
@@ -60,6 +67,9 @@ func ResolveLibrary(explicit string) (string, error) {
 }
 
 func checkLibrary(path, origin string) (string, error) {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s=%s: %v", ErrNoLibrary, origin, path, err)

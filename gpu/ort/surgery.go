@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -62,10 +63,22 @@ func findValue(vs []ValueInfo, name string) (ValueInfo, bool) {
 }
 
 // InspectModel reads the operator set, inputs and outputs of a serialized
-// ONNX model without decoding its weights.
-func InspectModel(model []byte) (*GraphInfo, error) {
-	info, _, err := scanModel(model)
+// ONNX model without decoding its weights. Errors wrap ErrBadModel; it
+// never panics, whatever the bytes.
+func InspectModel(model []byte) (info *GraphInfo, err error) {
+	defer recoverBadModel(&err)
+	info, _, err = scanModel(model)
 	return info, err
+}
+
+// recoverBadModel, deferred by the functions that read model bytes, turns a
+// panic into an error that wraps ErrBadModel: a model file is foreign bytes
+// and must not crash the process. The fuzz tests call the functions below
+// it, where a panic is a crash to fix.
+func recoverBadModel(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: reading the model panicked (a bug of splash, please report it): %v", ErrBadModel, r)
+	}
 }
 
 // scanModel walks the model's top-level fields and its graph's fields
@@ -77,7 +90,15 @@ func scanModel(model []byte) (*GraphInfo, []byte, error) {
 	err := forEachField(model, func(num protowire.Number, typ protowire.Type, raw, payload []byte) error {
 		switch {
 		case num == modelGraphField && typ == protowire.BytesType:
-			graph, haveGraph = payload, true
+			// A message field that occurs twice is merged, which for its
+			// encoding is a concatenation: ONNX Runtime reads one graph
+			// with the fields of both. (A copy only then: graph aliases
+			// model, which append must not overwrite.)
+			if haveGraph {
+				graph = append(slices.Clip(graph), payload...)
+			} else {
+				graph, haveGraph = payload, true
+			}
 		case num == modelOpsetField && typ == protowire.BytesType:
 			var op onnx.OperatorSetIdProto
 			if err := proto.Unmarshal(payload, &op); err != nil {
@@ -205,8 +226,15 @@ func forEachField(msg []byte, fn func(num protowire.Number, typ protowire.Type, 
 // result (exact because relu and log1p are monotone). The operators follow the
 // model's opset (ReduceMax takes axes as an attribute up to opset 17 and as an
 // input from 18; Unsqueeze and ReduceSum from 13). Initializers, external-data
-// references and every other field are kept byte for byte.
-func AppendPooling(model []byte, logits string, pooling encode.Pooling) ([]byte, *GraphInfo, error) {
+// references and every other field are kept byte for byte. Errors about the
+// model wrap ErrBadModel; it never panics, whatever the bytes.
+func AppendPooling(model []byte, logits string, pooling encode.Pooling) (rewritten []byte, info *GraphInfo, err error) {
+	defer recoverBadModel(&err)
+	return appendPooling(model, logits, pooling)
+}
+
+// appendPooling is AppendPooling without the recovery.
+func appendPooling(model []byte, logits string, pooling encode.Pooling) ([]byte, *GraphInfo, error) {
 	info, graph, err := scanModel(model)
 	if err != nil {
 		return nil, nil, err
@@ -259,10 +287,15 @@ func AppendPooling(model []byte, logits string, pooling encode.Pooling) ([]byte,
 	}
 
 	rewritten := make([]byte, 0, len(model)+len(newGraph)-len(graph)+16)
+	wroteGraph := false
 	err = forEachField(model, func(num protowire.Number, typ protowire.Type, raw, payload []byte) error {
 		if num == modelGraphField {
-			rewritten = protowire.AppendTag(rewritten, modelGraphField, protowire.BytesType)
-			rewritten = protowire.AppendBytes(rewritten, newGraph)
+			// The (merged) graph once, where the first one was.
+			if !wroteGraph {
+				rewritten = protowire.AppendTag(rewritten, modelGraphField, protowire.BytesType)
+				rewritten = protowire.AppendBytes(rewritten, newGraph)
+				wroteGraph = true
+			}
 			return nil
 		}
 		rewritten = append(rewritten, raw...)

@@ -617,6 +617,11 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 		}
 		man.Input.Rows = out.Rows + st.rejected.Rows()
 		if err := shards.WriteManifest(cfg.OutputDir, man); err != nil {
+			// Leave no final name without a manifest behind (it would not
+			// count as done, but it would look like an output).
+			if rerr := shards.RemoveShard(cfg.OutputDir, st.task.base); rerr != nil {
+				log.Error("could not remove the uncommitted shard", slog.String("error", rerr.Error()))
+			}
 			return err
 		}
 		cfg.failpoint(FailpointManifestWritten)
