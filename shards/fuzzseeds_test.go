@@ -2,6 +2,7 @@ package shards
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -339,6 +340,8 @@ func writeShardSeeds(t *testing.T) {
 		"gen-arrow-magic-only":    []byte("ARROW1\x00\x00ARROW1"),
 		"gen-parquet-magic-only":  []byte("PAR1\x00\x00\x00\x00PAR1"),
 		"gen-arrow-stream-format": arrowStream(t),
+		"gen-arrow-zstd":          compressedArrowShard(t, 0),
+		"gen-arrow-zstd-1tib":     compressedArrowShard(t, 1<<40),
 	}
 	for name, data := range files {
 		writeSeed(t, target, name, data)
@@ -530,4 +533,61 @@ func corpusSize(t *testing.T, target string) (files int, size int64) {
 		size += info.Size()
 	}
 	return files, size
+}
+
+// compressedArrowShard is an Arrow IPC shard with zstd-compressed buffers
+// (the Writer does not compress, other writers may). With claim > 0 the
+// decompressed length that prefixes each buffer is replaced by claim: arrow-go
+// allocates that length before it decompresses.
+func compressedArrowShard(t *testing.T, claim uint64) []byte {
+	t.Helper()
+	mem := memory.NewGoAllocator()
+	schema, err := ArrowSchema(testMetadata())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	for _, r := range shardSeedRows(2) {
+		b.Field(0).(*array.StringBuilder).Append(r.DocID)
+		terms, weights, impacts := b.Field(1).(*array.ListBuilder), b.Field(2).(*array.ListBuilder), b.Field(3).(*array.ListBuilder)
+		terms.Append(true)
+		weights.Append(true)
+		impacts.Append(true)
+		for i := range r.Vec.Terms {
+			terms.ValueBuilder().(*array.Uint32Builder).Append(r.Vec.Terms[i])
+			weights.ValueBuilder().(*array.Float32Builder).Append(r.Vec.Weights[i])
+			impacts.ValueBuilder().(*array.Uint16Builder).Append(r.Vec.Impacts[i])
+		}
+		b.Field(4).(*array.Int32Builder).Append(r.NumTokens)
+		b.Field(5).(*array.BooleanBuilder).Append(r.Truncated)
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	var buf bytes.Buffer
+	w, err := ipc.NewFileWriter(&buf, ipc.WithSchema(schema), ipc.WithAllocator(mem), ipc.WithZstd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	if claim > 0 {
+		zstdMagic := []byte{0x28, 0xb5, 0x2f, 0xfd}
+		n := 0
+		for i := 8; i+4 <= len(data); i++ {
+			if bytes.Equal(data[i:i+4], zstdMagic) {
+				binary.LittleEndian.PutUint64(data[i-8:], claim)
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatal("no zstd frame in the compressed shard")
+		}
+	}
+	return data
 }

@@ -241,8 +241,8 @@ func TestFileSHA256(t *testing.T) {
 func FuzzReadManifest(f *testing.F) {
 	f.Add([]byte(`{"schema_version":1,"splash_version":"v","input":{"path":"a","size":1,"mtime":"2025-01-01T00:00:00Z","sha256":""},"settings":{"k":"v"},"output":{"path":"a.parquet","format":"parquet","rows":0,"size":0,"sha256":"` + strings.Repeat("0", 64) + `"},"created_at":"2025-01-01T00:00:00Z"}`))
 	f.Add([]byte(`{}`))
+	dir := f.TempDir() // one file per fuzzing process, rewritten for every input
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
 		p := filepath.Join(dir, "_manifest.x.json")
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)

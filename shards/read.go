@@ -141,7 +141,16 @@ func newShardFile(path string, f *os.File, mem memory.Allocator) (*shardFile, er
 		case FormatParquet:
 			sf.pq, err = file.NewParquetReader(f, file.WithReadProps(parquet.NewReaderProperties(mem)))
 		case FormatArrow:
-			sf.ipc, err = ipc.NewFileReader(f, ipc.WithAllocator(mem))
+			// arrow-go trusts the lengths in the file: see checkArrowFile.
+			var st os.FileInfo
+			if st, err = f.Stat(); err != nil {
+				return err
+			}
+			if err = checkArrowFile(f, st.Size()); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalidShard, err)
+			}
+			sf.mem = newLimitedAllocator(mem, st.Size())
+			sf.ipc, err = ipc.NewFileReader(f, ipc.WithAllocator(sf.mem))
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidShard, err)

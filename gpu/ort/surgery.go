@@ -305,8 +305,9 @@ func appendPooling(model []byte, logits string, pooling encode.Pooling) ([]byte,
 		return nil, nil, fmt.Errorf("%w: %v", ErrBadModel, err)
 	}
 	newInfo := *info
-	newInfo.Outputs = []ValueInfo{{Name: PooledOutput, ElemType: onnx.TensorProto_FLOAT,
-		Dims: []string{dimName(out.Dims, 0), dimName(out.Dims, 2)}}}
+	// What the rewritten graph says, by construction (an unknown dim is
+	// "splash_dim" there, not "").
+	newInfo.Outputs = []ValueInfo{valueInfo(pooled)}
 	return rewritten, &newInfo, nil
 }
 
