@@ -104,9 +104,15 @@ func TestEncodingMatchesFloat64Oracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the full-corpus parity run in -short mode")
 	}
-	configs := []testmodel.Config{
-		{Layers: 1, Hidden: 32, Heads: 2, Seed: 11, Opset: 14},
-		{Layers: 2, Hidden: 64, Heads: 4, Seed: 12, Opset: 18},
+	// Every document is encoded by both models; the float64 oracle, the
+	// slow part, checks all of them for the first model and every third
+	// one for the bigger second model (CI time).
+	configs := []struct {
+		testmodel.Config
+		stride int
+	}{
+		{testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 11, Opset: 14}, 1},
+		{testmodel.Config{Layers: 2, Hidden: 64, Heads: 4, Seed: 12, Opset: 18}, 3},
 	}
 	cols := shards.Columns{ID: "id", Text: "text", Title: "title"}
 	docs := readInputs(t, inputs, cols)
@@ -115,7 +121,7 @@ func TestEncodingMatchesFloat64Oracle(t *testing.T) {
 	}
 	for _, mc := range configs {
 		t.Run(fmt.Sprintf("layers%d_hidden%d_heads%d_opset%d", mc.Layers, mc.Hidden, mc.Heads, mc.Opset), func(t *testing.T) {
-			modelDir := genModel(t, mc)
+			modelDir := genModel(t, mc.Config)
 			out := filepath.Join(t.TempDir(), "out")
 			cfg := Config{
 				ModelDir: modelDir, Inputs: inputs, OutputDir: out, Columns: cols, Format: shards.FormatParquet,
@@ -180,8 +186,12 @@ func TestEncodingMatchesFloat64Oracle(t *testing.T) {
 					}
 				}()
 			}
-			for _, d := range docs {
-				work <- d
+			checked := 0
+			for i, d := range docs {
+				if i%mc.stride == 0 || d.id == "471" || d.id == "995" { // the two empty documents
+					work <- d
+					checked++
+				}
 			}
 			close(work)
 			wg.Wait()
@@ -190,8 +200,8 @@ func TestEncodingMatchesFloat64Oracle(t *testing.T) {
 			if empties != 2 || sum.Counts.Empty != 2 {
 				t.Errorf("%d empty documents seen by the test, %d counted by the run; Cranfield has 2", empties, sum.Counts.Empty)
 			}
-			t.Logf("%d documents, %d terms, max |splash - oracle| = %.3g, non-zeros p50 %d (min %d, max %d), padding waste %.1f%%, terms within 1e-4 of the 1e-3 threshold: %d",
-				len(docs), termsTotal, maxDiff, nnz[len(nnz)/2], nnz[0], nnz[len(nnz)-1], 100*sum.Counts.PaddingWaste(), borderline)
+			t.Logf("%d documents encoded, %d checked against the oracle, %d terms, max |splash - oracle| = %.3g, non-zeros p50 %d (min %d, max %d), padding waste %.1f%%, terms within 1e-4 of the 1e-3 threshold: %d",
+				len(docs), checked, termsTotal, maxDiff, nnz[len(nnz)/2], nnz[0], nnz[len(nnz)-1], 100*sum.Counts.PaddingWaste(), borderline)
 			if len(failures) > 0 {
 				t.Fatalf("%d problems, first: %v", len(failures), failures[:min(10, len(failures))])
 			}

@@ -73,7 +73,8 @@ func TestDirectoryRun(t *testing.T) {
 	if len(rows) != 1400 || len(docs) != 1400 {
 		t.Fatalf("%d output rows, %d input documents", len(rows), len(docs))
 	}
-	// Every vector equals the document's encoding alone (a batch of one).
+	// Every document is there; every fourth vector equals the document's
+	// encoding alone (a batch of one).
 	m, err := OpenModel(context.Background(), model, ModelOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -83,10 +84,13 @@ func TestDirectoryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range docs {
+	for i, d := range docs {
 		got, ok := rows[d.id]
 		if !ok {
 			t.Fatalf("document %s missing from the output", d.id)
+		}
+		if i%4 != 0 {
+			continue // a quarter suffices (CI time); TestVectorDoesNotDependOnBatch covers batching
 		}
 		res, _, err := alone.Encode(context.Background(), []string{d.text})
 		if err != nil {
