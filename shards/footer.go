@@ -19,6 +19,9 @@ func checkFooterLength(ra io.ReaderAt, size int64) error {
 	if n, err := ra.ReadAt(tail[:], size-8); n < len(tail) {
 		return fmt.Errorf("read the footer: %w", err)
 	}
+	if string(tail[4:]) != "PAR1" {
+		return fmt.Errorf("%w: not a Parquet file: it does not end with the PAR1 magic (another format, or cut short)", ErrInvalidInput)
+	}
 	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n > size-12 {
 		return fmt.Errorf("%w: the footer says it is %d bytes long, in a file of %d bytes", ErrInvalidInput, n, size)
 	}
