@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -29,6 +30,43 @@ const readBatchRows = 4096
 // slices are fresh for every row: fn may keep them.
 func ReadShard(path string, fn func(Row) error) error {
 	return readShard(path, memory.DefaultAllocator, fn)
+}
+
+// ReadDocIDs calls fn with the doc_id of every row of an impact shard, in
+// order. From Parquet it reads only that column's pages.
+func ReadDocIDs(path string, fn func(id string) error) error {
+	sf, err := openShard(path, memory.DefaultAllocator)
+	if err != nil {
+		return err
+	}
+	defer sf.close()
+	var leaves []int
+	if sf.format == FormatParquet {
+		i := sf.pq.MetaData().Schema.ColumnIndexByName(ColDocID)
+		if i < 0 {
+			return fmt.Errorf("read %s: %w: no %s column", path, ErrInvalidShard, ColDocID)
+		}
+		leaves = []int{i}
+	}
+	return sf.eachRecordOf(leaves, func(rec arrow.RecordBatch) error {
+		idx := rec.Schema().FieldIndices(ColDocID)
+		if len(idx) != 1 {
+			return fmt.Errorf("read %s: %w: no single %s column", path, ErrInvalidShard, ColDocID)
+		}
+		ids, ok := rec.Column(idx[0]).(*array.String)
+		if !ok {
+			return fmt.Errorf("read %s: %w: %s is %s, want utf8", path, ErrInvalidShard, ColDocID, rec.Column(idx[0]).DataType())
+		}
+		for i := 0; i < ids.Len(); i++ {
+			if ids.IsNull(i) {
+				return fmt.Errorf("read %s: %w: null %s", path, ErrInvalidShard, ColDocID)
+			}
+			if err := fn(strings.Clone(ids.Value(i))); err != nil { // Value aliases the record buffer
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ShardMetadata returns the key-value metadata of an impact shard (the
@@ -206,6 +244,12 @@ func (sf *shardFile) numRows() (int64, error) {
 // eachRecord calls fn for every record batch; reads are panic-safe, fn is
 // called outside the recovery (it runs the caller's code).
 func (sf *shardFile) eachRecord(fn func(arrow.RecordBatch) error) error {
+	return sf.eachRecordOf(nil, fn)
+}
+
+// eachRecordOf is eachRecord reading, from a Parquet shard, only the given
+// leaf columns (nil: all); Arrow IPC record batches always hold them all.
+func (sf *shardFile) eachRecordOf(leaves []int, fn func(arrow.RecordBatch) error) error {
 	wrap := func(err error) error { return fmt.Errorf("read %s: %w", sf.path, err) }
 	switch sf.format {
 	case FormatArrow:
@@ -234,7 +278,7 @@ func (sf *shardFile) eachRecord(fn func(arrow.RecordBatch) error) error {
 		err := safely(ErrInvalidShard, func() error {
 			fr, err := pqarrow.NewFileReader(sf.pq, pqarrow.ArrowReadProperties{BatchSize: readBatchRows}, sf.mem)
 			if err == nil {
-				rr, err = fr.GetRecordReader(context.Background(), nil, nil)
+				rr, err = fr.GetRecordReader(context.Background(), leaves, nil)
 			}
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrInvalidShard, err)

@@ -30,8 +30,8 @@ func findDuplicateIDs(ctx context.Context, outDir string, mans []shards.Manifest
 	seed := maphash.MakeSeed()
 	var entries []entry
 	for i, m := range mans {
-		err := shards.ReadShard(filepath.Join(outDir, m.Output.Path), func(r shards.Row) error {
-			entries = append(entries, entry{maphash.String(seed, r.DocID), int32(i)})
+		err := shards.ReadDocIDs(filepath.Join(outDir, m.Output.Path), func(id string) error {
+			entries = append(entries, entry{maphash.String(seed, id), int32(i)})
 			return ctx.Err()
 		})
 		if err != nil {
@@ -51,9 +51,9 @@ func findDuplicateIDs(ctx context.Context, outDir string, mans []shards.Manifest
 	}
 	where := map[string][]string{}
 	for _, m := range mans {
-		err := shards.ReadShard(filepath.Join(outDir, m.Output.Path), func(r shards.Row) error {
-			if candidates[maphash.String(seed, r.DocID)] {
-				where[r.DocID] = append(where[r.DocID], m.Output.Path)
+		err := shards.ReadDocIDs(filepath.Join(outDir, m.Output.Path), func(id string) error {
+			if candidates[maphash.String(seed, id)] {
+				where[id] = append(where[id], m.Output.Path)
 			}
 			return ctx.Err()
 		})
