@@ -13,7 +13,7 @@ import (
 
 func newModelCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "model", Short: "Model utilities"}
-	cmd.AddCommand(newGenTestCommand())
+	cmd.AddCommand(newGenTestCommand(), newModelBenchCommand())
 	return cmd
 }
 

@@ -1,6 +1,21 @@
-// Package cuda discovers NVIDIA GPUs and runs splash's own kernels through
-// gorgonia.org/cu. That module needs the CUDA headers to build and exits the
-// process at start-up when no GPU is present, so it is imported only by files
+// Package cuda discovers NVIDIA GPUs and runs splash's own kernels (package
+// kernels: masked SPLADE pooling and sparsification into CSR) through
+// gorgonia.org/cu.
+//
+// An Engine holds one device's primary context, the loaded PTX modules and
+// device buffers that are reused (and grown) across calls. PoolMax and
+// PoolSum return pooled [B][V] rows; Sparsify turns pooled rows into CSR
+// (offsets, ascending term ids, weights); PoolSparsify does both with the
+// pooled rows kept on the device, so only the non-zeros cross PCIe. Results
+// equal the pure-Go twins in package kernels: sparsification exactly,
+// pooling up to CUDA's log1pf (at most 1 ulp).
+//
+// gorgonia.org/cu needs the CUDA headers and libcuda to build
+// (scripts/install-cuda-toolkit.sh installs Debian's toolkit) and its init
+// exits the process when no GPU is present, so it is imported only by files
 // with the `cuda` build tag; builds without the tag get the twin in
-// cuda_disabled.go, whose error says how to enable it.
+// cuda_disabled.go, whose error (ErrDisabled) says how to enable it. The
+// cuda-tagged tests therefore run only on a GPU machine: build them with
+// `go test -c -tags cuda -o bin/cuda.test ./gpu/cuda` and run
+// scripts/gpu-check.sh there.
 package cuda

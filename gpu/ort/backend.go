@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 
 	ortgo "github.com/yalue/onnxruntime_go"
@@ -29,6 +30,15 @@ type Options struct {
 	IntraOpThreads int
 	// Provider is the execution provider; only "cpu" (or "") for now.
 	Provider string
+	// ProfilePrefix, when set, makes ONNX Runtime write a JSON profile of
+	// every node run (PREFIX_DATE.json) when the backend is closed.
+	ProfilePrefix string
+	// DisableMemArena turns off ONNX Runtime's CPU memory arena, which
+	// otherwise keeps the largest batch's tensors (and more) allocated.
+	DisableMemArena bool
+	// OptLevel is ONNX Runtime's graph optimization level: "all" (default,
+	// also ""), "extended", "basic" or "disabled".
+	OptLevel string
 }
 
 // Backend is an ONNX Runtime session whose graph ends in SPLADE pooling.
@@ -108,11 +118,16 @@ func Open(ctx context.Context, modelPath string, opts Options) (*Backend, error)
 	if err != nil {
 		return nil, fmt.Errorf("read model %s: %w", file, err)
 	}
-	rewritten, info, err := AppendPooling(raw, opts.LogitsOutput, opts.Pooling)
+	// The rewritten model refers to the weights in the model file instead of
+	// copying them, and the file's bytes are handed back to the OS before
+	// ONNX Runtime reads the weights: loading then peaks at about one copy
+	// of the weights (ONNX Runtime's) plus the file size, not four copies.
+	rewritten, info, err := AppendPoolingExternal(raw, filepath.Base(file), opts.LogitsOutput, opts.Pooling)
 	raw = nil
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", file, err)
 	}
+	debug.FreeOSMemory()
 	library, err := ResolveLibrary(opts.Library)
 	if err != nil {
 		return nil, err
@@ -142,8 +157,22 @@ func (b *Backend) createSession(model []byte, dir string, opts Options) error {
 		return fmt.Errorf("session options: %w", err)
 	}
 	defer so.Destroy()
-	if err := so.SetGraphOptimizationLevel(ortgo.GraphOptimizationLevelEnableAll); err != nil {
+	level, err := optimizationLevel(opts.OptLevel)
+	if err != nil {
+		return err
+	}
+	if err := so.SetGraphOptimizationLevel(level); err != nil {
 		return fmt.Errorf("set graph optimization level: %w", err)
+	}
+	if opts.DisableMemArena {
+		if err := so.SetCpuMemArena(false); err != nil {
+			return fmt.Errorf("disable the CPU memory arena: %w", err)
+		}
+	}
+	if opts.ProfilePrefix != "" {
+		if err := so.EnableProfiling(opts.ProfilePrefix); err != nil {
+			return fmt.Errorf("enable profiling to %s: %w", opts.ProfilePrefix, err)
+		}
 	}
 	if opts.IntraOpThreads > 0 {
 		if err := so.SetIntraOpNumThreads(opts.IntraOpThreads); err != nil {
@@ -164,6 +193,21 @@ func (b *Backend) createSession(model []byte, dir string, opts Options) error {
 	}
 	b.session = s
 	return nil
+}
+
+// optimizationLevel maps Options.OptLevel to ONNX Runtime's level.
+func optimizationLevel(name string) (ortgo.GraphOptimizationLevel, error) {
+	switch name {
+	case "", "all":
+		return ortgo.GraphOptimizationLevelEnableAll, nil
+	case "extended":
+		return ortgo.GraphOptimizationLevelEnableExtended, nil
+	case "basic":
+		return ortgo.GraphOptimizationLevelEnableBasic, nil
+	case "disabled":
+		return ortgo.GraphOptimizationLevelDisableAll, nil
+	}
+	return 0, fmt.Errorf("graph optimization level %q: want all, extended, basic or disabled", name)
 }
 
 // probe runs a batch of one two-token sequence and records the width of the

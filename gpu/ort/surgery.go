@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -25,7 +26,16 @@ const (
 	graphInputField  protowire.Number = 11
 	graphOutputField protowire.Number = 12
 	tensorNameField  protowire.Number = 8
+	tensorRawField   protowire.Number = 9
+	tensorExtField   protowire.Number = 13
+	tensorLocField   protowire.Number = 14
+	entryKeyField    protowire.Number = 1
+	entryValueField  protowire.Number = 2
 )
+
+// minExternalBytes is the smallest initializer payload that
+// AppendPoolingExternal leaves in the model file rather than copying.
+const minExternalBytes = 1024
 
 // ErrBadModel marks models whose graph does not fit what splash needs.
 var ErrBadModel = errors.New("unsupported model")
@@ -84,7 +94,15 @@ func recoverBadModel(err *error) {
 // scanModel walks the model's top-level fields and its graph's fields
 // shallowly (initializer payloads are never decoded).
 func scanModel(model []byte) (*GraphInfo, []byte, error) {
+	info, graph, _, err := scanModelFields(model)
+	return info, graph, err
+}
+
+// scanModelFields is scanModel that also says whether the graph had to be
+// merged from several fields (it is then a copy, no longer inside model).
+func scanModelFields(model []byte) (*GraphInfo, []byte, bool, error) {
 	info := &GraphInfo{}
+	merged := false
 	var graph []byte
 	haveGraph := false
 	err := forEachField(model, func(num protowire.Number, typ protowire.Type, raw, payload []byte) error {
@@ -96,6 +114,7 @@ func scanModel(model []byte) (*GraphInfo, []byte, error) {
 			// model, which append must not overwrite.)
 			if haveGraph {
 				graph = append(slices.Clip(graph), payload...)
+				merged = true
 			} else {
 				graph, haveGraph = payload, true
 			}
@@ -111,13 +130,13 @@ func scanModel(model []byte) (*GraphInfo, []byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: not a valid ONNX model: %v", ErrBadModel, err)
+		return nil, nil, false, fmt.Errorf("%w: not a valid ONNX model: %v", ErrBadModel, err)
 	}
 	if !haveGraph {
-		return nil, nil, fmt.Errorf("%w: ONNX model has no graph", ErrBadModel)
+		return nil, nil, false, fmt.Errorf("%w: ONNX model has no graph", ErrBadModel)
 	}
 	if info.Opset == 0 {
-		return nil, nil, fmt.Errorf("%w: ONNX model imports no default operator set", ErrBadModel)
+		return nil, nil, false, fmt.Errorf("%w: ONNX model imports no default operator set", ErrBadModel)
 	}
 	initializers := map[string]bool{}
 	var inputs []ValueInfo
@@ -147,14 +166,14 @@ func scanModel(model []byte) (*GraphInfo, []byte, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: not a valid ONNX graph: %v", ErrBadModel, err)
+		return nil, nil, false, fmt.Errorf("%w: not a valid ONNX graph: %v", ErrBadModel, err)
 	}
 	for _, in := range inputs {
 		if !initializers[in.Name] {
 			info.Inputs = append(info.Inputs, in)
 		}
 	}
-	return info, graph, nil
+	return info, graph, merged, nil
 }
 
 func valueInfo(vi *onnx.ValueInfoProto) ValueInfo {
@@ -230,14 +249,35 @@ func forEachField(msg []byte, fn func(num protowire.Number, typ protowire.Type, 
 // model wrap ErrBadModel; it never panics, whatever the bytes.
 func AppendPooling(model []byte, logits string, pooling encode.Pooling) (rewritten []byte, info *GraphInfo, err error) {
 	defer recoverBadModel(&err)
-	return appendPooling(model, logits, pooling)
+	return appendPooling(model, "", logits, pooling)
 }
 
-// appendPooling is AppendPooling without the recovery.
-func appendPooling(model []byte, logits string, pooling encode.Pooling) ([]byte, *GraphInfo, error) {
-	info, graph, err := scanModel(model)
+// AppendPoolingExternal is AppendPooling for a model that ONNX Runtime will
+// load with its external-data folder set to the folder of modelFile, whose
+// exact contents model must be. Instead of copying the weights, every
+// initializer's raw_data of at least 1 KiB becomes an external-data
+// reference to the same bytes of modelFile (location: its base name, offset,
+// length), so the rewritten model is a few kilobytes and ONNX Runtime reads
+// the weights straight from the file: loading holds one copy of the weights
+// instead of three. Initializers that are already external or hold their
+// values in typed fields stay as they are.
+func AppendPoolingExternal(model []byte, modelFile, logits string, pooling encode.Pooling) (rewritten []byte, info *GraphInfo, err error) {
+	defer recoverBadModel(&err)
+	if modelFile == "" {
+		return nil, nil, errors.New("AppendPoolingExternal: no model file name")
+	}
+	return appendPooling(model, modelFile, logits, pooling)
+}
+
+// appendPooling is AppendPooling without the recovery; a non-empty
+// weightsFile externalizes the weights as AppendPoolingExternal says.
+func appendPooling(model []byte, weightsFile, logits string, pooling encode.Pooling) ([]byte, *GraphInfo, error) {
+	info, graph, merged, err := scanModelFields(model)
 	if err != nil {
 		return nil, nil, err
+	}
+	if merged {
+		weightsFile = "" // the graph is a copy: offsets into model are unknown
 	}
 	if err := checkSpladeIO(info, logits); err != nil {
 		return nil, nil, err
@@ -253,9 +293,16 @@ func appendPooling(model []byte, logits string, pooling encode.Pooling) ([]byte,
 
 	// Rebuild the graph: every field except the outputs, then the new
 	// constants, nodes and the single pooled output.
-	var newGraph []byte
+	newGraph := make([]byte, 0, min(len(graph), 1<<20)+4096)
+	if weightsFile == "" {
+		newGraph = make([]byte, 0, len(graph)+4096)
+	}
 	err = forEachField(graph, func(num protowire.Number, typ protowire.Type, raw, payload []byte) error {
-		if num != graphOutputField {
+		switch {
+		case num == graphOutputField:
+		case num == graphInitField && typ == protowire.BytesType && weightsFile != "":
+			newGraph = appendExternalized(newGraph, raw, payload, weightsFile, int64(cap(model)-cap(payload)))
+		default:
 			newGraph = append(newGraph, raw...)
 		}
 		return nil
@@ -309,6 +356,52 @@ func appendPooling(model []byte, logits string, pooling encode.Pooling) ([]byte,
 	// "splash_dim" there, not "").
 	newInfo.Outputs = []ValueInfo{valueInfo(pooled)}
 	return rewritten, &newInfo, nil
+}
+
+// appendExternalized appends the graph initializer field raw, whose
+// serialized TensorProto is payload and starts at byte offset base of the
+// model file, with its raw_data replaced by a reference to those bytes of
+// file. A tensor without raw_data of at least minExternalBytes, or one that
+// is already external, is appended unchanged.
+func appendExternalized(dst, raw, payload []byte, file string, base int64) []byte {
+	var rawData []byte
+	var rawStart int64
+	external := false
+	err := forEachField(payload, func(num protowire.Number, typ protowire.Type, f, p []byte) error {
+		switch {
+		case num == tensorRawField && typ == protowire.BytesType:
+			rawData, rawStart = p, int64(cap(payload)-cap(p))
+		case num == tensorLocField || num == tensorExtField:
+			external = true
+		}
+		return nil
+	})
+	if err != nil || external || len(rawData) < minExternalBytes {
+		return append(dst, raw...)
+	}
+	var t []byte
+	_ = forEachField(payload, func(num protowire.Number, typ protowire.Type, f, p []byte) error {
+		if num != tensorRawField {
+			t = append(t, f...)
+		}
+		return nil
+	})
+	entry := func(key, value string) {
+		var e []byte
+		e = protowire.AppendTag(e, entryKeyField, protowire.BytesType)
+		e = protowire.AppendString(e, key)
+		e = protowire.AppendTag(e, entryValueField, protowire.BytesType)
+		e = protowire.AppendString(e, value)
+		t = protowire.AppendTag(t, tensorExtField, protowire.BytesType)
+		t = protowire.AppendBytes(t, e)
+	}
+	entry("location", file)
+	entry("offset", strconv.FormatInt(base+rawStart, 10))
+	entry("length", strconv.Itoa(len(rawData)))
+	t = protowire.AppendTag(t, tensorLocField, protowire.VarintType)
+	t = protowire.AppendVarint(t, uint64(onnx.TensorProto_EXTERNAL))
+	dst = protowire.AppendTag(dst, graphInitField, protowire.BytesType)
+	return protowire.AppendBytes(dst, t)
 }
 
 // checkSpladeIO verifies that the model looks like a masked-LM export.

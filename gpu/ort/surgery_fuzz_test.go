@@ -109,7 +109,18 @@ func FuzzAppendPooling(f *testing.F) {
 		if sum {
 			pooling = encode.PoolSum
 		}
-		out, info, err := appendPooling(data, "logits", pooling)
+		out, info, err := appendPooling(data, "", "logits", pooling)
+		// With external weights the rewrite accepts and refuses the same
+		// models and describes the same graph.
+		extOut, extInfo, extErr := appendPooling(data, "model.onnx", "logits", pooling)
+		if (extErr == nil) != (err == nil) || !reflect.DeepEqual(extInfo, info) {
+			t.Fatalf("external weights: error %v, info %+v; inline: error %v, info %+v", extErr, extInfo, err, info)
+		}
+		if extErr == nil {
+			if _, _, err := scanModel(extOut); err != nil {
+				t.Fatalf("the rewritten model with external weights cannot be read: %v", err)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadModel) || out != nil || info != nil {
 				t.Fatalf("error %q does not wrap ErrBadModel (or comes with a result)", err)
@@ -156,7 +167,7 @@ func FuzzAppendPooling(f *testing.F) {
 		if len(b) < len(a) || !slices.EqualFunc(a, b[:len(a)], bytes.Equal) {
 			t.Fatalf("the fields of the graph other than the outputs changed")
 		}
-		if _, _, err := appendPooling(out, PooledOutput, pooling); !errors.Is(err, ErrBadModel) {
+		if _, _, err := appendPooling(out, "", PooledOutput, pooling); !errors.Is(err, ErrBadModel) {
 			t.Fatalf("pooling the pooled model again: %v", err)
 		}
 		var m0, m1 onnx.ModelProto

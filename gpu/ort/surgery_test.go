@@ -3,12 +3,15 @@
 package ort
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -237,4 +240,75 @@ func TestEncodeHonoursCancelledContext(t *testing.T) {
 	if err := b.Encode(ctx, batch, make([]float32, 2)); err == nil {
 		t.Fatal("Encode with a cancelled context succeeded")
 	}
+}
+
+// TestExternalWeightsPointIntoTheModelFile checks AppendPoolingExternal's
+// rewrite against the model it came from: the large initializer loses its
+// raw_data and gains an external-data reference whose offset and length
+// select exactly those bytes of the original file; the rewritten model is
+// small; and the models' other fields read the same. (The pooling parity
+// tests above run every model through Open, which loads this form.)
+func TestExternalWeightsPointIntoTheModelFile(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	table := make([][]float32, 300)
+	for i := range table {
+		table[i] = make([]float32, 50)
+		for j := range table[i] {
+			table[i][j] = rng.Float32()
+		}
+	}
+	model := lookupModel(t, 14, table, false)
+	rewritten, info, err := AppendPoolingExternal(model, "model.onnx", "logits", encode.PoolMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rewritten) > 4096 || len(model) < 60000 {
+		t.Fatalf("rewritten model is %d bytes (original %d): weights were copied", len(rewritten), len(model))
+	}
+	var orig, got onnx.ModelProto
+	if err := proto.Unmarshal(model, &orig); err != nil {
+		t.Fatal(err)
+	}
+	if err := proto.Unmarshal(rewritten, &got); err != nil {
+		t.Fatalf("rewritten model does not decode: %v", err)
+	}
+	var ext *onnx.TensorProto
+	for _, init := range got.Graph.Initializer {
+		if init.Name == "table" {
+			ext = init
+		}
+	}
+	if ext == nil || len(ext.RawData) != 0 || ext.DataLocation != onnx.TensorProto_EXTERNAL {
+		t.Fatalf("table initializer not externalized: %+v", ext)
+	}
+	entries := map[string]string{}
+	for _, e := range ext.ExternalData {
+		entries[e.Key] = e.Value
+	}
+	var off, n int
+	if _, err := fmt.Sscan(entries["offset"], &off); err != nil {
+		t.Fatalf("offset %q: %v", entries["offset"], err)
+	}
+	if _, err := fmt.Sscan(entries["length"], &n); err != nil {
+		t.Fatalf("length %q: %v", entries["length"], err)
+	}
+	want := orig.Graph.Initializer[0].RawData
+	if entries["location"] != "model.onnx" || off+n > len(model) || !bytes.Equal(model[off:off+n], want) {
+		t.Fatalf("external reference %v does not select the table's %d bytes", entries, len(want))
+	}
+	if ext.Name != "table" || !reflect.DeepEqual(ext.Dims, orig.Graph.Initializer[0].Dims) || ext.DataType != orig.Graph.Initializer[0].DataType {
+		t.Fatalf("externalized tensor lost its name, dims or type: %+v", ext)
+	}
+	if !reflect.DeepEqual(info.Inputs, mustInspect(t, model).Inputs) || got.IrVersion != orig.IrVersion {
+		t.Fatal("rewrite changed the model's inputs or IR version")
+	}
+}
+
+func mustInspect(t *testing.T, model []byte) *GraphInfo {
+	t.Helper()
+	info, err := InspectModel(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
 }

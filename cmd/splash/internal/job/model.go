@@ -36,6 +36,17 @@ type ModelOptions struct {
 	Threads int
 	// Library overrides the ONNX Runtime shared library path.
 	Library string
+	// Session holds ONNX Runtime session settings for experiments
+	// (profiling, memory arena, optimization level); zero is the default.
+	Session SessionTuning
+}
+
+// SessionTuning are ONNX Runtime session settings that `splash model bench`
+// exposes for measuring their effect (see gpu/ort.Options).
+type SessionTuning struct {
+	ProfilePrefix   string
+	DisableMemArena bool
+	OptLevel        string
 }
 
 // Model is a loaded SPLADE model: tokenizer, backend and the identity of the
@@ -92,7 +103,10 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	if err != nil {
 		return nil, err
 	}
-	backend, err := ort.Open(ctx, dir, ort.Options{Library: opts.Library, Pooling: opts.Pooling, IntraOpThreads: opts.Threads})
+	backend, err := ort.Open(ctx, dir, ort.Options{
+		Library: opts.Library, Pooling: opts.Pooling, IntraOpThreads: opts.Threads,
+		ProfilePrefix: opts.Session.ProfilePrefix, DisableMemArena: opts.Session.DisableMemArena, OptLevel: opts.Session.OptLevel,
+	})
 	if err != nil {
 		if errors.Is(err, ort.ErrBadModel) || errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
