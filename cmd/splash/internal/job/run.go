@@ -82,6 +82,7 @@ type Summary struct {
 	DuplicateExamples []string
 	Counts            Counts
 	Wall              time.Duration
+	ModelLoad         time.Duration // part of Wall: reading the model and creating the session
 	MaxLen            int
 	NonZero           [3]int // mean (rounded), p50, p99
 	DocsPerS          float64
@@ -126,6 +127,7 @@ type successRecord struct {
 	NonZerosP50   int      `json:"nonzeros_p50"`
 	NonZerosP99   int      `json:"nonzeros_p99"`
 	WallSeconds   float64  `json:"wall_seconds"`
+	ModelLoadSecs float64  `json:"model_load_seconds"`
 	DocsPerSecond float64  `json:"docs_per_second"`
 	FinishedAt    string   `json:"finished_at"`
 }
@@ -137,7 +139,7 @@ func (s Summary) record(totalShards int) successRecord {
 		Documents: s.Counts.Docs, Tokens: s.Counts.Tokens, PaddingWaste: s.Counts.PaddingWaste(),
 		Truncated: s.Counts.Truncated, Empty: s.Counts.Empty,
 		NonZerosMean: s.NonZero[0], NonZerosP50: s.NonZero[1], NonZerosP99: s.NonZero[2],
-		WallSeconds: s.Wall.Seconds(), DocsPerSecond: s.DocsPerS, FinishedAt: time.Now().UTC().Format(time.RFC3339),
+		WallSeconds: s.Wall.Seconds(), ModelLoadSecs: s.ModelLoad.Seconds(), DocsPerSecond: s.DocsPerS, FinishedAt: time.Now().UTC().Format(time.RFC3339),
 	}
 }
 
@@ -172,7 +174,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		return Summary{}, err
 	}
 	defer m.Close()
-	log.Info("model loaded", slog.String("model", m.ModelFile), slog.Int("vocab", m.Backend.VocabSize()),
+	modelLoad := time.Since(start)
+	log.Info("model loaded", slog.Duration("in", modelLoad), slog.String("model", m.ModelFile), slog.Int("vocab", m.Backend.VocabSize()),
 		slog.Int("max_length", m.MaxLength), slog.String("pooling", m.Pooling.String()))
 	if err := cfg.Encode.Check(m.MaxLength); err != nil {
 		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
@@ -197,7 +200,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		return Summary{}, err
 	}
 	tasks := p.tasks
-	sum := Summary{MaxLen: m.MaxLength, Skipped: p.skipped}
+	sum := Summary{MaxLen: m.MaxLength, Skipped: p.skipped, ModelLoad: modelLoad}
 	log.Info("plan", slog.Int("shards", len(inputs)), slog.Int("to_encode", len(tasks)), slog.Int("already_done", p.skipped),
 		slog.Int("unreadable", len(p.failed)))
 	if len(tasks) > 0 || len(p.failed) > 0 {

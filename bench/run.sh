@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# run.sh: splash against its limit and its peers, on one machine, in one run.
+#
+# For each case (a model and a corpus) it runs, REPEATS times each:
+#   bare-session  `splash model bench`: the ONNX Runtime session with the
+#                 pooled graph alone, on the batches the pipeline would form
+#                 (read, tokenized and packed before the clock starts);
+#   splash        `splash encode` end to end on the Parquet shard (reading,
+#                 tokenizing, batching, ONNX Runtime, sparsifying, writing
+#                 and committing the impact shard);
+#   torch         the naver/splade encoding loop in PyTorch (peers/splade_torch.py);
+#   transformers.js  @huggingface/transformers on onnxruntime-node (peers/transformersjs.mjs);
+# all with THREADS intra-op threads, then prints a Markdown table
+# (summarize.mjs) of min/median/max documents/s and tokens/s, padding waste
+# and peak RSS. Raw results: bench/out/results.jsonl; table: bench/out/results.md.
+#
+# Models (generated here once, never committed; random weights, real
+# architecture and vocabulary): tiny = 2 layers, hidden 64, 4 heads (the
+# tests' model); base = 12 layers, hidden 768, 12 heads (BERT-base sized).
+# Corpora (from ../shared/data/cranfield): cran = the first documents, as
+# they are; long = 8 consecutive documents joined into one, so that every
+# document is truncated at 512 tokens.
+#
+# Usage: bash bench/setup-peers.sh && bash bench/run.sh
+# Environment: THREADS [2], REPEATS [3], PEER_BATCH [32] (the peers' batch
+# size), CASES [tiny:cran:350 tiny:long:48 base:cran:60 base:long:12]
+# (model:corpus:documents), PEERS [torch transformers.js] (empty: none).
+set -euo pipefail
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH/.." && pwd)"
+SHARED="${SPLASH_SHARED:-$ROOT/../shared}"
+export THREADS="${THREADS:-2}"
+REPEATS="${REPEATS:-3}"
+PEER_BATCH="${PEER_BATCH:-32}"
+CASES="${CASES:-tiny:cran:350 tiny:long:48 base:cran:60 base:long:12}"
+PEERS="${PEERS-torch transformers.js}"
+OUT="$BENCH/out"
+MODELS="$BENCH/peers/out/models"
+PY=/usr/bin/python3
+CRAN="$SHARED/data/cranfield/parquet/docs-*.parquet"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+mkdir -p "$OUT" "$MODELS"
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+log "building splash"
+(cd "$ROOT" && go build -o "$OUT/splash" ./cmd/splash)
+SPLASH="$OUT/splash"
+
+model_dir() {
+  case "$1" in
+    tiny) echo "$MODELS/l2-h64-a4" ;;
+    base) echo "$MODELS/l12-h768-a12" ;;
+    *) log "unknown model $1"; exit 2 ;;
+  esac
+}
+
+ensure_model() {
+  local dir="$1" l h a
+  [[ -f "$dir/model.onnx" ]] && return
+  IFS=- read -r l h a <<<"$(basename "$dir")"
+  log "generating test model $(basename "$dir")"
+  "$SPLASH" model gen-test --out "$dir" --layers "${l#l}" --hidden "${h#h}" --heads "${a#a}" \
+    --tokenizer "$SHARED/models/bert-base-uncased/tokenizer.json"
+}
+
+# record SYSTEM CASE RUN JSON: appends one result line, tagged.
+record() {
+  node -e '
+    const [system, kase, run, json] = process.argv.slice(1);
+    const r = JSON.parse(json);
+    const [model, corpus] = kase.split(":");
+    console.log(JSON.stringify({ case: kase, model, corpus, system, run: +run, ...r }));
+  ' "$1" "$2" "$3" "$4" >>"$RESULTS"
+}
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
+  echo "kernel: $(uname -r)"
+  echo "splash: $("$SPLASH" --version 2>&1 | head -n 1), go $(go env GOVERSION)"
+  echo "threads: $THREADS, repeats: $REPEATS, peer batch size: $PEER_BATCH"
+  [[ -f "$BENCH/peers/out/versions.txt" ]] && cat "$BENCH/peers/out/versions.txt"
+} >"$OUT/machine.txt"
+
+for kase in $CASES; do
+  IFS=: read -r mname corpus ndocs <<<"$kase"
+  model="$(model_dir "$mname")"
+  ensure_model "$model"
+  data="$OUT/data/$corpus-$ndocs"
+  mkdir -p "$data"
+  shard="$data/docs.parquet"
+  if [[ ! -f "$shard" ]]; then
+    if [[ "$corpus" == long ]]; then
+      node "$BENCH/corpus.mjs" --input "$CRAN" --output "$shard" --docs "$ndocs" --join 8
+    else
+      node "$BENCH/corpus.mjs" --input "$CRAN" --output "$shard" --docs "$ndocs"
+    fi
+  fi
+  log "case $kase: bare session"
+  "$SPLASH" model bench --model "$model" --input "$shard" --title-column title --threads "$THREADS" \
+    --repeats "$REPEATS" --log-level warn | while IFS= read -r line; do
+    record bare-session "$kase" "$(node -e 'console.log(JSON.parse(process.argv[1]).run)' "$line")" "$line"
+  done
+  for i in $(seq 1 "$REPEATS"); do
+    log "case $kase: splash encode, run $i"
+    rm -rf "$data/splash-out"
+    /usr/bin/time -f '%M %e' -o "$data/time.txt" "$SPLASH" encode --model "$model" --input "$shard" \
+      --output "$data/splash-out" --title-column title --threads "$THREADS" --log-level warn >/dev/null
+    read -r rss_kb wall <"$data/time.txt"
+    line="$(node -e '
+      const fs = require("fs");
+      const [success, rssKB, wall] = process.argv.slice(1);
+      const s = JSON.parse(fs.readFileSync(success, "utf8"));
+      const enc = s.wall_seconds - s.model_load_seconds;
+      console.log(JSON.stringify({
+        docs: s.documents, tokens: s.tokens, padding_waste: s.padding_waste,
+        wall_s: enc, docs_per_s: s.documents / enc, tokens_per_s: s.tokens / enc,
+        process_wall_s: +wall, e2e_docs_per_s: s.documents / +wall, model_load_s: s.model_load_seconds,
+        peak_rss_mb: +rssKB / 1024, threads: +process.env.THREADS,
+      }));
+    ' "$data/splash-out/_SUCCESS" "$rss_kb" "$wall")"
+    record splash "$kase" "$i" "$line"
+  done
+  if [[ -n "$PEERS" ]]; then
+    jsonl="$data/docs.jsonl"
+    [[ -f "$jsonl" ]] || node "$BENCH/peers/docs.mjs" --input "$shard" --title-column title \
+      --tokenizer "$model/tokenizer.json" --max-length 512 >"$jsonl"
+    for i in $(seq 1 "$REPEATS"); do
+      for peer in $PEERS; do
+        log "case $kase: $peer, run $i"
+        case "$peer" in
+          torch) line="$("$PY" "$BENCH/peers/splade_torch.py" --model "$model" --docs "$jsonl" \
+                    --batch-size "$PEER_BATCH" --threads "$THREADS" | tail -n 1)" ;;
+          transformers.js) line="$(node "$BENCH/peers/transformersjs.mjs" --model "$model" --docs "$jsonl" \
+                    --batch-size "$PEER_BATCH" --threads "$THREADS" | tail -n 1)" ;;
+          *) log "unknown peer $peer"; exit 2 ;;
+        esac
+        record "$peer" "$kase" "$i" "$line"
+      done
+    done
+  fi
+done
+node "$BENCH/summarize.mjs" "$RESULTS" "$OUT/machine.txt" | tee "$OUT/results.md"
