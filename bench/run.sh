@@ -4,7 +4,8 @@
 # For each case (a model and a corpus) it runs, REPEATS times each:
 #   bare-session  `splash model bench`: the ONNX Runtime session with the
 #                 pooled graph alone, on the batches the pipeline would form
-#                 (read, tokenized and packed before the clock starts);
+#                 (read, tokenized and packed before the clock starts), timed
+#                 after one warm-up pass over all of them;
 #   splash        `splash encode` end to end on the Parquet shard (reading,
 #                 tokenizing, batching, ONNX Runtime, sparsifying, writing
 #                 and committing the impact shard);
@@ -23,8 +24,10 @@
 #
 # Usage: bash bench/setup-peers.sh && bash bench/run.sh
 # Environment: THREADS [2], REPEATS [3], PEER_BATCH [32] (the peers' batch
-# size), CASES [tiny:cran:350 tiny:long:48 base:cran:60 base:long:12]
-# (model:corpus:documents), PEERS [torch transformers.js] (empty: none).
+# size), PEERS [torch transformers.js] (empty: none), CASES (model:corpus:
+# documents[:systems], systems comma-separated, default all) [
+#   tiny:cran:1400:bare,splash  (the whole corpus: too slow for the peers here)
+#   tiny:cran:350 tiny:long:48 base:cran:30 base:long:12 ].
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,7 +36,7 @@ SHARED="${SPLASH_SHARED:-$ROOT/../shared}"
 export THREADS="${THREADS:-2}"
 REPEATS="${REPEATS:-3}"
 PEER_BATCH="${PEER_BATCH:-32}"
-CASES="${CASES:-tiny:cran:350 tiny:long:48 base:cran:60 base:long:12}"
+CASES="${CASES:-tiny:cran:1400:bare,splash tiny:cran:350 tiny:long:48 base:cran:30 base:long:12}"
 PEERS="${PEERS-torch transformers.js}"
 OUT="$BENCH/out"
 MODELS="$BENCH/peers/out/models"
@@ -86,7 +89,9 @@ record() {
 } >"$OUT/machine.txt"
 
 for kase in $CASES; do
-  IFS=: read -r mname corpus ndocs <<<"$kase"
+  IFS=: read -r mname corpus ndocs systems <<<"$kase"
+  kase="$mname:$corpus:$ndocs"
+  systems="${systems:-bare,splash,${PEERS// /,}}"
   model="$(model_dir "$mname")"
   ensure_model "$model"
   data="$OUT/data/$corpus-$ndocs"
@@ -99,48 +104,51 @@ for kase in $CASES; do
       node "$BENCH/corpus.mjs" --input "$CRAN" --output "$shard" --docs "$ndocs"
     fi
   fi
-  log "case $kase: bare session"
-  "$SPLASH" model bench --model "$model" --input "$shard" --title-column title --threads "$THREADS" \
-    --repeats "$REPEATS" --log-level warn | while IFS= read -r line; do
-    record bare-session "$kase" "$(node -e 'console.log(JSON.parse(process.argv[1]).run)' "$line")" "$line"
-  done
-  for i in $(seq 1 "$REPEATS"); do
-    log "case $kase: splash encode, run $i"
-    rm -rf "$data/splash-out"
-    /usr/bin/time -f '%M %e' -o "$data/time.txt" "$SPLASH" encode --model "$model" --input "$shard" \
-      --output "$data/splash-out" --title-column title --threads "$THREADS" --log-level warn >/dev/null
-    read -r rss_kb wall <"$data/time.txt"
-    line="$(node -e '
-      const fs = require("fs");
-      const [success, rssKB, wall] = process.argv.slice(1);
-      const s = JSON.parse(fs.readFileSync(success, "utf8"));
-      const enc = s.wall_seconds - s.model_load_seconds;
-      console.log(JSON.stringify({
-        docs: s.documents, tokens: s.tokens, padding_waste: s.padding_waste,
-        wall_s: enc, docs_per_s: s.documents / enc, tokens_per_s: s.tokens / enc,
-        process_wall_s: +wall, e2e_docs_per_s: s.documents / +wall, model_load_s: s.model_load_seconds,
-        peak_rss_mb: +rssKB / 1024, threads: +process.env.THREADS,
-      }));
-    ' "$data/splash-out/_SUCCESS" "$rss_kb" "$wall")"
-    record splash "$kase" "$i" "$line"
-  done
-  if [[ -n "$PEERS" ]]; then
-    jsonl="$data/docs.jsonl"
-    [[ -f "$jsonl" ]] || node "$BENCH/peers/docs.mjs" --input "$shard" --title-column title \
+  jsonl="$data/docs.jsonl"
+  if [[ "$systems" == *torch* || "$systems" == *transformers.js* ]] && [[ ! -f "$jsonl" ]]; then
+    node "$BENCH/peers/docs.mjs" --input "$shard" --title-column title \
       --tokenizer "$model/tokenizer.json" --max-length 512 >"$jsonl"
-    for i in $(seq 1 "$REPEATS"); do
-      for peer in $PEERS; do
-        log "case $kase: $peer, run $i"
-        case "$peer" in
-          torch) line="$("$PY" "$BENCH/peers/splade_torch.py" --model "$model" --docs "$jsonl" \
-                    --batch-size "$PEER_BATCH" --threads "$THREADS" | tail -n 1)" ;;
-          transformers.js) line="$(node "$BENCH/peers/transformersjs.mjs" --model "$model" --docs "$jsonl" \
-                    --batch-size "$PEER_BATCH" --threads "$THREADS" | tail -n 1)" ;;
-          *) log "unknown peer $peer"; exit 2 ;;
-        esac
-        record "$peer" "$kase" "$i" "$line"
-      done
-    done
   fi
+  # Repeats are interleaved (every system once, then again), so that a slow
+  # spell of the machine falls on all systems alike.
+  for i in $(seq 1 "$REPEATS"); do
+    for sys in ${systems//,/ }; do
+      log "case $kase: $sys, run $i"
+      case "$sys" in
+        bare)
+          # One untimed warm-up pass, then one timed pass.
+          line="$("$SPLASH" model bench --model "$model" --input "$shard" --title-column title \
+            --threads "$THREADS" --repeats 1 --log-level warn | tail -n 1)"
+          record bare-session "$kase" "$i" "$line" ;;
+        splash)
+          rm -rf "$data/splash-out"
+          /usr/bin/time -f '%M %e' -o "$data/time.txt" "$SPLASH" encode --model "$model" --input "$shard" \
+            --output "$data/splash-out" --title-column title --threads "$THREADS" --log-level warn >/dev/null
+          read -r rss_kb wall <"$data/time.txt"
+          line="$(node -e '
+            const fs = require("fs");
+            const [success, rssKB, wall] = process.argv.slice(1);
+            const s = JSON.parse(fs.readFileSync(success, "utf8"));
+            const enc = s.wall_seconds - s.model_load_seconds;
+            console.log(JSON.stringify({
+              docs: s.documents, tokens: s.tokens, padding_waste: s.padding_waste,
+              wall_s: enc, docs_per_s: s.documents / enc, tokens_per_s: s.tokens / enc,
+              process_wall_s: +wall, e2e_docs_per_s: s.documents / +wall, model_load_s: s.model_load_seconds,
+              peak_rss_mb: +rssKB / 1024, threads: +process.env.THREADS,
+            }));
+          ' "$data/splash-out/_SUCCESS" "$rss_kb" "$wall")"
+          record splash "$kase" "$i" "$line" ;;
+        torch)
+          line="$("$PY" "$BENCH/peers/splade_torch.py" --model "$model" --docs "$jsonl" \
+            --batch-size "$PEER_BATCH" --threads "$THREADS" | tail -n 1)"
+          record torch "$kase" "$i" "$line" ;;
+        transformers.js)
+          line="$(node "$BENCH/peers/transformersjs.mjs" --model "$model" --docs "$jsonl" \
+            --batch-size "$PEER_BATCH" --threads "$THREADS" | tail -n 1)"
+          record transformers.js "$kase" "$i" "$line" ;;
+        *) log "unknown system $sys"; exit 2 ;;
+      esac
+    done
+  done
 done
 node "$BENCH/summarize.mjs" "$RESULTS" "$OUT/machine.txt" | tee "$OUT/results.md"

@@ -6,14 +6,15 @@
 # median (min–max) documents/s over REPEATS timed passes and peak RSS.
 #
 # Usage: bash bench/tune.sh   (after bench/run.sh has built splash, models and corpora)
-# Environment: REPEATS [3], CASES [tiny:cran:350 base:cran:60].
+# Environment: REPEATS [2], CASES [tiny:cran:350 base:long:12].
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$BENCH/out"
-SPLASH="$OUT/splash"
-REPEATS="${REPEATS:-3}"
-CASES="${CASES:-tiny:cran:350 base:cran:60}"
+ROOT="$(cd "$BENCH/.." && pwd)"
+SPLASH="$OUT/splash-tune"
+REPEATS="${REPEATS:-2}"
+CASES="${CASES:-tiny:cran:350 base:long:12}"
 NCPU="$(nproc)"
 
 variants=(
@@ -22,10 +23,12 @@ variants=(
   "--sessions 1 --threads $NCPU --ort-opt-level extended"
   "--sessions 1 --threads $NCPU --ort-opt-level basic"
   "--sessions 1 --threads $NCPU --ort-no-arena"
+  "--sessions 1 --threads $NCPU --ort-no-spin"
   "--sessions 1 --threads $NCPU --batch-tokens 1024"
   "--sessions 1 --threads $NCPU --batch-tokens 4096"
 )
 
+(cd "$ROOT" && go build -o "$SPLASH" ./cmd/splash)
 echo "| case | settings | docs/s median (min–max) | padding waste | peak RSS MiB |"
 echo "| --- | --- | --- | --- | --- |"
 for kase in $CASES; do

@@ -92,6 +92,7 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 	f.StringVar(&cfg.Columns.Title, "title-column", "", "optional input column holding a title, encoded as title + \" \" + text")
 	f.StringVar(&mopts.Session.ProfilePrefix, "ort-profile", "", "write ONNX Runtime's per-node JSON profile to PREFIX_DATE.json")
 	f.BoolVar(&mopts.Session.DisableMemArena, "ort-no-arena", false, "turn off ONNX Runtime's CPU memory arena")
+	f.BoolVar(&mopts.Session.DisableSpinning, "ort-no-spin", false, "stop ONNX Runtime's intra-op threads from busy-waiting between runs")
 	f.StringVar(&mopts.Session.OptLevel, "ort-opt-level", "all", "ONNX Runtime graph optimization level: all, extended, basic or disabled")
 	f.StringVar(&mopts.Library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")
 	return cmd

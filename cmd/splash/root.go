@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 )
@@ -27,9 +28,37 @@ func newRootCommand() *cobra.Command {
 	})
 	root.PersistentFlags().String("log-format", "text", "log format: text or json")
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().String("cpu-profile", "", "write a Go CPU profile (pprof) of the command to FILE")
+	_ = root.PersistentFlags().MarkHidden("cpu-profile")
+	var profile *os.File
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		_, err := newLogger(cmd)
-		return err
+		if _, err := newLogger(cmd); err != nil {
+			return err
+		}
+		path, _ := cmd.Flags().GetString("cpu-profile")
+		if path == "" {
+			return nil
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("create CPU profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		profile = f
+		return nil
+	}
+	root.PersistentPostRunE = func(cmd *cobra.Command, args []string) error {
+		if profile == nil {
+			return nil
+		}
+		pprof.StopCPUProfile()
+		if err := profile.Close(); err != nil {
+			return fmt.Errorf("write CPU profile: %w", err)
+		}
+		return nil
 	}
 	root.AddCommand(newTokenizeCommand(), newEncodeCommand(), newModelCommand(), newInspectCommand(), newVerifyCommand())
 	return root

@@ -36,6 +36,10 @@ type Options struct {
 	// DisableMemArena turns off ONNX Runtime's CPU memory arena, which
 	// otherwise keeps the largest batch's tensors (and more) allocated.
 	DisableMemArena bool
+	// DisableSpinning stops ONNX Runtime's intra-op threads from busy-waiting
+	// for work between and after runs, which otherwise takes CPU time from
+	// the goroutines that read, tokenize and write around the session.
+	DisableSpinning bool
 	// OptLevel is ONNX Runtime's graph optimization level: "all" (default,
 	// also ""), "extended", "basic" or "disabled".
 	OptLevel string
@@ -167,6 +171,11 @@ func (b *Backend) createSession(model []byte, dir string, opts Options) error {
 	if opts.DisableMemArena {
 		if err := so.SetCpuMemArena(false); err != nil {
 			return fmt.Errorf("disable the CPU memory arena: %w", err)
+		}
+	}
+	if opts.DisableSpinning {
+		if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+			return fmt.Errorf("disable intra-op spinning: %w", err)
 		}
 	}
 	if opts.ProfilePrefix != "" {

@@ -21,6 +21,7 @@ type Options struct {
 	Provider        string
 	ProfilePrefix   string
 	DisableMemArena bool
+	DisableSpinning bool
 	OptLevel        string
 }
 

@@ -46,6 +46,7 @@ type ModelOptions struct {
 type SessionTuning struct {
 	ProfilePrefix   string
 	DisableMemArena bool
+	DisableSpinning bool
 	OptLevel        string
 }
 
@@ -105,7 +106,7 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	}
 	backend, err := ort.Open(ctx, dir, ort.Options{
 		Library: opts.Library, Pooling: opts.Pooling, IntraOpThreads: opts.Threads,
-		ProfilePrefix: opts.Session.ProfilePrefix, DisableMemArena: opts.Session.DisableMemArena, OptLevel: opts.Session.OptLevel,
+		ProfilePrefix: opts.Session.ProfilePrefix, DisableMemArena: opts.Session.DisableMemArena, DisableSpinning: opts.Session.DisableSpinning, OptLevel: opts.Session.OptLevel,
 	})
 	if err != nil {
 		if errors.Is(err, ort.ErrBadModel) || errors.Is(err, fs.ErrNotExist) {

@@ -29,9 +29,11 @@ type Config struct {
 	Pooling   encode.Pooling
 	Threads   int
 	Library   string
-	Columns   shards.Columns
-	Format    shards.Format
-	Encode    EncodeOptions
+	// Session holds ONNX Runtime session settings (see SessionTuning).
+	Session SessionTuning
+	Columns shards.Columns
+	Format  shards.Format
+	Encode  EncodeOptions
 	// Window is how many tokenized documents the batcher sorts by length
 	// together; 0 means 4096.
 	Window int
@@ -169,7 +171,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if err := checkOutputsSpareInputs(cfg); err != nil {
 		return Summary{}, err
 	}
-	m, err := OpenModel(ctx, cfg.ModelDir, ModelOptions{MaxLength: cfg.MaxLength, Pooling: cfg.Pooling, Threads: cfg.Threads, Library: cfg.Library})
+	m, err := OpenModel(ctx, cfg.ModelDir, ModelOptions{MaxLength: cfg.MaxLength, Pooling: cfg.Pooling, Threads: cfg.Threads, Library: cfg.Library, Session: cfg.Session})
 	if err != nil {
 		return Summary{}, err
 	}
