@@ -75,7 +75,7 @@ record() {
     const [system, kase, run, json] = process.argv.slice(1);
     const r = JSON.parse(json);
     const [model, corpus] = kase.split(":");
-    console.log(JSON.stringify({ case: kase, model, corpus, system, run: +run, ...r }));
+    console.log(JSON.stringify({ ...r, case: kase, model, corpus, system, run: +run }));
   ' "$1" "$2" "$3" "$4" >>"$RESULTS"
 }
 

@@ -30,7 +30,7 @@ func newModelBenchCommand() *cobra.Command {
 that encode would form with the same settings (windows of 4096 documents
 sorted by length under --batch-tokens), then times only the ONNX Runtime
 session with its pooled graph over all batches: one untimed warm-up pass,
-then --repeats timed passes. Nothing is written. Each pass prints one JSON
+then --repeats timed passes (--cold: no warm-up). Nothing is written. Each pass prints one JSON
 line: documents, tokens, padded tokens, padding waste, wall seconds,
 documents/s, tokens/s and the process's peak RSS so far.`,
 		Args: cobra.NoArgs,
@@ -65,7 +65,7 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			for i, r := range runs {
 				line := map[string]any{
-					"system": "bare-session", "run": i + 1, "docs": r.Docs, "tokens": r.Tokens,
+					"system": "bare-session", "run": i + 1, "cold": cfg.Cold && i == 0, "docs": r.Docs, "tokens": r.Tokens,
 					"padded_tokens": r.PaddedTokens, "padding_waste": r.PaddingWaste(), "batches": r.Batches,
 					"wall_s": r.Wall.Seconds(), "docs_per_s": r.DocsPerS(), "tokens_per_s": r.TokensPerS(),
 					"threads": mopts.Threads, "sessions": cfg.Workers, "peak_rss_mb": peakRSSMiB(),
@@ -87,11 +87,13 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 	f.IntVar(&mopts.Threads, "threads", runtime.NumCPU(), "ONNX Runtime intra-op threads")
 	f.IntVar(&cfg.Workers, "sessions", 1, "batches run concurrently, as encode's --sessions")
 	f.IntVar(&cfg.Repeats, "repeats", 3, "timed passes over all batches (after one warm-up pass)")
+	f.BoolVar(&cfg.Cold, "cold", false, "no warm-up pass: the first timed pass pays ONNX Runtime's first use, as an encode run does")
 	f.StringVar(&cfg.Columns.ID, "id-column", "id", "input column holding document ids")
 	f.StringVar(&cfg.Columns.Text, "text-column", "text", "input column holding document text")
 	f.StringVar(&cfg.Columns.Title, "title-column", "", "optional input column holding a title, encoded as title + \" \" + text")
 	f.StringVar(&mopts.Session.ProfilePrefix, "ort-profile", "", "write ONNX Runtime's per-node JSON profile to PREFIX_DATE.json")
 	f.BoolVar(&mopts.Session.DisableMemArena, "ort-no-arena", false, "turn off ONNX Runtime's CPU memory arena")
+	f.BoolVar(&mopts.Session.DisableMemPattern, "ort-no-mem-pattern", false, "turn off ONNX Runtime's per-shape memory pattern planning")
 	f.BoolVar(&mopts.Session.DisableSpinning, "ort-no-spin", false, "stop ONNX Runtime's intra-op threads from busy-waiting between runs")
 	f.StringVar(&mopts.Session.OptLevel, "ort-opt-level", "all", "ONNX Runtime graph optimization level: all, extended, basic or disabled")
 	f.StringVar(&mopts.Library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")

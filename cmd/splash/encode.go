@@ -115,6 +115,7 @@ refused unless --overwrite.`,
 	f.Float64Var(&cfg.MaxBadFraction, "max-bad-fraction", 0.001, "fail the run when rejected input rows (null or empty ids, null texts, repeated ids; see _rejected.*.jsonl) exceed this fraction of all input rows (0: fail on the first)")
 	f.IntVar(&cfg.EncodeWorkers, "sessions", 1, "ONNX Runtime sessions run concurrently (each with --threads threads)")
 	f.DurationVar(&progressEvery, "progress-every", 30*time.Second, "interval of progress log lines when stderr is not a terminal")
+	f.BoolVar(&cfg.Session.DisableMemPattern, "ort-no-mem-pattern", false, "turn off ONNX Runtime's per-shape memory pattern planning")
 	f.BoolVar(&cfg.Session.DisableSpinning, "ort-no-spin", false, "stop ONNX Runtime's intra-op threads from busy-waiting between runs")
 	f.StringVar(&cfg.Library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")
 	return cmd

@@ -36,6 +36,9 @@ type Options struct {
 	// DisableMemArena turns off ONNX Runtime's CPU memory arena, which
 	// otherwise keeps the largest batch's tensors (and more) allocated.
 	DisableMemArena bool
+	// DisableMemPattern turns off ONNX Runtime's memory pattern planning,
+	// which caches an allocation plan per input shape.
+	DisableMemPattern bool
 	// DisableSpinning stops ONNX Runtime's intra-op threads from busy-waiting
 	// for work between and after runs, which otherwise takes CPU time from
 	// the goroutines that read, tokenize and write around the session.
@@ -171,6 +174,11 @@ func (b *Backend) createSession(model []byte, dir string, opts Options) error {
 	if opts.DisableMemArena {
 		if err := so.SetCpuMemArena(false); err != nil {
 			return fmt.Errorf("disable the CPU memory arena: %w", err)
+		}
+	}
+	if opts.DisableMemPattern {
+		if err := so.SetMemPattern(false); err != nil {
+			return fmt.Errorf("disable memory patterns: %w", err)
 		}
 	}
 	if opts.DisableSpinning {

@@ -14,15 +14,16 @@ var ErrNoCgo = errors.New("this splash was built without cgo, which ONNX Runtime
 
 // Options configures a Backend (see the cgo build).
 type Options struct {
-	Library         string
-	Pooling         encode.Pooling
-	LogitsOutput    string
-	IntraOpThreads  int
-	Provider        string
-	ProfilePrefix   string
-	DisableMemArena bool
-	DisableSpinning bool
-	OptLevel        string
+	Library           string
+	Pooling           encode.Pooling
+	LogitsOutput      string
+	IntraOpThreads    int
+	Provider          string
+	ProfilePrefix     string
+	DisableMemArena   bool
+	DisableSpinning   bool
+	DisableMemPattern bool
+	OptLevel          string
 }
 
 // Backend is unavailable without cgo.

@@ -44,10 +44,11 @@ type ModelOptions struct {
 // SessionTuning are ONNX Runtime session settings that `splash model bench`
 // exposes for measuring their effect (see gpu/ort.Options).
 type SessionTuning struct {
-	ProfilePrefix   string
-	DisableMemArena bool
-	DisableSpinning bool
-	OptLevel        string
+	ProfilePrefix     string
+	DisableMemArena   bool
+	DisableSpinning   bool
+	DisableMemPattern bool
+	OptLevel          string
 }
 
 // Model is a loaded SPLADE model: tokenizer, backend and the identity of the
@@ -106,7 +107,8 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	}
 	backend, err := ort.Open(ctx, dir, ort.Options{
 		Library: opts.Library, Pooling: opts.Pooling, IntraOpThreads: opts.Threads,
-		ProfilePrefix: opts.Session.ProfilePrefix, DisableMemArena: opts.Session.DisableMemArena, DisableSpinning: opts.Session.DisableSpinning, OptLevel: opts.Session.OptLevel,
+		ProfilePrefix: opts.Session.ProfilePrefix, DisableMemArena: opts.Session.DisableMemArena, DisableSpinning: opts.Session.DisableSpinning,
+		DisableMemPattern: opts.Session.DisableMemPattern, OptLevel: opts.Session.OptLevel,
 	})
 	if err != nil {
 		if errors.Is(err, ort.ErrBadModel) || errors.Is(err, fs.ErrNotExist) {
