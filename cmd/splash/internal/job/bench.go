@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/splash-encode/splash/encode"
-	"github.com/splash-encode/splash/pipeline"
 	"github.com/splash-encode/splash/shards"
 )
 
@@ -137,30 +136,26 @@ func tokenizeShard(ctx context.Context, m *Model, path string, cols shards.Colum
 
 // packLikePipeline forms the batches batchByLength forms for chunks arriving
 // in this order: chunks gather until at least window documents wait, which
-// are then sorted by length and packed under the token budget, and so on to
-// the end. The returned run counts every document, including those without
+// packWindow then packs, and so on to the end. The returned run counts every document, including those without
 // content tokens, which get no batch.
 func packLikePipeline(chunks [][][]int32, window int, opts EncodeOptions, specials int, padID int32) ([]*encode.Batch, SessionBenchRun) {
 	var out []*encode.Batch
 	var run SessionBenchRun
 	var pool [][]int32
 	flush := func() {
-		var seqs [][]int32
-		var lengths []int
-		for _, s := range pool {
-			if len(s) > specials {
-				seqs = append(seqs, s)
-				lengths = append(lengths, len(s))
-			}
+		lengths := make([]int, len(pool))
+		for i, s := range pool {
+			lengths[i] = len(s)
 		}
-		pool = pool[:0]
-		for _, group := range pipeline.PackByLength(lengths, opts.BatchTokens, opts.MaxBatch) {
+		_, groups := packWindow(lengths, opts, specials)
+		for _, group := range groups {
 			picked := make([][]int32, len(group))
 			for k, i := range group {
-				picked[k] = seqs[i]
+				picked[k] = pool[i]
 			}
 			out = append(out, encode.NewBatch(picked, padID))
 		}
+		pool = pool[:0]
 	}
 	for _, c := range chunks {
 		run.Docs += int64(len(c))

@@ -403,6 +403,30 @@ func classify(err error) error {
 	return err
 }
 
+// packWindow is the batcher's rule for one window of tokenized documents,
+// given their lengths in ids: the documents without content tokens (at most
+// specials ids), which are not run through the model, and length-sorted
+// batches of the others under the token budget (pipeline.PackByLength).
+// Both are indices into lengths.
+func packWindow(lengths []int, opts EncodeOptions, specials int) (empty []int, batches [][]int) {
+	var run, runLengths []int
+	for i, n := range lengths {
+		if n <= specials {
+			empty = append(empty, i)
+		} else {
+			run = append(run, i)
+			runLengths = append(runLengths, n)
+		}
+	}
+	batches = pipeline.PackByLength(runLengths, opts.BatchTokens, opts.MaxBatch)
+	for _, group := range batches {
+		for k, i := range group {
+			group[k] = run[i]
+		}
+	}
+	return empty, batches
+}
+
 // batchByLength collects tokenized documents into a window, sorts it by
 // length and sends batches whose padded size stays within the token budget.
 // Documents without content tokens go out in batches of their own, which
@@ -412,28 +436,26 @@ func batchByLength(ctx context.Context, in <-chan docChunk, out chan<- []docItem
 	pending := map[int64][]docItem{} // chunks that arrived before their turn
 	var next int64
 	flush := func() error {
-		var empty, run []docItem
-		var lengths []int
-		for _, it := range pool {
-			if len(it.ids) <= specials {
-				empty = append(empty, it)
-			} else {
-				run = append(run, it)
-				lengths = append(lengths, len(it.ids))
-			}
+		lengths := make([]int, len(pool))
+		for i, it := range pool {
+			lengths[i] = len(it.ids)
 		}
-		pool = nil
-		if len(empty) > 0 {
-			if err := send(ctx, out, empty); err != nil {
+		emptyIdx, groups := packWindow(lengths, opts, specials)
+		pick := func(idx []int) []docItem {
+			b := make([]docItem, len(idx))
+			for k, i := range idx {
+				b[k] = pool[i]
+			}
+			return b
+		}
+		defer func() { pool = nil }()
+		if len(emptyIdx) > 0 {
+			if err := send(ctx, out, pick(emptyIdx)); err != nil {
 				return err
 			}
 		}
-		for _, group := range pipeline.PackByLength(lengths, opts.BatchTokens, opts.MaxBatch) {
-			b := make([]docItem, len(group))
-			for k, i := range group {
-				b[k] = run[i]
-			}
-			if err := send(ctx, out, b); err != nil {
+		for _, group := range groups {
+			if err := send(ctx, out, pick(group)); err != nil {
 				return err
 			}
 		}
