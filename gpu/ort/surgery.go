@@ -293,10 +293,13 @@ func appendPooling(model []byte, weightsFile, logits string, pooling encode.Pool
 
 	// Rebuild the graph: every field except the outputs, then the new
 	// constants, nodes and the single pooled output.
-	newGraph := make([]byte, 0, min(len(graph), 1<<20)+4096)
-	if weightsFile == "" {
-		newGraph = make([]byte, 0, len(graph)+4096)
+	// The rewritten graph holds the whole graph unless the weights stay in
+	// the file; appends then grow it.
+	newCap := len(graph) + 4096
+	if weightsFile != "" {
+		newCap = min(len(graph), 1<<20) + 4096
 	}
+	newGraph := make([]byte, 0, newCap)
 	err = forEachField(graph, func(num protowire.Number, typ protowire.Type, raw, payload []byte) error {
 		switch {
 		case num == graphOutputField:
@@ -379,6 +382,8 @@ func appendExternalized(dst, raw, payload []byte, file string, base int64) []byt
 	if err != nil || external || len(rawData) < minExternalBytes {
 		return append(dst, raw...)
 	}
+	// Only now copy the other fields: a tensor kept inline (values in
+	// float_data, say) may be large.
 	var t []byte
 	_ = forEachField(payload, func(num protowire.Number, typ protowire.Type, f, p []byte) error {
 		if num != tensorRawField {
