@@ -12,6 +12,8 @@ set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$BENCH/out"
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 SPLASH="$OUT/splash"
 ROUNDS="${ROUNDS:-4}"
 THREADS="${THREADS:-2}"
@@ -21,12 +23,8 @@ rate() { node -e 'const l = require("fs").readFileSync(0, "utf8").trim().split("
 
 for kase in $CASES; do
   IFS=: read -r mname corpus ndocs <<<"$kase"
-  case "$mname" in
-    tiny) model="$BENCH/peers/out/models/l2-h64-a4" ;;
-    base) model="$BENCH/peers/out/models/l12-h768-a12" ;;
-  esac
-  shard="$OUT/data/$corpus-$ndocs/docs.parquet"
-  [[ -f "$shard" ]] || { echo "missing $shard: run bench/run.sh first" >&2; exit 2; }
+  model="$(model_dir "$mname")"
+  shard="$(case_shard "$corpus" "$ndocs")"
   warm=() cold=() enc=()
   for r in $(seq 1 "$ROUNDS"); do
     w="$("$SPLASH" model bench --model "$model" --input "$shard" --title-column title --threads "$THREADS" --repeats 1 --log-level warn | rate)"

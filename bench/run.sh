@@ -39,6 +39,8 @@ PEER_BATCH="${PEER_BATCH:-32}"
 CASES="${CASES:-tiny:cran:1400:bare,splash tiny:cran:350 tiny:long:48 base:cran:30 base:long:12}"
 PEERS="${PEERS-torch transformers.js}"
 OUT="$BENCH/out"
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 MODELS="$BENCH/peers/out/models"
 PY=/usr/bin/python3
 CRAN="$SHARED/data/cranfield/parquet/docs-*.parquet"
@@ -51,14 +53,6 @@ RESULTS="$OUT/results.jsonl"
 log "building splash"
 (cd "$ROOT" && go build -o "$OUT/splash" ./cmd/splash)
 SPLASH="$OUT/splash"
-
-model_dir() {
-  case "$1" in
-    tiny) echo "$MODELS/l2-h64-a4" ;;
-    base) echo "$MODELS/l12-h768-a12" ;;
-    *) log "unknown model $1"; exit 2 ;;
-  esac
-}
 
 ensure_model() {
   local dir="$1" l h a

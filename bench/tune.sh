@@ -11,6 +11,8 @@ set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="$BENCH/out"
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 ROOT="$(cd "$BENCH/.." && pwd)"
 SPLASH="$OUT/splash-tune"
 REPEATS="${REPEATS:-2}"
@@ -33,12 +35,8 @@ echo "| case | settings | docs/s median (min–max) | padding waste | peak RSS M
 echo "| --- | --- | --- | --- | --- |"
 for kase in $CASES; do
   IFS=: read -r mname corpus ndocs <<<"$kase"
-  case "$mname" in
-    tiny) model="$BENCH/peers/out/models/l2-h64-a4" ;;
-    base) model="$BENCH/peers/out/models/l12-h768-a12" ;;
-  esac
-  shard="$OUT/data/$corpus-$ndocs/docs.parquet"
-  [[ -f "$shard" ]] || { echo "missing $shard: run bench/run.sh first" >&2; exit 2; }
+  model="$(model_dir "$mname")"
+  shard="$(case_shard "$corpus" "$ndocs")"
   for v in "${variants[@]}"; do
     # shellcheck disable=SC2086
     "$SPLASH" model bench --model "$model" --input "$shard" --title-column title --repeats "$REPEATS" \
