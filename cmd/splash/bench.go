@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -78,25 +77,18 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 		},
 	}
 	f := cmd.Flags()
+	modelFlags(f, &mopts.MaxLength, &mopts.Threads, &mopts.Library, &cfg.Columns, &mopts.Session)
 	f.StringVar(&modelDir, "model", "", "model directory (model.onnx or onnx/model.onnx, tokenizer.json, config.json)")
 	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs")
-	f.IntVar(&mopts.MaxLength, "max-length", 0, "truncate documents to N tokens, specials included (0: the model's max_position_embeddings, at most 512)")
 	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 2048, "token budget of a batch, as for encode")
 	f.IntVar(&cfg.Encode.MaxBatch, "max-batch", 128, "most documents in one batch, as for encode")
 	f.StringVar(&pooling, "pooling", "max", "pooling over positions: max or sum")
-	f.IntVar(&mopts.Threads, "threads", runtime.NumCPU(), "ONNX Runtime intra-op threads")
 	f.IntVar(&cfg.Workers, "sessions", 1, "batches run concurrently, as encode's --sessions")
 	f.IntVar(&cfg.Repeats, "repeats", 3, "timed passes over all batches (after one warm-up pass)")
 	f.BoolVar(&cfg.Cold, "cold", false, "no warm-up pass: the first timed pass pays ONNX Runtime's first use, as an encode run does")
-	f.StringVar(&cfg.Columns.ID, "id-column", "id", "input column holding document ids")
-	f.StringVar(&cfg.Columns.Text, "text-column", "text", "input column holding document text")
-	f.StringVar(&cfg.Columns.Title, "title-column", "", "optional input column holding a title, encoded as title + \" \" + text")
 	f.StringVar(&mopts.Session.ProfilePrefix, "ort-profile", "", "write ONNX Runtime's per-node JSON profile to PREFIX_DATE.json")
 	f.BoolVar(&mopts.Session.DisableMemArena, "ort-no-arena", false, "turn off ONNX Runtime's CPU memory arena")
-	f.BoolVar(&mopts.Session.DisableMemPattern, "ort-no-mem-pattern", false, "turn off ONNX Runtime's per-shape memory pattern planning")
-	f.BoolVar(&mopts.Session.DisableSpinning, "ort-no-spin", false, "stop ONNX Runtime's intra-op threads from busy-waiting between runs")
 	f.StringVar(&mopts.Session.OptLevel, "ort-opt-level", "all", "ONNX Runtime graph optimization level: all, extended, basic or disabled")
-	f.StringVar(&mopts.Library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")
 	return cmd
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -96,27 +95,20 @@ refused unless --overwrite.`,
 		},
 	}
 	f := cmd.Flags()
+	modelFlags(f, &cfg.MaxLength, &cfg.Threads, &cfg.Library, &cfg.Columns, &cfg.Session)
 	f.StringVar(&cfg.ModelDir, "model", "", "model directory (model.onnx or onnx/model.onnx, tokenizer.json, config.json)")
 	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs; repeat the flag or separate with commas")
 	f.StringVar(&cfg.OutputDir, "output", "", "output directory for impact shards")
-	f.IntVar(&cfg.MaxLength, "max-length", 0, "truncate documents to N tokens, specials included (0: the model's max_position_embeddings, at most 512)")
 	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 2048, "token budget of a batch: documents × longest document (peak memory grows with it: ONNX Runtime holds about 4 [tokens × vocab] float tensors)")
 	f.IntVar(&cfg.Encode.MaxBatch, "max-batch", 128, "most documents in one batch")
 	f.Float32Var(&cfg.Encode.Sparsify.MinWeight, "min-weight", 0, "keep weights strictly above W")
 	f.IntVar(&cfg.Encode.Sparsify.TopK, "top-k", 0, "keep the K largest weights of each document (0: all)")
 	f.Float32Var(&cfg.Encode.Sparsify.Scale, "scale", 100, "impacts = round(weight × S)")
 	f.StringVar(&pooling, "pooling", "max", "pooling over positions: max (SPLADE v2+) or sum (SPLADE v1)")
-	f.IntVar(&cfg.Threads, "threads", runtime.NumCPU(), "ONNX Runtime intra-op threads")
-	f.StringVar(&cfg.Columns.ID, "id-column", "id", "input column holding document ids")
-	f.StringVar(&cfg.Columns.Text, "text-column", "text", "input column holding document text")
-	f.StringVar(&cfg.Columns.Title, "title-column", "", "optional input column holding a title, encoded as title + \" \" + text")
 	f.StringVar(&format, "format", "parquet", "output format: parquet or arrow")
 	f.BoolVar(&cfg.Overwrite, "overwrite", false, "re-encode shards that an earlier run encoded with other settings or from another input")
 	f.Float64Var(&cfg.MaxBadFraction, "max-bad-fraction", 0.001, "fail the run when rejected input rows (null or empty ids, null texts, repeated ids; see _rejected.*.jsonl) exceed this fraction of all input rows (0: fail on the first)")
 	f.IntVar(&cfg.EncodeWorkers, "sessions", 1, "ONNX Runtime sessions run concurrently (each with --threads threads)")
 	f.DurationVar(&progressEvery, "progress-every", 30*time.Second, "interval of progress log lines when stderr is not a terminal")
-	f.BoolVar(&cfg.Session.DisableMemPattern, "ort-no-mem-pattern", false, "turn off ONNX Runtime's per-shape memory pattern planning")
-	f.BoolVar(&cfg.Session.DisableSpinning, "ort-no-spin", false, "stop ONNX Runtime's intra-op threads from busy-waiting between runs")
-	f.StringVar(&cfg.Library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")
 	return cmd
 }
