@@ -28,8 +28,12 @@ type Options struct {
 	// IntraOpThreads bounds ONNX Runtime's threads for one run; 0 lets ONNX
 	// Runtime use every core.
 	IntraOpThreads int
-	// Provider is the execution provider; only "cpu" (or "") for now.
+	// Provider is the execution provider: "cpu" (also ""), "cuda" or
+	// "tensorrt" (TensorRT, with the CUDA provider for the nodes TensorRT
+	// does not take). See Providers.
 	Provider string
+	// GPU configures the cuda and tensorrt providers.
+	GPU GPUOptions
 	// ProfilePrefix, when set, makes ONNX Runtime write a JSON profile of
 	// every node run (PREFIX_DATE.json) when the backend is closed.
 	ProfilePrefix string
@@ -46,6 +50,24 @@ type Options struct {
 	// OptLevel is ONNX Runtime's graph optimization level: "all" (default,
 	// also ""), "extended", "basic" or "disabled".
 	OptLevel string
+}
+
+// GPUOptions configure the CUDA and TensorRT execution providers.
+type GPUOptions struct {
+	// DeviceID is the CUDA device ordinal the session runs on.
+	DeviceID int
+	// MemLimit bounds the CUDA provider's memory arena, in bytes (0: no
+	// bound but the device's).
+	MemLimit uint64
+	// TensorRTFP16 lets TensorRT run layers in float16 (faster; the vectors
+	// then differ from fp32 ones by float16 rounding).
+	TensorRTFP16 bool
+	// TensorRTCacheDir, when set, keeps TensorRT's built engines (and timing
+	// caches) there, so later runs skip the minutes-long engine build.
+	TensorRTCacheDir string
+	// MaxBatch and MaxSeqLen bound the input shapes, for TensorRT's
+	// optimization profile; 0 leaves the profile to TensorRT.
+	MaxBatch, MaxSeqLen int
 }
 
 // Backend is an ONNX Runtime session whose graph ends in SPLADE pooling.
@@ -83,7 +105,7 @@ func acquireEnvironment(library string) error {
 		return nil
 	}
 	ortgo.SetSharedLibraryPath(library)
-	if err := ortgo.InitializeEnvironment(ortgo.WithLogLevelError()); err != nil {
+	if err := ortgo.InitializeEnvironment(ortgo.WithLogLevelFatal()); err != nil {
 		return fmt.Errorf("load ONNX Runtime from %s: %w", library, err)
 	}
 	environment.refs, environment.library = 1, library
@@ -111,8 +133,8 @@ func Version() string { return ortgo.GetVersion() }
 // appends SPLADE pooling to its graph and creates an ONNX Runtime session.
 // It runs one tiny probe batch to learn the vocabulary width.
 func Open(ctx context.Context, modelPath string, opts Options) (*Backend, error) {
-	if opts.Provider != "" && opts.Provider != "cpu" {
-		return nil, fmt.Errorf("execution provider %q is not available in this build (use cpu)", opts.Provider)
+	if err := checkProvider(opts.Provider); err != nil {
+		return nil, err
 	}
 	if opts.LogitsOutput == "" {
 		opts.LogitsOutput = "logits"
@@ -199,6 +221,9 @@ func (b *Backend) createSession(model []byte, dir string, opts Options) error {
 	if err := so.SetInterOpNumThreads(1); err != nil {
 		return fmt.Errorf("set inter-op threads: %w", err)
 	}
+	if err := appendProvider(so, opts.Provider, opts.GPU, b.inputNames); err != nil {
+		return err
+	}
 	// The session is created from bytes, so tell ONNX Runtime where external
 	// weight files (models over 2 GB) resolve: beside model.onnx.
 	if err := so.AddSessionConfigEntry("session.model_external_initializers_file_folder_path", dir); err != nil {
@@ -206,6 +231,9 @@ func (b *Backend) createSession(model []byte, dir string, opts Options) error {
 	}
 	s, err := ortgo.NewDynamicAdvancedSessionWithONNXData(model, b.inputNames, []string{PooledOutput}, so)
 	if err != nil {
+		if isGPU(opts.Provider) && providerLoadFailure(err) {
+			return providerError(opts.Provider, err)
+		}
 		return fmt.Errorf("create ONNX Runtime session: %w", err)
 	}
 	b.session = s
@@ -275,7 +303,13 @@ func (b *Backend) Encode(ctx context.Context, batch *encode.Batch, out []float32
 	}
 	outputs := []ortgo.Value{pooled}
 	defer destroyAll(outputs)
-	return b.run(ctx, inputs, outputs)
+	if err := b.run(ctx, inputs, outputs); err != nil {
+		if ctx.Err() == nil && outOfMemory(err) {
+			return fmt.Errorf("%w: %w", encode.ErrOutOfMemory, err)
+		}
+		return err
+	}
+	return nil
 }
 
 func (b *Backend) inputTensors(batch *encode.Batch) ([]ortgo.Value, error) {

@@ -19,11 +19,23 @@ type Options struct {
 	LogitsOutput      string
 	IntraOpThreads    int
 	Provider          string
+	GPU               GPUOptions
 	ProfilePrefix     string
 	DisableMemArena   bool
 	DisableSpinning   bool
 	DisableMemPattern bool
 	OptLevel          string
+}
+
+// GPUOptions configure the CUDA and TensorRT execution providers (see the
+// cgo build).
+type GPUOptions struct {
+	DeviceID         int
+	MemLimit         uint64
+	TensorRTFP16     bool
+	TensorRTCacheDir string
+	MaxBatch         int
+	MaxSeqLen        int
 }
 
 // Backend is unavailable without cgo.

@@ -10,11 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/encode/tokenizer"
+	"github.com/splash-encode/splash/gpu"
 	"github.com/splash-encode/splash/gpu/ort"
 	"github.com/splash-encode/splash/shards"
 )
@@ -39,6 +42,28 @@ type ModelOptions struct {
 	// Session holds ONNX Runtime session settings for experiments
 	// (profiling, memory arena, optimization level); zero is the default.
 	Session SessionTuning
+	// Hardware says where the model runs; zero is the CPU.
+	Hardware Hardware
+	// Log receives the warning of an auto fallback to the CPU; nil
+	// discards it.
+	Log *slog.Logger
+}
+
+// Hardware is where a model runs.
+type Hardware struct {
+	// Device selects the CPU, GPUs, or either (auto); the zero value is
+	// the CPU.
+	Device gpu.Selection
+	// Provider is the GPU execution provider: "cuda" (also "") or
+	// "tensorrt".
+	Provider string
+	// GPU holds the GPU provider settings; DeviceID is set per device.
+	GPU ort.GPUOptions
+	// Discover finds the GPUs; nil means gpu.Discover. Tests replace it.
+	Discover func(context.Context) gpu.Discovery
+	// Open opens one session; nil means gpu/ort's Open. Tests replace it
+	// to stand in for GPUs.
+	Open func(ctx context.Context, dir string, opts ort.Options) (encode.Backend, error)
 }
 
 // SessionTuning are ONNX Runtime session settings that `splash model bench`
@@ -51,12 +76,20 @@ type SessionTuning struct {
 	OptLevel          string
 }
 
-// Model is a loaded SPLADE model: tokenizer, backend and the identity of the
-// files they came from.
+// Model is a loaded SPLADE model: tokenizer, backends and the identity of
+// the files they came from.
 type Model struct {
-	Dir             string
-	Tokenizer       *tokenizer.Tokenizer
-	Backend         encode.Backend
+	Dir       string
+	Tokenizer *tokenizer.Tokenizer
+	// Backend is Backends[0]; it answers VocabSize and single-session uses.
+	Backend encode.Backend
+	// Backends holds one session per GPU in use (each splits a batch that
+	// runs out of device memory), or the one CPU session.
+	Backends []encode.Backend
+	// Devices are the GPUs in use, in the order of Backends; nil on the CPU.
+	Devices []gpu.Device
+	// Shape is what the device memory estimate needs of the model.
+	Shape           gpu.ModelShape
 	MaxLength       int
 	Pooling         encode.Pooling
 	ModelFile       string
@@ -64,14 +97,36 @@ type Model struct {
 	TokenizerSHA256 string
 }
 
-// Close releases the backend.
-func (m *Model) Close() error { return m.Backend.Close() }
+// Close releases the backends.
+func (m *Model) Close() error {
+	var errs []error
+	for _, b := range m.Backends {
+		errs = append(errs, b.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// DeviceName names where the model runs: "cpu", or the GPUs' names
+// ("cuda:0,cuda:1").
+func (m *Model) DeviceName() string {
+	if len(m.Devices) == 0 {
+		return "cpu"
+	}
+	names := make([]string, len(m.Devices))
+	for i, d := range m.Devices {
+		names[i] = "cuda:" + fmt.Sprint(d.Index)
+	}
+	return strings.Join(names, ",")
+}
 
 // modelConfig is the part of a Hugging Face config.json splash reads.
 type modelConfig struct {
 	MaxPositionEmbeddings int    `json:"max_position_embeddings"`
 	ModelType             string `json:"model_type"`
 	VocabSize             int    `json:"vocab_size"`
+	HiddenSize            int    `json:"hidden_size"`
+	NumAttentionHeads     int    `json:"num_attention_heads"`
+	IntermediateSize      int    `json:"intermediate_size"`
 }
 
 // OpenModel loads the model directory dir: tokenizer.json, config.json (if
@@ -105,24 +160,36 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	if err != nil {
 		return nil, err
 	}
-	backend, err := ort.Open(ctx, dir, ort.Options{
+	base := ort.Options{
 		Library: opts.Library, Pooling: opts.Pooling, IntraOpThreads: opts.Threads,
 		ProfilePrefix: opts.Session.ProfilePrefix, DisableMemArena: opts.Session.DisableMemArena, DisableSpinning: opts.Session.DisableSpinning,
 		DisableMemPattern: opts.Session.DisableMemPattern, OptLevel: opts.Session.OptLevel,
-	})
+	}
+	backends, devices, err := openBackends(ctx, dir, base, opts)
 	if err != nil {
 		if errors.Is(err, ort.ErrBadModel) || errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 		}
 		return nil, err
 	}
+	backend := backends[0]
 	if backend.VocabSize() != tok.VocabSize() {
-		_ = backend.Close()
+		for _, b := range backends {
+			_ = b.Close()
+		}
 		return nil, fmt.Errorf("%w: vocabulary size disagrees: %s has %d ids but %s outputs logits over %d",
 			ErrBadInput, tokPath, tok.VocabSize(), modelFile, backend.VocabSize())
 	}
+	var weights uint64
+	if st, err := os.Stat(modelFile); err == nil {
+		weights = uint64(st.Size())
+	}
 	return &Model{
-		Dir: dir, Tokenizer: tok, Backend: backend, MaxLength: maxLength, Pooling: opts.Pooling,
+		Dir: dir, Tokenizer: tok, Backend: backend, Backends: backends, Devices: devices, MaxLength: maxLength, Pooling: opts.Pooling,
+		Shape: gpu.ModelShape{
+			Vocab: backend.VocabSize(), Hidden: cfg.HiddenSize, Heads: cfg.NumAttentionHeads, Intermediate: cfg.IntermediateSize,
+			MaxLength: maxLength, WeightBytes: weights,
+		},
 		ModelFile: modelFile, ModelSHA256: modelSum, TokenizerSHA256: tokSum,
 	}, nil
 }
@@ -156,4 +223,103 @@ func chooseMaxLength(requested int, cfg modelConfig) (int, error) {
 	default:
 		return requested, nil
 	}
+}
+
+// openBackends opens the model on the devices opts selects: one CPU session,
+// or one session per GPU, each wrapped to split batches that run out of
+// device memory. --device auto falls back to the CPU, with one warning,
+// when no GPU is found or ONNX Runtime cannot load its GPU provider;
+// --device cuda fails instead.
+func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelOptions) ([]encode.Backend, []gpu.Device, error) {
+	hw := opts.Hardware
+	open := hw.Open
+	if open == nil {
+		open = func(ctx context.Context, dir string, opts ort.Options) (encode.Backend, error) {
+			b, err := ort.Open(ctx, dir, opts)
+			if err != nil {
+				return nil, err // not a typed nil in the interface
+			}
+			return b, nil
+		}
+	}
+	openCPU := func() ([]encode.Backend, []gpu.Device, error) {
+		b, err := open(ctx, dir, base)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []encode.Backend{b}, nil, nil
+	}
+	sel := hw.Device
+	if sel.Kind == gpu.CPU {
+		return openCPU()
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	discover := hw.Discover
+	if discover == nil {
+		discover = gpu.Discover
+	}
+	found := discover(ctx)
+	devices, err := sel.Pick(found.Devices)
+	if err != nil {
+		if found.Note != "" {
+			err = fmt.Errorf("%w (%s)", err, found.Note)
+		}
+		if sel.Kind == gpu.Auto {
+			log.Warn("--device auto: no usable GPU, encoding on the CPU", slog.String("reason", err.Error()))
+			return openCPU()
+		}
+		return nil, nil, err
+	}
+	provider := hw.Provider
+	if provider == "" {
+		provider = "cuda"
+	}
+	var backends []encode.Backend
+	closeAll := func() {
+		for _, b := range backends {
+			_ = b.Close()
+		}
+	}
+	for _, d := range devices {
+		o := base
+		o.Provider = provider
+		o.GPU = hw.GPU
+		o.GPU.DeviceID = d.Index
+		b, err := open(ctx, dir, o)
+		if err != nil {
+			closeAll()
+			if sel.Kind == gpu.Auto && errors.Is(err, ort.ErrProviderUnavailable) {
+				log.Warn("--device auto: found "+d.String()+" but cannot use it, encoding on the CPU", slog.String("reason", err.Error()))
+				return openCPU()
+			}
+			return nil, nil, fmt.Errorf("open the model on %s: %w", d, err)
+		}
+		backends = append(backends, encode.NewSplitOnOOM(b, nil))
+	}
+	return backends, devices, nil
+}
+
+// CPUBatchTokens is the batch token budget on the CPU when none is asked
+// for: larger batches only add memory there (docs/BENCHMARKS.md).
+const CPUBatchTokens = 2048
+
+// BatchTokens resolves a requested batch token budget: a positive request
+// stands; 0 means 2048 on the CPU and, on GPUs, what the device with the
+// least free memory holds by gpu.BatchTokens (its minimum when the free
+// memory is unknown).
+func (m *Model) BatchTokens(requested int) int {
+	if requested > 0 {
+		return requested
+	}
+	if len(m.Devices) == 0 {
+		return max(CPUBatchTokens, m.MaxLength)
+	}
+	free := m.Devices[0].FreeMemory
+	for _, d := range m.Devices[1:] {
+		free = min(free, d.FreeMemory)
+	}
+	return gpu.BatchTokens(free, m.Shape)
 }

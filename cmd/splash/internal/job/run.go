@@ -31,9 +31,11 @@ type Config struct {
 	Library   string
 	// Session holds ONNX Runtime session settings (see SessionTuning).
 	Session SessionTuning
-	Columns shards.Columns
-	Format  shards.Format
-	Encode  EncodeOptions
+	// Hardware says where the model runs (CPU, GPUs, auto).
+	Hardware Hardware
+	Columns  shards.Columns
+	Format   shards.Format
+	Encode   EncodeOptions
 	// Window is how many tokenized documents the batcher sorts by length
 	// together; 0 means 4096.
 	Window int
@@ -171,14 +173,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if err := checkOutputsSpareInputs(cfg); err != nil {
 		return Summary{}, err
 	}
-	m, err := OpenModel(ctx, cfg.ModelDir, ModelOptions{MaxLength: cfg.MaxLength, Pooling: cfg.Pooling, Threads: cfg.Threads, Library: cfg.Library, Session: cfg.Session})
+	m, err := OpenModel(ctx, cfg.ModelDir, ModelOptions{
+		MaxLength: cfg.MaxLength, Pooling: cfg.Pooling, Threads: cfg.Threads, Library: cfg.Library, Session: cfg.Session,
+		Hardware: cfg.Hardware, Log: log,
+	})
 	if err != nil {
 		return Summary{}, err
 	}
 	defer m.Close()
 	modelLoad := time.Since(start)
+	cfg.Encode.BatchTokens = m.BatchTokens(cfg.Encode.BatchTokens)
 	log.Info("model loaded", slog.Duration("in", modelLoad), slog.String("model", m.ModelFile), slog.Int("vocab", m.Backend.VocabSize()),
-		slog.Int("max_length", m.MaxLength), slog.String("pooling", m.Pooling.String()))
+		slog.Int("max_length", m.MaxLength), slog.String("pooling", m.Pooling.String()), slog.String("device", m.DeviceName()),
+		slog.Int("batch_tokens", cfg.Encode.BatchTokens))
 	if err := cfg.Encode.Check(m.MaxLength); err != nil {
 		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
 	}

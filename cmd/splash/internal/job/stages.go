@@ -155,7 +155,7 @@ func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, s
 	pooled := make(chan encodedBatch, 2)
 	results := make(chan []docItemResult, 4)
 	ends := make(chan shardEnd, len(tasks))
-	free := make(chan []float32, cfg.EncodeWorkers+2)
+	free := make(chan []float32, max(cfg.EncodeWorkers, len(m.Backends))+2)
 	var sc stageCounts
 
 	g.Go(func() error {
@@ -191,11 +191,11 @@ func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, s
 
 	var encWG sync.WaitGroup
 	vocab := m.Backend.VocabSize()
-	for w := 0; w < cfg.EncodeWorkers; w++ {
+	for _, backend := range encoderWorkers(m, cfg.EncodeWorkers) {
 		encWG.Add(1)
 		g.Go(func() error {
 			defer encWG.Done()
-			return encodeBatches(ctx, m, batches, pooled, free, vocab, &sc)
+			return encodeBatches(ctx, m, backend, batches, pooled, free, vocab, &sc)
 		})
 	}
 	g.Go(func() error { encWG.Wait(); close(pooled); return nil })
@@ -492,9 +492,24 @@ func batchByLength(ctx context.Context, in <-chan docChunk, out chan<- []docItem
 	return flush()
 }
 
+// encoderWorkers lists the backend of each encoder goroutine: one per GPU
+// (a GPU session runs one batch at a time), or sessions goroutines sharing
+// the CPU session.
+func encoderWorkers(m *Model, sessions int) []encode.Backend {
+	if len(m.Devices) > 0 {
+		return m.Backends
+	}
+	workers := make([]encode.Backend, max(sessions, 1))
+	for i := range workers {
+		workers[i] = m.Backend
+	}
+	return workers
+}
+
 // encodeBatches runs the backend on each batch. Pooled buffers come back
 // from the sparsifier through free, so the steady state allocates nothing.
-func encodeBatches(ctx context.Context, m *Model, in <-chan []docItem, out chan<- encodedBatch, free chan []float32, vocab int, sc *stageCounts) error {
+// Several workers take batches from in: whichever is free first.
+func encodeBatches(ctx context.Context, m *Model, backend encode.Backend, in <-chan []docItem, out chan<- encodedBatch, free chan []float32, vocab int, sc *stageCounts) error {
 	var batch encode.Batch
 	seqs := make([][]int32, 0, 128)
 	for items := range in {
@@ -519,7 +534,7 @@ func encodeBatches(ctx context.Context, m *Model, in <-chan []docItem, out chan<
 			buf = make([]float32, need)
 		}
 		buf = buf[:need]
-		if err := m.Backend.Encode(ctx, &batch, buf); err != nil {
+		if err := backend.Encode(ctx, &batch, buf); err != nil {
 			return fmt.Errorf("encode a batch of %d documents × %d tokens: %w", batch.Size, batch.SeqLen, err)
 		}
 		sc.batches.Add(1)
