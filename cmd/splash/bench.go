@@ -21,6 +21,7 @@ func newModelBenchCommand() *cobra.Command {
 		pooling  string
 		mopts    job.ModelOptions
 		cfg      job.SessionBenchConfig
+		hw       hardwareFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench --model DIR --input PATH[,PATH...]",
@@ -43,20 +44,24 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 			}
 			mopts.Pooling = p
 			cfg.Encode.Sparsify = encode.DefaultSparsifyOptions() // not used: nothing is sparsified
-			if cfg.Encode.BatchTokens <= 0 || cfg.Repeats <= 0 || cfg.Workers <= 0 || mopts.Threads < 0 {
-				return usageErrorf("--batch-tokens, --repeats and --sessions must be positive, --threads >= 0")
+			if cfg.Encode.BatchTokens < 0 || cfg.Repeats <= 0 || cfg.Workers <= 0 || mopts.Threads < 0 {
+				return usageErrorf("--repeats and --sessions must be positive, --batch-tokens and --threads >= 0")
+			}
+			if mopts.Hardware, err = hw.hardware(cfg.Encode.MaxBatch); err != nil {
+				return err
 			}
 			log, err := newLogger(cmd)
 			if err != nil {
 				return err
 			}
+			mopts.Log = log
 			m, err := job.OpenModel(cmd.Context(), modelDir, mopts)
 			if err != nil {
 				return err
 			}
 			defer m.Close()
 			log.Info("model loaded", slog.String("model", m.ModelFile), slog.Int("vocab", m.Backend.VocabSize()),
-				slog.Int("max_length", m.MaxLength), slog.Int("threads", mopts.Threads), slog.Int("sessions", cfg.Workers))
+				slog.Int("max_length", m.MaxLength), slog.String("device", m.DeviceName()), slog.Int("threads", mopts.Threads), slog.Int("sessions", cfg.Workers))
 			runs, err := job.BenchSession(cmd.Context(), m, cfg)
 			if err != nil {
 				return err
@@ -67,7 +72,7 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 					"system": "bare-session", "run": i + 1, "cold": cfg.Cold && i == 0, "docs": r.Docs, "tokens": r.Tokens,
 					"padded_tokens": r.PaddedTokens, "padding_waste": r.PaddingWaste(), "batches": r.Batches,
 					"wall_s": r.Wall.Seconds(), "docs_per_s": r.DocsPerS(), "tokens_per_s": r.TokensPerS(),
-					"threads": mopts.Threads, "sessions": cfg.Workers, "peak_rss_mb": peakRSSMiB(),
+					"threads": mopts.Threads, "sessions": cfg.Workers, "device": m.DeviceName(), "peak_rss_mb": peakRSSMiB(),
 				}
 				if err := enc.Encode(line); err != nil {
 					return fmt.Errorf("write result: %w", err)
@@ -78,9 +83,10 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 	}
 	f := cmd.Flags()
 	modelFlags(f, &mopts.MaxLength, &mopts.Threads, &mopts.Library, &cfg.Columns, &mopts.Session)
+	hw.register(f, "cpu")
 	f.StringVar(&modelDir, "model", "", "model directory (model.onnx or onnx/model.onnx, tokenizer.json, config.json)")
 	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs")
-	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 2048, "token budget of a batch, as for encode")
+	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 0, "token budget of a batch, as for encode (0: chosen for the device)")
 	f.IntVar(&cfg.Encode.MaxBatch, "max-batch", 128, "most documents in one batch, as for encode")
 	f.StringVar(&pooling, "pooling", "max", "pooling over positions: max or sum")
 	f.IntVar(&cfg.Workers, "sessions", 1, "batches run concurrently, as encode's --sessions")

@@ -19,6 +19,7 @@ func newEncodeCommand() *cobra.Command {
 		pooling       string
 		format        string
 		progressEvery time.Duration
+		hw            hardwareFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "encode --model DIR --input PATH[,PATH...] --output DIR",
@@ -55,8 +56,11 @@ refused unless --overwrite.`,
 			if err := cfg.Encode.Sparsify.Validate(); err != nil {
 				return usageErrorf("%v", err)
 			}
-			if cfg.Encode.BatchTokens <= 0 {
-				return usageErrorf("--batch-tokens %d: must be positive", cfg.Encode.BatchTokens)
+			if cfg.Encode.BatchTokens < 0 {
+				return usageErrorf("--batch-tokens %d: must be positive (or 0: chosen for the device)", cfg.Encode.BatchTokens)
+			}
+			if cfg.Hardware, err = hw.hardware(cfg.Encode.MaxBatch); err != nil {
+				return err
 			}
 			if cfg.MaxBadFraction < 0 || cfg.MaxBadFraction > 1 || cfg.MaxBadFraction != cfg.MaxBadFraction {
 				return usageErrorf("--max-bad-fraction %g: want a fraction from 0 to 1", cfg.MaxBadFraction)
@@ -96,10 +100,11 @@ refused unless --overwrite.`,
 	}
 	f := cmd.Flags()
 	modelFlags(f, &cfg.MaxLength, &cfg.Threads, &cfg.Library, &cfg.Columns, &cfg.Session)
+	hw.register(f, "cpu")
 	f.StringVar(&cfg.ModelDir, "model", "", "model directory (model.onnx or onnx/model.onnx, tokenizer.json, config.json)")
 	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs; repeat the flag or separate with commas")
 	f.StringVar(&cfg.OutputDir, "output", "", "output directory for impact shards")
-	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 2048, "token budget of a batch: documents × longest document (peak memory grows with it: ONNX Runtime holds about 4 [tokens × vocab] float tensors)")
+	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 0, "token budget of a batch: documents × longest document (peak memory grows with it: ONNX Runtime holds about 4 [tokens × vocab] float tensors); 0: 2048 on the CPU, chosen from free memory on GPUs")
 	f.IntVar(&cfg.Encode.MaxBatch, "max-batch", 128, "most documents in one batch")
 	f.Float32Var(&cfg.Encode.Sparsify.MinWeight, "min-weight", 0, "keep weights strictly above W")
 	f.IntVar(&cfg.Encode.Sparsify.TopK, "top-k", 0, "keep the K largest weights of each document (0: all)")

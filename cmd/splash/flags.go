@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/splash-encode/splash/gpu"
+
 	"github.com/splash-encode/splash/cmd/splash/internal/job"
 	"github.com/splash-encode/splash/shards"
 )
@@ -21,4 +23,47 @@ func modelFlags(f *pflag.FlagSet, maxLength, threads *int, library *string, cols
 	f.BoolVar(&session.DisableMemPattern, "ort-no-mem-pattern", false, "turn off ONNX Runtime's per-shape memory pattern planning")
 	f.BoolVar(&session.DisableSpinning, "ort-no-spin", false, "stop ONNX Runtime's intra-op threads from busy-waiting between runs")
 	f.StringVar(library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")
+}
+
+// hardwareFlags are the flags that choose and configure the device: encode,
+// model bench and selftest share them.
+type hardwareFlags struct {
+	device, provider string
+	memLimitMiB      uint64
+	trtFP16          bool
+	trtCacheDir      string
+}
+
+func (h *hardwareFlags) register(f *pflag.FlagSet, defaultDevice string) {
+	f.StringVar(&h.device, "device", defaultDevice, "where the model runs: cpu, cuda (every visible GPU, one session each), cuda:N (GPU N), or auto (the GPUs when ONNX Runtime's CUDA provider loads, else the CPU with a warning)")
+	f.StringVar(&h.provider, "provider", "cuda", "GPU execution provider: cuda, or tensorrt (TensorRT, with CUDA for the nodes it does not take)")
+	f.Uint64Var(&h.memLimitMiB, "gpu-mem-limit", 0, "bound each GPU session's memory arena to N MiB (0: the device's memory)")
+	f.BoolVar(&h.trtFP16, "trt-fp16", false, "let TensorRT run layers in float16 (faster; vectors differ from fp32 ones by fp16 rounding)")
+	f.StringVar(&h.trtCacheDir, "trt-cache-dir", "", "keep TensorRT's built engines in DIR, so that later runs skip the engine build")
+}
+
+// hardware resolves the flags; maxBatch and maxSeqLen bound TensorRT's
+// input shapes (0: unbounded).
+func (h *hardwareFlags) hardware(maxBatch int) (job.Hardware, error) {
+	sel, err := gpu.ParseDevice(h.device)
+	if err != nil {
+		return job.Hardware{}, usageErrorf("%v", err)
+	}
+	switch h.provider {
+	case "cuda", "tensorrt":
+	default:
+		return job.Hardware{}, usageErrorf("--provider %q: want cuda or tensorrt", h.provider)
+	}
+	if sel.Kind == gpu.CPU && (h.provider != "cuda" || h.trtFP16 || h.trtCacheDir != "" || h.memLimitMiB != 0) {
+		return job.Hardware{}, usageErrorf("--provider, --gpu-mem-limit and --trt-* configure GPUs: they need --device cuda, cuda:N or auto")
+	}
+	if h.provider != "tensorrt" && (h.trtFP16 || h.trtCacheDir != "") {
+		return job.Hardware{}, usageErrorf("--trt-fp16 and --trt-cache-dir need --provider tensorrt")
+	}
+	hw := job.Hardware{Device: sel, Provider: h.provider}
+	hw.GPU.MemLimit = h.memLimitMiB << 20
+	hw.GPU.TensorRTFP16 = h.trtFP16
+	hw.GPU.TensorRTCacheDir = h.trtCacheDir
+	hw.GPU.MaxBatch = maxBatch
+	return hw, nil
 }

@@ -67,6 +67,7 @@ func BenchSession(ctx context.Context, m *Model, cfg SessionBenchConfig) ([]Sess
 	}
 	cfg.Workers = max(cfg.Workers, 1)
 	cfg.Repeats = max(cfg.Repeats, 1)
+	cfg.Encode.BatchTokens = m.BatchTokens(cfg.Encode.BatchTokens)
 	if err := cfg.Encode.Check(m.MaxLength); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
@@ -96,7 +97,7 @@ func BenchSession(ctx context.Context, m *Model, cfg SessionBenchConfig) ([]Sess
 	}
 	for r := first; r <= cfg.Repeats; r++ {
 		start := time.Now()
-		if err := runBatches(ctx, m.Backend, batches, vocab, cfg.Workers); err != nil {
+		if err := runBatches(ctx, encoderWorkers(m, cfg.Workers), batches, vocab); err != nil {
 			return nil, err
 		}
 		if r == 0 {
@@ -168,14 +169,15 @@ func packLikePipeline(chunks [][][]int32, window int, opts EncodeOptions, specia
 	return out, run
 }
 
-// runBatches encodes every batch with workers goroutines sharing the backend.
-func runBatches(ctx context.Context, backend encode.Backend, batches []*encode.Batch, vocab, workers int) error {
+// runBatches encodes every batch with one goroutine per worker backend
+// (encoderWorkers), each taking the next batch when it is free.
+func runBatches(ctx context.Context, workers []encode.Backend, batches []*encode.Batch, vocab int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	next := make(chan *encode.Batch)
-	errs := make(chan error, workers)
+	errs := make(chan error, len(workers))
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
+	for _, backend := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -165,6 +165,9 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 		ProfilePrefix: opts.Session.ProfilePrefix, DisableMemArena: opts.Session.DisableMemArena, DisableSpinning: opts.Session.DisableSpinning,
 		DisableMemPattern: opts.Session.DisableMemPattern, OptLevel: opts.Session.OptLevel,
 	}
+	if opts.Hardware.GPU.MaxSeqLen == 0 {
+		opts.Hardware.GPU.MaxSeqLen = maxLength
+	}
 	backends, devices, err := openBackends(ctx, dir, base, opts)
 	if err != nil {
 		if errors.Is(err, ort.ErrBadModel) || errors.Is(err, fs.ErrNotExist) {
