@@ -26,6 +26,11 @@ type Config struct {
 	TypeVocab    int // token type embeddings; default 2
 	Seed         uint64
 	Opset        int // ONNX opset of the default domain; default 14, 14..21 accepted
+	// FP16 makes the logits output float16: the float32 logits pass through
+	// a final Cast to FLOAT16, as in mixed-precision exports whose outputs
+	// are float16. Weights and every other computation stay float32, so the
+	// oracle follows the model: its float64 logits rounded to float16.
+	FP16 bool
 }
 
 // withDefaults returns cfg with the optional fields filled in and checks it.

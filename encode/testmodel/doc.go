@@ -16,15 +16,16 @@
 //
 //   - model.onnx: inputs input_ids, attention_mask and token_type_ids (int64
 //     [batch_size, sequence_length], symbolic dims), output logits (float32
-//     [batch_size, sequence_length, vocab]). Default domain only, opset 14 by
-//     default (14..21 accepted).
+//     [batch_size, sequence_length, vocab]; float16 with Config.FP16).
+//     Default domain only, opset 14 by default (14..21 accepted).
 //   - tokenizer.json: a byte-for-byte copy of the given file; its vocabulary
 //     ("model.vocab" and "added_tokens", max id + 1) fixes the vocab size
 //     (30522 for bert-base-uncased).
 //   - config.json: a BertConfig (architectures ["BertForMaskedLM"],
 //     model_type "bert", sizes, layer_norm_eps 1e-12, hidden_act "gelu",
-//     pad_token_id 0) plus "splash_test_model" with the seed, the opset and
-//     the note "random weights, not a trained model".
+//     pad_token_id 0) plus "splash_test_model" with the seed, the opset,
+//     "logits_dtype": "float16" for a Config.FP16 model, and the note
+//     "random weights, not a trained model".
 //
 // Every file is written to a temporary name, fsynced and renamed. model.onnx
 // is streamed: the graph is marshalled with the protobuf library and each
@@ -51,7 +52,16 @@
 //     feed-forward dense, exact GELU x * 0.5 * (1 + erf(x / sqrt 2)), dense,
 //     residual Add, LayerNorm;
 //   - MLM head: dense, GELU, LayerNorm, then the decoder tied to the word
-//     embeddings, MatMul(x, Transpose(word_embeddings)) + cls.predictions.bias.
+//     embeddings, MatMul(x, Transpose(word_embeddings)) + cls.predictions.bias;
+//   - with Config.FP16, a final Cast of these float32 logits to float16 (round
+//     half to even), the float16 output of a mixed-precision export. Weights
+//     and all other arithmetic stay float32: the oracle then reproduces the
+//     output exactly up to the rounding of logits that lie within float32
+//     error of a float16 rounding boundary. (ONNX Runtime 1.30's CPU provider
+//     has no float16 kernels for MatMul, Add, Mul, Div, Pow, Sqrt, Erf,
+//     Softmax or ReduceMean on x86-64: a graph in float16 throughout would
+//     run there only through Casts to float32 that ONNX Runtime inserts
+//     around each such node, which no float64 oracle could follow exactly.)
 //
 // LayerNorm is decomposed as torch.onnx does (ReduceMean, Sub, Pow, ReduceMean,
 // Add eps, Sqrt, Div, Mul, Add). At opset 18 and later ReduceMean takes its
@@ -137,5 +147,9 @@
 // "max" and "sum" pooling the naive way (log(1 + relu(z)) at every position,
 // then the reduction). Measured against ONNX Runtime 1.30 on the CPU, logits
 // agree to about 5e-6 (opsets 14, 17, 18 and 21; 1, 2, 3 and 12 layers;
-// padded batches of real documents up to 512 tokens).
+// padded batches of real documents up to 512 tokens). For a model whose
+// logits output is float16 (Config.FP16; LoadOracle reads the output's type
+// from model.onnx) Logits and Pooled round each float64 logit to float16,
+// ties to even (RoundToFloat16), as the model's final Cast does;
+// Float64Logits gives the logits before that rounding.
 package testmodel

@@ -121,7 +121,9 @@ func configJSON(cfg Config, vocab int) ([]byte, error) {
 	type testInfo struct {
 		Seed  uint64 `json:"seed"`
 		Opset int    `json:"opset"`
-		Note  string `json:"note"`
+		// LogitsDType is "float16" for a Config.FP16 model.
+		LogitsDType string `json:"logits_dtype,omitempty"`
+		Note        string `json:"note"`
 	}
 	c := struct {
 		Architectures         []string `json:"architectures"`
@@ -159,6 +161,9 @@ func configJSON(cfg Config, vocab int) ([]byte, error) {
 			Opset: cfg.Opset,
 			Note:  "random weights, not a trained model",
 		},
+	}
+	if cfg.FP16 {
+		c.SplashTestModel.LogitsDType = "float16"
 	}
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
@@ -236,6 +241,10 @@ func tensorType(elem onnx.TensorProto_DataType, dims ...any) *onnx.TypeProto {
 // the result is an ordinary ModelProto.
 func writeModel(w io.Writer, cfg Config, vocab int) error {
 	nodes, consts := buildGraph(cfg)
+	logitsElem, logitsNote := onnx.TensorProto_FLOAT, ""
+	if cfg.FP16 {
+		logitsElem, logitsNote = onnx.TensorProto_FLOAT16, " logits=float16"
+	}
 	inputs := make([]*onnx.ValueInfoProto, 0, 3)
 	for _, name := range []string{InputIDs, AttentionMask, TokenTypeIDs} {
 		inputs = append(inputs, &onnx.ValueInfoProto{Name: name, Type: tensorType(onnx.TensorProto_INT64, DimBatch, DimSequence)})
@@ -246,7 +255,7 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 		Initializer: consts,
 		Input:       inputs,
 		Output: []*onnx.ValueInfoProto{{
-			Name: OutputLogits, Type: tensorType(onnx.TensorProto_FLOAT, DimBatch, DimSequence, vocab),
+			Name: OutputLogits, Type: tensorType(logitsElem, DimBatch, DimSequence, vocab),
 		}},
 	}
 	model := &onnx.ModelProto{
@@ -255,7 +264,7 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 		ProducerName:    Producer,
 		ProducerVersion: "1",
 		DocString: fmt.Sprintf("splash test model: BertForMaskedLM with random weights (not a trained model); "+
-			"layers=%d hidden=%d heads=%d intermediate=%d seed=%d", cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed),
+			"layers=%d hidden=%d heads=%d intermediate=%d seed=%d%s", cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed, logitsNote),
 	}
 	opts := proto.MarshalOptions{Deterministic: true}
 	modelHead, err := opts.Marshal(model)

@@ -194,8 +194,17 @@ func buildGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
 	const dec = "/cls/predictions/decoder"
 	et := b.op(dec, "Transpose", []string{nameWordEmb}, attrInts("perm", 1, 0))
 	logits := b.op(dec, "MatMul", []string{t, et})
+	if !cfg.FP16 {
+		b.nodes = append(b.nodes, &onnx.NodeProto{
+			Name: dec + "/Add", OpType: "Add", Input: []string{logits, nameOutBias}, Output: []string{OutputLogits},
+		})
+		return b.nodes, b.consts
+	}
+	// Float16 output: the float32 logits, cast once (round half to even).
+	logits = b.op(dec, "Add", []string{logits, nameOutBias})
 	b.nodes = append(b.nodes, &onnx.NodeProto{
-		Name: dec + "/Add", OpType: "Add", Input: []string{logits, nameOutBias}, Output: []string{OutputLogits},
+		Name: dec + "/Cast", OpType: "Cast", Input: []string{logits}, Output: []string{OutputLogits},
+		Attribute: []*onnx.AttributeProto{attrInt("to", int64(onnx.TensorProto_FLOAT16))},
 	})
 	return b.nodes, b.consts
 }

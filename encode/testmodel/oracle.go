@@ -18,11 +18,14 @@ import (
 // Generate writes. It reads the weights from the initializers of a model
 // directory's model.onnx (not from the seed) and the head count and LayerNorm
 // epsilon from its config.json, so comparing it with an ONNX runtime checks
-// the graph that Generate built. It holds no mutable state: one Oracle may
-// serve concurrent calls.
+// the graph that Generate built. For a model whose logits output is float16
+// (Config.FP16) the logits are rounded to float16 as the model's final Cast
+// does; the model's declared output type says which. It holds no mutable
+// state: one Oracle may serve concurrent calls.
 type Oracle struct {
 	vocab, hidden, heads, inter, maxPos int
 	eps                                 float64
+	fp16                                bool // logits output is float16
 
 	wordEmb, posEmb, typeEmb []float64 // [rows * hidden], row-major
 	embLN                    layerNormW
@@ -48,7 +51,9 @@ type oracleLayer struct {
 	ffnLN            layerNormW
 }
 
-// LoadOracle reads dir/model.onnx and dir/config.json.
+// LoadOracle reads dir/model.onnx and dir/config.json. The type of
+// model.onnx's logits output (float or float16) decides whether Logits
+// rounds to float16.
 func LoadOracle(dir string) (*Oracle, error) {
 	var conf struct {
 		NumAttentionHeads int     `json:"num_attention_heads"`
@@ -75,13 +80,17 @@ func LoadOracle(dir string) (*Oracle, error) {
 	if model.Graph == nil {
 		return nil, fmt.Errorf("testmodel: oracle: %s has no graph", mpath)
 	}
+	fp16, err := logitsFloat16(model.Graph)
+	if err != nil {
+		return nil, fmt.Errorf("testmodel: oracle: %s: %w", mpath, err)
+	}
 	inits := make(map[string]*onnx.TensorProto, len(model.Graph.Initializer))
 	for _, t := range model.Graph.Initializer {
 		inits[t.Name] = t
 	}
 	r := &weightReader{inits: inits, path: mpath}
 
-	o := &Oracle{heads: conf.NumAttentionHeads, eps: conf.LayerNormEps}
+	o := &Oracle{heads: conf.NumAttentionHeads, eps: conf.LayerNormEps, fp16: fp16}
 	var dims []int
 	o.wordEmb, dims = r.matrix(nameWordEmb)
 	if len(dims) == 2 {
@@ -118,6 +127,25 @@ func LoadOracle(dir string) (*Oracle, error) {
 		o.inter = o.layers[0].ffnIn.out
 	}
 	return o, nil
+}
+
+// logitsFloat16 reports whether the graph's logits output is float16 (false
+// for float); other types and a missing output are errors.
+func logitsFloat16(g *onnx.GraphProto) (bool, error) {
+	for _, out := range g.Output {
+		if out.GetName() != OutputLogits {
+			continue
+		}
+		switch elem := onnx.TensorProto_DataType(out.GetType().GetTensorType().GetElemType()); elem {
+		case onnx.TensorProto_FLOAT:
+			return false, nil
+		case onnx.TensorProto_FLOAT16:
+			return true, nil
+		default:
+			return false, fmt.Errorf("output %q is %v, want float or float16", OutputLogits, elem)
+		}
+	}
+	return false, fmt.Errorf("no output %q", OutputLogits)
 }
 
 // check verifies that the shapes fit together, so that the forward pass
@@ -253,6 +281,10 @@ func (o *Oracle) VocabSize() int { return o.vocab }
 // Hidden is the hidden size of the model.
 func (o *Oracle) Hidden() int { return o.hidden }
 
+// Float16Logits reports whether the model's logits output is float16, so
+// that Logits and Pooled round the logits to float16.
+func (o *Oracle) Float16Logits() bool { return o.fp16 }
+
 // MaxLength is the longest sequence the position embeddings allow.
 func (o *Oracle) MaxLength() int { return o.maxPos }
 
@@ -273,9 +305,25 @@ func (o *Oracle) Validate(ids []int32) error {
 }
 
 // Logits returns the masked-LM logits [seq][vocab] of one unpadded sequence
-// (attention mask all ones, token types 0). It returns nil when Validate
-// rejects ids.
+// (attention mask all ones, token types 0), as the model outputs them: for a
+// float16 model (Float16Logits) each float64 logit rounded to the nearest
+// float16, ties to even. It returns nil when Validate rejects ids.
 func (o *Oracle) Logits(ids []int32) [][]float64 {
+	logits := o.Float64Logits(ids)
+	if o.fp16 {
+		for _, row := range logits {
+			for j, z := range row {
+				row[j] = RoundToFloat16(z)
+			}
+		}
+	}
+	return logits
+}
+
+// Float64Logits is Logits without the rounding to float16 of a float16
+// model: the float64 logits before the model's final Cast. For a float32
+// model it is the same as Logits.
+func (o *Oracle) Float64Logits(ids []int32) [][]float64 {
 	if o.Validate(ids) != nil {
 		return nil
 	}
@@ -381,7 +429,8 @@ func (o *Oracle) project(t, logits [][]float64) {
 }
 
 // Pooled returns the SPLADE vector of one unpadded sequence the naive way:
-// log(1 + relu(z_ij)) at every position, then "max" or "sum" over positions.
+// log(1 + relu(z_ij)) at every position, then "max" or "sum" over positions,
+// z being what Logits returns (rounded to float16 for a float16 model).
 // It returns nil for another pooling name or for ids that Logits rejects.
 func (o *Oracle) Pooled(ids []int32, pooling string) []float64 {
 	if pooling != "max" && pooling != "sum" {
@@ -404,6 +453,28 @@ func (o *Oracle) Pooled(ids []int32, pooling string) []float64 {
 		}
 	}
 	return out
+}
+
+// RoundToFloat16 returns the float16 value nearest to x, ties to even, as a
+// float64: what a Cast to FLOAT16 does (IEEE 754 binary16: 10 fraction bits,
+// exponents -14..15, subnormals down to 2^-24). Magnitudes from 65520 (the
+// midpoint between 65504, the largest finite float16, and 2^16) up become
+// infinite; NaN and infinities are returned as they are, zeros keep their
+// sign.
+func RoundToFloat16(x float64) float64 {
+	a := math.Abs(x)
+	switch {
+	case math.IsNaN(x) || a == 0 || math.IsInf(x, 0):
+		return x
+	case a >= 65520:
+		return math.Copysign(math.Inf(1), x)
+	}
+	_, e := math.Frexp(a) // a = f * 2^e with f in [0.5, 1)
+	exp := max(e-1, -14)  // subnormals share the exponent of the smallest normal
+	ulp := math.Ldexp(1, exp-10)
+	// a/ulp and the product are exact: ulp is a power of two and the
+	// quotient is below 2^11.
+	return math.Copysign(math.RoundToEven(a/ulp)*ulp, x)
 }
 
 // attention is multi-head self-attention without padding: it returns the

@@ -242,9 +242,12 @@ func forEachField(msg []byte, fn func(num protowire.Number, typ protowire.Type, 
 //	sum: sum_i mask_i * log(1 + relu(z_i))
 //
 // Max pooling reduces the raw logits first and activates the [batch, vocab]
-// result (exact because relu and log1p are monotone). The operators follow the
-// model's opset (ReduceMax takes axes as an attribute up to opset 17 and as an
-// input from 18; Unsqueeze and ReduceSum from 13). Initializers, external-data
+// result (exact because relu and log1p are monotone). Float16 logits are
+// max-pooled in float16 and only the [batch, vocab] result is converted to
+// float32 (from opset 12; sum pooling and older opsets convert the logits
+// first): see poolingNodes. The operators follow the model's opset
+// (ReduceMax takes axes as an attribute up to opset 17 and as an input from
+// 18; Unsqueeze and ReduceSum from 13). Initializers, external-data
 // references and every other field are kept byte for byte. Errors about the
 // model wrap ErrBadModel; it never panics, whatever the bytes.
 func AppendPooling(model []byte, logits string, pooling encode.Pooling) (rewritten []byte, info *GraphInfo, err error) {
@@ -491,6 +494,50 @@ func appendMessage(b []byte, field protowire.Number, m proto.Message) ([]byte, e
 
 // poolingNodes builds the pooling subgraph. Every name is prefixed with
 // "splash_pool/" so that it cannot clash with the exporter's names.
+//
+// Float32 logits:
+//
+//	max: Log(Relu(ReduceMax(z + Unsqueeze((1 - mask) * -1e9), axis 1)) + 1)
+//	sum: ReduceSum(Log(Relu(z) + 1) * Unsqueeze(mask), axis 1)
+//
+// Float16 logits, max pooling, opset 12 and later: the [batch, sequence,
+// vocab] tensor is masked and reduced in float16 and only the [batch, vocab]
+// maximum is converted:
+//
+//	bound  = Where(Cast(mask, bool), +inf, -inf)        float16 [batch, sequence]
+//	masked = Min(z, Unsqueeze(bound, axis 2))           float16, z where kept, -inf where padded
+//	pooled = Log(Relu(Cast(ReduceMax(masked, axis 1), float)) + 1)
+//
+// This is exact, not an approximation: Min(z, +inf) is z for every float16 z
+// (±inf included) and Min(z, -inf) is -inf, so ReduceMax returns the largest
+// logit of the kept positions, a float16 value, whatever its magnitude (no
+// finite penalty can be outbid); the float16 -> float32 Cast is exact and
+// monotone, so it commutes with the maximum; Relu and log1p then run in
+// float32 as for float32 logits. A row whose logits at every kept position
+// are -inf reduces to -inf, which Relu maps to 0. A row without any kept
+// position would do the same (pooled weights 0), but does not occur: every
+// sequence of a batch has at least one token.
+//
+// A Where on the 3-D logits would do as well as Min; Min is used because
+// ONNX Runtime's CPU provider (1.30, x86-64) has a float16 kernel for Min
+// from opset 12 on, and none for Where, Add, Sub or Mul. It has none for
+// ReduceMax either (nor ReduceMin, ReduceSum, MaxPool or TopK): for a node
+// without a float16 kernel ONNX Runtime inserts Casts to float32 around it,
+// so on the CPU the masked logits are converted before the ReduceMax, about
+// the work of the float32 formulation. Providers with float16 kernels (CUDA)
+// run it all in float16.
+//
+// Float16 logits before opset 12, and sum pooling: the logits are cast to
+// float32 first and pooled as float32 logits. Before opset 12 the CPU
+// provider has no float16 Min (nor Max; Where has none at any opset), and
+// its optimizer removes the Casts it inserts around such a node together
+// with a float32 -> float16 Cast that ends the model, so the pooled weights
+// would come from the logits before their rounding to float16, not from the
+// model's output.
+// For sum pooling float16 arithmetic would not be exact: each log1p(relu(z))
+// would be rounded to float16 (relative error up to 2^-11) and the sum over
+// up to 512 positions, which reaches hundreds, too (a step of 0.25 above
+// 256).
 func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, pooling encode.Pooling) ([]*onnx.NodeProto, []*onnx.TensorProto, error) {
 	const p = "splash_pool/"
 	var nodes []*onnx.NodeProto
@@ -502,23 +549,26 @@ func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, po
 		})
 		return output
 	}
+	// constant adds an initializer once; a name always means one value.
+	constant := func(t *onnx.TensorProto) string {
+		t.Name = p + t.Name
+		if !slices.ContainsFunc(consts, func(c *onnx.TensorProto) bool { return c.Name == t.Name }) {
+			consts = append(consts, t)
+		}
+		return t.Name
+	}
 	floatConst := func(name string, v float32) string {
-		consts = append(consts, &onnx.TensorProto{
-			Name: p + name, DataType: int32(onnx.TensorProto_FLOAT),
-			RawData: le32(math.Float32bits(v)),
-		})
-		return p + name
+		return constant(&onnx.TensorProto{Name: name, DataType: int32(onnx.TensorProto_FLOAT), RawData: le32(math.Float32bits(v))})
+	}
+	halfConst := func(name string, bits uint16) string {
+		return constant(&onnx.TensorProto{Name: name, DataType: int32(onnx.TensorProto_FLOAT16), RawData: []byte{byte(bits), byte(bits >> 8)}})
 	}
 	intsConst := func(name string, vs ...int64) string {
 		raw := make([]byte, 0, 8*len(vs))
 		for _, v := range vs {
 			raw = le64(raw, uint64(v))
 		}
-		consts = append(consts, &onnx.TensorProto{
-			Name: p + name, DataType: int32(onnx.TensorProto_INT64),
-			Dims: []int64{int64(len(vs))}, RawData: raw,
-		})
-		return p + name
+		return constant(&onnx.TensorProto{Name: name, DataType: int32(onnx.TensorProto_INT64), Dims: []int64{int64(len(vs))}, RawData: raw})
 	}
 	unsqueeze2 := func(in, out string) string {
 		if opset < 13 {
@@ -526,33 +576,45 @@ func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, po
 		}
 		return node("Unsqueeze", []string{in, intsConst("axis2", 2)}, out)
 	}
+	reduceMax1 := func(in, out string) string {
+		if opset < 18 {
+			return node("ReduceMax", []string{in}, out, intsAttr("axes", 1), intAttr("keepdims", 0))
+		}
+		return node("ReduceMax", []string{in, intsConst("axis1", 1)}, out, intAttr("keepdims", 0))
+	}
+	castTo := func(in, out string, to onnx.TensorProto_DataType) string {
+		return node("Cast", []string{in}, out, intAttr("to", int64(to)))
+	}
+	// log1p(relu(x)) of a float32 tensor.
+	activate := func(x, out string) string {
+		relu := node("Relu", []string{x}, p+"relu")
+		plus1 := node("Add", []string{relu, floatConst("one", 1)}, p+"plus1")
+		return node("Log", []string{plus1}, out)
+	}
 
 	z := logits
-	if elem == onnx.TensorProto_FLOAT16 {
-		z = node("Cast", []string{logits}, p+"logits_f32", intAttr("to", int64(onnx.TensorProto_FLOAT)))
+	fp16Max := pooling == encode.PoolMax && elem == onnx.TensorProto_FLOAT16 && opset >= 12
+	if elem == onnx.TensorProto_FLOAT16 && !fp16Max {
+		z = castTo(logits, p+"logits_f32", onnx.TensorProto_FLOAT)
 	}
-	mask := node("Cast", []string{"attention_mask"}, p+"mask_f32", intAttr("to", int64(onnx.TensorProto_FLOAT)))
-	one := floatConst("one", 1)
-
-	switch pooling {
-	case encode.PoolMax:
-		inv := node("Sub", []string{one, mask}, p+"inv_mask")
+	switch {
+	case fp16Max:
+		keep := castTo("attention_mask", p+"keep", onnx.TensorProto_BOOL)
+		bound := node("Where", []string{keep, halfConst("pos_inf_f16", 0x7c00), halfConst("neg_inf_f16", 0xfc00)}, p+"bound_f16")
+		bound3 := unsqueeze2(bound, p+"bound3_f16")
+		masked := node("Min", []string{logits, bound3}, p+"masked_logits_f16")
+		maxed := reduceMax1(masked, p+"max_f16")
+		activate(castTo(maxed, p+"max", onnx.TensorProto_FLOAT), PooledOutput)
+	case pooling == encode.PoolMax:
+		mask := castTo("attention_mask", p+"mask_f32", onnx.TensorProto_FLOAT)
+		inv := node("Sub", []string{floatConst("one", 1), mask}, p+"inv_mask")
 		penalty := node("Mul", []string{inv, floatConst("neg_big", -1e9)}, p+"penalty")
 		penalty3 := unsqueeze2(penalty, p+"penalty3")
 		masked := node("Add", []string{z, penalty3}, p+"masked_logits")
-		var maxed string
-		if opset < 18 {
-			maxed = node("ReduceMax", []string{masked}, p+"max", intsAttr("axes", 1), intAttr("keepdims", 0))
-		} else {
-			maxed = node("ReduceMax", []string{masked, intsConst("axis1", 1)}, p+"max", intAttr("keepdims", 0))
-		}
-		relu := node("Relu", []string{maxed}, p+"relu")
-		plus1 := node("Add", []string{relu, one}, p+"plus1")
-		node("Log", []string{plus1}, PooledOutput)
-	case encode.PoolSum:
-		relu := node("Relu", []string{z}, p+"relu")
-		plus1 := node("Add", []string{relu, one}, p+"plus1")
-		act := node("Log", []string{plus1}, p+"log1p")
+		activate(reduceMax1(masked, p+"max"), PooledOutput)
+	case pooling == encode.PoolSum:
+		act := activate(z, p+"log1p")
+		mask := castTo("attention_mask", p+"mask_f32", onnx.TensorProto_FLOAT)
 		mask3 := unsqueeze2(mask, p+"mask3")
 		kept := node("Mul", []string{act, mask3}, p+"masked_act")
 		if opset < 13 {

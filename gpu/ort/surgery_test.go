@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/testmodel"
+	"github.com/splash-encode/splash/encode/tokenizer"
 )
 
 // lookupModel builds a tiny masked-LM-shaped model whose logits are rows of
@@ -105,7 +108,7 @@ func TestPoolingGraphMatchesReference(t *testing.T) {
 	for j := range table[7] {
 		table[7][j] = -float32(1 + rng.Float64())
 	}
-	for _, opset := range []int64{11, 13, 14, 17, 18} {
+	for _, opset := range []int64{11, 12, 13, 14, 17, 18, 21} {
 		for _, fp16 := range []bool{false, true} {
 			for _, pooling := range []encode.Pooling{encode.PoolMax, encode.PoolSum} {
 				name := pooling.String() + "/opset" + string(rune('0'+opset/10)) + string(rune('0'+opset%10))
@@ -140,26 +143,35 @@ func TestPoolingGraphMatchesReference(t *testing.T) {
 						for i, id := range s {
 							logits[i] = make([]float64, vocab)
 							for j := range logits[i] {
-								x := table[id][j]
+								logits[i][j] = float64(table[id][j])
 								if fp16 {
-									x = roundFP16(x)
+									logits[i][j] = testmodel.RoundToFloat16(logits[i][j])
 								}
-								logits[i][j] = float64(x)
 							}
 						}
 						want := encode.PoolReference(logits, nil, pooling)
 						for j, w := range want {
 							got := float64(out[r*vocab+j])
-							tol := 2e-6 * math.Max(1, w)
-							if fp16 {
-								tol = 1e-3 * math.Max(1, w)
-							}
-							if math.Abs(got-w) > tol {
+							// float16 logits are pooled exactly (max) or
+							// in float32 (sum): the bound is float32's.
+							if math.Abs(got-w) > 2e-6*math.Max(1, w) {
 								t.Fatalf("row %d term %d: got %v want %v", r, j, got, w)
 							}
 							if w == 0 && got != 0 {
 								t.Fatalf("row %d term %d: got %v, want exactly 0", r, j, got)
 							}
+						}
+					}
+					// A row without any token (which batches do not hold)
+					// pools to zeros, not NaN, beside a row with padding
+					// of positive logits.
+					batch = encode.NewBatch([][]int32{{}, {1, 2}}, 0)
+					if err := b.Encode(context.Background(), batch, out); err != nil {
+						t.Fatal(err)
+					}
+					for j, got := range out[:vocab] {
+						if got != 0 {
+							t.Fatalf("empty row, term %d: got %v, want 0", j, got)
 						}
 					}
 				})
@@ -168,15 +180,262 @@ func TestPoolingGraphMatchesReference(t *testing.T) {
 	}
 }
 
-// roundFP16 rounds x to the nearest float16 value (round half to even),
-// enough for the test table's range.
-func roundFP16(x float32) float32 {
-	if x == 0 {
-		return 0
+// TestFP16MaxPoolingStaysFloat16 checks the shape of the pooling appended to
+// a model with float16 logits, by following element types and ranks through
+// the appended nodes: for max pooling (opset 12 on) no Cast reads the
+// logits, every [batch, sequence, vocab] tensor is float16, and the one Cast
+// to float converts the [batch, vocab] ReduceMax result, after which Relu,
+// Add and Log run in float32. Sum pooling, and max pooling at opset 11, cast
+// the logits to float32 first (on purpose: see poolingNodes).
+func TestFP16MaxPoolingStaysFloat16(t *testing.T) {
+	table := [][]float32{{1, -2, 3}, {0.5, 4, -1}}
+	// Every pooling, float32 logits too: one initializer per name.
+	for _, fp16 := range []bool{false, true} {
+		for _, pooling := range []encode.Pooling{encode.PoolMax, encode.PoolSum} {
+			for _, opset := range []int64{11, 18} {
+				rewritten, _, err := AppendPooling(lookupModel(t, opset, table, fp16), "logits", pooling)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var m onnx.ModelProto
+				if err := proto.Unmarshal(rewritten, &m); err != nil {
+					t.Fatal(err)
+				}
+				names := map[string]bool{}
+				for _, c := range m.Graph.Initializer {
+					if names[c.Name] {
+						t.Fatalf("%v, opset %d, fp16 %v: two initializers are called %q", pooling, opset, fp16, c.Name)
+					}
+					names[c.Name] = true
+				}
+			}
+		}
 	}
-	e := math.Floor(math.Log2(math.Abs(float64(x))))
-	ulp := math.Ldexp(1, int(e)-10)
-	return float32(math.RoundToEven(float64(x)/ulp) * ulp)
+	for _, opset := range []int64{11, 12, 13, 17, 18, 21} {
+		for _, pooling := range []encode.Pooling{encode.PoolMax, encode.PoolSum} {
+			fp16Max := pooling == encode.PoolMax && opset >= 12
+			t.Run(fmt.Sprintf("%v/opset%d", pooling, opset), func(t *testing.T) {
+				model := lookupModel(t, opset, table, true)
+				rewritten, _, err := AppendPooling(model, "logits", pooling)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var m onnx.ModelProto
+				if err := proto.Unmarshal(rewritten, &m); err != nil {
+					t.Fatal(err)
+				}
+				type tensor struct {
+					elem onnx.TensorProto_DataType
+					rank int
+				}
+				known := map[string]tensor{
+					"logits":         {onnx.TensorProto_FLOAT16, 3},
+					"attention_mask": {onnx.TensorProto_INT64, 2},
+				}
+				for _, c := range m.Graph.Initializer {
+					if _, dup := known[c.Name]; dup {
+						t.Fatalf("two initializers are called %q", c.Name)
+					}
+					known[c.Name] = tensor{onnx.TensorProto_DataType(c.DataType), len(c.Dims)}
+				}
+				var order []string // op types of the appended nodes
+				castOfLogits, reduceMaxAt, castToFloatAt := false, -1, -1
+				for i, n := range m.Graph.Node {
+					if !strings.HasPrefix(n.Name, "splash_pool/") {
+						continue
+					}
+					order = append(order, n.OpType)
+					var ins []tensor
+					for _, in := range n.Input {
+						ti, ok := known[in]
+						if !ok {
+							t.Fatalf("node %s reads %q, which nothing before it computes", n.Name, in)
+						}
+						ins = append(ins, ti)
+					}
+					out := ins[0]
+					switch n.OpType {
+					case "Cast":
+						out.elem = onnx.TensorProto_DataType(n.Attribute[0].I)
+						if n.Input[0] == "logits" {
+							castOfLogits = true
+						}
+						if out.elem == onnx.TensorProto_FLOAT && ins[0].elem == onnx.TensorProto_FLOAT16 && n.Input[0] != "logits" {
+							castToFloatAt = i
+							if reduceMaxAt < 0 || m.Graph.Node[reduceMaxAt].Output[0] != n.Input[0] {
+								t.Fatalf("the Cast to float reads %q, not the ReduceMax result", n.Input[0])
+							}
+						}
+					case "Unsqueeze":
+						out.rank++
+					case "ReduceMax", "ReduceSum":
+						out.rank--
+						reduceMaxAt = i
+					case "Where":
+						out = tensor{ins[1].elem, max(ins[0].rank, ins[1].rank, ins[2].rank)}
+					default: // elementwise, broadcasting
+						for _, in := range ins[1:] {
+							if in.elem != out.elem {
+								t.Fatalf("%s mixes %v and %v", n.Name, out.elem, in.elem)
+							}
+							out.rank = max(out.rank, in.rank)
+						}
+					}
+					known[n.Output[0]] = out
+					if fp16Max && out.rank == 3 && out.elem != onnx.TensorProto_FLOAT16 {
+						t.Errorf("%s computes a [batch, sequence, vocab] %v tensor", n.Name, out.elem)
+					}
+				}
+				if got := known[PooledOutput]; got != (tensor{onnx.TensorProto_FLOAT, 2}) {
+					t.Fatalf("pooled output is %v of rank %d", got.elem, got.rank)
+				}
+				if fp16Max {
+					if castOfLogits || castToFloatAt < 0 || castToFloatAt < reduceMaxAt {
+						t.Fatalf("appended %v: want no Cast of the logits and a Cast to float after ReduceMax", order)
+					}
+					if n := len(order); n < 3 || !slices.Equal(order[n-3:], []string{"Relu", "Add", "Log"}) {
+						t.Fatalf("appended %v: want Relu, Add, Log last", order)
+					}
+				} else if !castOfLogits || castToFloatAt >= 0 {
+					t.Fatalf("appended %v: want the logits cast to float32 first", order)
+				}
+			})
+		}
+	}
+}
+
+// TestFP16TestModelMatchesOracle encodes a handful of real token sequences
+// (every 173rd Cranfield document, cut at 160 tokens, an empty text and a
+// short one), padded into one batch, with an encode/testmodel BERT whose
+// logits output is float16, and compares both poolings with the float64
+// oracle, which rounds its logits to float16 as the model does.
+//
+// ONNX Runtime's float32 logits differ from the oracle's float64 ones by a
+// few 1e-6, so a logit within that distance of a float16 rounding boundary
+// may round the other way (one float16 step, 2^-9 between 2 and 4, moves a
+// weight by about 5e-4). The bound is therefore 1e-4 around the range of
+// what the oracle gives when every logit within 2e-5 of a boundary may round
+// either way, and weights that differ by more than 1e-4 must be rare.
+func TestFP16TestModelMatchesOracle(t *testing.T) {
+	requireLibrary(t)
+	shared := filepath.Join("..", "..", "..", "shared")
+	tokPath := filepath.Join(shared, "models", "bert-base-uncased", "tokenizer.json")
+	cranPath := filepath.Join(shared, "data", "cranfield", "cran.all.1400")
+	for _, p := range []string{tokPath, cranPath} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("test data not available: %v", err)
+		}
+	}
+	tk, err := tokenizer.Load(tokPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cran, err := os.ReadFile(cranPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seqs [][]int32
+	for i, doc := range strings.Split(string(cran), "\n.I ") {
+		if _, text, ok := strings.Cut(doc, "\n.W\n"); ok && i%173 == 0 {
+			seqs = append(seqs, tk.Encode(text, 160).IDs)
+		}
+	}
+	seqs = append(seqs, tk.Encode("", 512).IDs, tk.Encode("lift and drag of a wing", 512).IDs)
+	if len(seqs) < 8 {
+		t.Fatalf("only %d sequences", len(seqs))
+	}
+	const eps = 2e-5 // bound on |float32 logit - float64 logit|
+	// One opset (ReduceMax with its axes as an input): the lookup-table tests
+	// above cover every form of the pooling graph.
+	for _, opset := range []int{18} {
+		dir := filepath.Join(t.TempDir(), "model")
+		cfg := testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 41, Opset: opset, FP16: true}
+		if err := testmodel.Generate(dir, cfg, tokPath); err != nil {
+			t.Fatal(err)
+		}
+		oracle, err := testmodel.LoadOracle(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !oracle.Float16Logits() {
+			t.Fatal("the oracle does not see float16 logits")
+		}
+		info, err := InspectModel(mustRead(t, filepath.Join(dir, testmodel.ModelFile)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := info.Output("logits"); out.ElemType != onnx.TensorProto_FLOAT16 {
+			t.Fatalf("logits output is %v", out.ElemType)
+		}
+		raw := make([][][]float64, len(seqs))
+		for i, s := range seqs {
+			raw[i] = oracle.Float64Logits(s)
+		}
+		for _, pooling := range []encode.Pooling{encode.PoolMax, encode.PoolSum} {
+			b, err := Open(context.Background(), dir, Options{Pooling: pooling, IntraOpThreads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vocab := b.VocabSize()
+			batch := encode.NewBatch(seqs, 0)
+			out := make([]float32, batch.Size*vocab)
+			err = b.Encode(context.Background(), batch, out)
+			if cerr := b.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			worst, flips, nonzero := 0.0, 0, 0
+			for r, s := range seqs {
+				want := oracle.Pooled(s, pooling.String())
+				for j, w := range want {
+					// The range of the pooled weight when logits near a
+					// rounding boundary may round either way.
+					lo, hi := 0.0, 0.0
+					for _, row := range raw[r] {
+						a := math.Log1p(math.Max(testmodel.RoundToFloat16(row[j]-eps), 0))
+						c := math.Log1p(math.Max(testmodel.RoundToFloat16(row[j]+eps), 0))
+						if pooling == encode.PoolSum {
+							lo, hi = lo+a, hi+c
+						} else {
+							lo, hi = max(lo, a), max(hi, c)
+						}
+					}
+					got := float64(out[r*vocab+j])
+					if got < lo-1e-4 || got > hi+1e-4 || w < lo || w > hi {
+						t.Fatalf("opset %d, %v, sequence %d (%d tokens), term %d: got %v, oracle %v (range %v..%v)",
+							opset, pooling, r, len(s), j, got, w, lo, hi)
+					}
+					if d := math.Abs(got - w); d > 1e-4 {
+						flips++
+					} else {
+						worst = max(worst, d)
+					}
+					if w > 0 {
+						nonzero++
+					}
+					if w == 0 && got != 0 {
+						t.Fatalf("opset %d, %v, sequence %d, term %d: got %v, want exactly 0", opset, pooling, r, j, got)
+					}
+				}
+			}
+			t.Logf("opset %d, %v: %d sequences, %d non-zero weights; %d differ from the oracle by more than 1e-4 "+
+				"(a logit rounded the other way), the others by at most %.2g", opset, pooling, len(seqs), nonzero, flips, worst)
+			if flips > nonzero/50 {
+				t.Errorf("%d of %d non-zero weights differ from the oracle by more than 1e-4: more rounding disagreements than expected", flips, nonzero)
+			}
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestOpenRejectsModelsThatDoNotFit(t *testing.T) {
