@@ -36,3 +36,8 @@ func (e *Engine) Sparsify(pooled []float32, b, v int, minWeight float32, topK in
 func (e *Engine) PoolSparsify(p Pooling, logits []float32, mask []int64, b, t, v int, minWeight float32, topK int) (offsets, terms []uint32, weights []float32, err error) {
 	return nil, nil, nil, ErrDisabled
 }
+
+// SelfCheck returns ErrDisabled in a build without the cuda tag.
+func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (KernelCheck, error) {
+	return KernelCheck{}, ErrDisabled
+}

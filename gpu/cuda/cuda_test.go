@@ -500,3 +500,16 @@ func BenchmarkPoolSparsify(b *testing.B) {
 		report(b)
 	})
 }
+
+// TestSelfCheck runs what `splash selftest` runs on each GPU.
+func TestSelfCheck(t *testing.T) {
+	openEngine(t) // skips without a GPU
+	res, err := SelfCheck(context.Background(), 0, 8, 64, 30522, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if !res.OK {
+		t.Errorf("kernels disagree with their twins: %+v", res)
+	}
+}

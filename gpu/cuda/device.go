@@ -3,6 +3,7 @@ package cuda
 import (
 	"errors"
 	"strconv"
+	"time"
 )
 
 // ErrDisabled is returned by every entry point of a build without CUDA.
@@ -35,4 +36,19 @@ func (p Pooling) String() string {
 		return "sum"
 	}
 	return "Pooling(" + strconv.Itoa(int(p)) + ")"
+}
+
+// KernelCheck is what SelfCheck measured on one device.
+type KernelCheck struct {
+	Device  int
+	B, T, V int
+	// PoolMaxRel and PoolSumRel are the largest relative differences
+	// between the pooling kernels and their twins.
+	PoolMaxRel, PoolSumRel float64
+	// SparsifyExact says the sparsify kernel's CSR equals the twin's.
+	SparsifyExact bool
+	// PoolSparsifyTime is one PoolSparsify call, host transfers included.
+	PoolSparsifyTime time.Duration
+	// OK: pooling within 1e-6 relative and sparsification exact.
+	OK bool
 }

@@ -54,7 +54,7 @@ func TestDeviceSelection(t *testing.T) {
 		devices  []gpu.Device
 		warnings []string
 	}{
-		{"no GPU", nil, []string{"no usable GPU", "no NVIDIA GPU found", "nvidia-smi is not on PATH"}},
+		{"no GPU", nil, []string{"encoding on the CPU", "no NVIDIA GPU found", "nvidia-smi is not on PATH"}},
 		{"GPU without provider", twoH100[:1], []string{"found cuda:0 (NVIDIA H100 80GB HBM3", "cannot load its cuda execution provider"}},
 	} {
 		var logs bytes.Buffer
@@ -62,7 +62,7 @@ func TestDeviceSelection(t *testing.T) {
 		if err != nil {
 			t.Fatalf("auto, %s: %v", c.name, err)
 		}
-		if m.DeviceName() != "cpu" || len(m.Backends) != 1 || m.BatchTokens(0) != CPUBatchTokens {
+		if m.DeviceName() != "cpu" || len(m.Backends) != 1 || m.BatchTokens(0) != CPUBatchTokens || m.Fallback == "" {
 			t.Errorf("auto, %s: device %s, %d backends, batch tokens %d; want the CPU", c.name, m.DeviceName(), len(m.Backends), m.BatchTokens(0))
 		}
 		m.Close()

@@ -88,6 +88,8 @@ type Model struct {
 	Backends []encode.Backend
 	// Devices are the GPUs in use, in the order of Backends; nil on the CPU.
 	Devices []gpu.Device
+	// Fallback says why --device auto runs on the CPU ("" otherwise).
+	Fallback string
 	// Shape is what the device memory estimate needs of the model.
 	Shape           gpu.ModelShape
 	MaxLength       int
@@ -168,7 +170,7 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	if opts.Hardware.GPU.MaxSeqLen == 0 {
 		opts.Hardware.GPU.MaxSeqLen = maxLength
 	}
-	backends, devices, err := openBackends(ctx, dir, base, opts)
+	backends, devices, fallback, err := openBackends(ctx, dir, base, opts)
 	if err != nil {
 		if errors.Is(err, ort.ErrBadModel) || errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
@@ -188,7 +190,7 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 		weights = uint64(st.Size())
 	}
 	return &Model{
-		Dir: dir, Tokenizer: tok, Backend: backend, Backends: backends, Devices: devices, MaxLength: maxLength, Pooling: opts.Pooling,
+		Dir: dir, Tokenizer: tok, Backend: backend, Backends: backends, Devices: devices, Fallback: fallback, MaxLength: maxLength, Pooling: opts.Pooling,
 		Shape: gpu.ModelShape{
 			Vocab: backend.VocabSize(), Hidden: cfg.HiddenSize, Heads: cfg.NumAttentionHeads, Intermediate: cfg.IntermediateSize,
 			MaxLength: maxLength, WeightBytes: weights,
@@ -231,9 +233,9 @@ func chooseMaxLength(requested int, cfg modelConfig) (int, error) {
 // openBackends opens the model on the devices opts selects: one CPU session,
 // or one session per GPU, each wrapped to split batches that run out of
 // device memory. --device auto falls back to the CPU, with one warning,
-// when no GPU is found or ONNX Runtime cannot load its GPU provider;
-// --device cuda fails instead.
-func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelOptions) ([]encode.Backend, []gpu.Device, error) {
+// when no GPU is found or ONNX Runtime cannot load its GPU provider, and
+// returns why; --device cuda fails instead.
+func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelOptions) (backends []encode.Backend, devices []gpu.Device, fallback string, err error) {
 	hw := opts.Hardware
 	open := hw.Open
 	if open == nil {
@@ -245,42 +247,43 @@ func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelO
 			return b, nil
 		}
 	}
-	openCPU := func() ([]encode.Backend, []gpu.Device, error) {
+	openCPU := func(why string) ([]encode.Backend, []gpu.Device, string, error) {
+		if why != "" {
+			log := opts.Log
+			if log == nil {
+				log = slog.New(slog.DiscardHandler)
+			}
+			log.Warn("--device auto: encoding on the CPU", slog.String("reason", why))
+		}
 		b, err := open(ctx, dir, base)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
-		return []encode.Backend{b}, nil, nil
+		return []encode.Backend{b}, nil, why, nil
 	}
 	sel := hw.Device
 	if sel.Kind == gpu.CPU {
-		return openCPU()
-	}
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		return openCPU("")
 	}
 	discover := hw.Discover
 	if discover == nil {
 		discover = gpu.Discover
 	}
 	found := discover(ctx)
-	devices, err := sel.Pick(found.Devices)
+	devices, err = sel.Pick(found.Devices)
 	if err != nil {
 		if found.Note != "" {
 			err = fmt.Errorf("%w (%s)", err, found.Note)
 		}
 		if sel.Kind == gpu.Auto {
-			log.Warn("--device auto: no usable GPU, encoding on the CPU", slog.String("reason", err.Error()))
-			return openCPU()
+			return openCPU(strings.TrimPrefix(err.Error(), "--device auto: "))
 		}
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	provider := hw.Provider
 	if provider == "" {
 		provider = "cuda"
 	}
-	var backends []encode.Backend
 	closeAll := func() {
 		for _, b := range backends {
 			_ = b.Close()
@@ -295,14 +298,13 @@ func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelO
 		if err != nil {
 			closeAll()
 			if sel.Kind == gpu.Auto && errors.Is(err, ort.ErrProviderUnavailable) {
-				log.Warn("--device auto: found "+d.String()+" but cannot use it, encoding on the CPU", slog.String("reason", err.Error()))
-				return openCPU()
+				return openCPU("found " + d.String() + " but cannot use it: " + err.Error())
 			}
-			return nil, nil, fmt.Errorf("open the model on %s: %w", d, err)
+			return nil, nil, "", fmt.Errorf("open the model on %s: %w", d, err)
 		}
 		backends = append(backends, encode.NewSplitOnOOM(b, nil))
 	}
-	return backends, devices, nil
+	return backends, devices, "", nil
 }
 
 // CPUBatchTokens is the batch token budget on the CPU when none is asked

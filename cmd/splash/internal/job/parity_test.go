@@ -302,22 +302,6 @@ func TestVectorDoesNotDependOnBatch(t *testing.T) {
 	t.Logf("%d documents: max difference between batch compositions %.3g", len(texts), worst)
 }
 
-func maxVecDiff(a, b encode.SparseVec, vocab int) float64 {
-	da := make([]float64, vocab)
-	for k, j := range a.Terms {
-		da[j] = float64(a.Weights[k])
-	}
-	db := make([]float64, vocab)
-	for k, j := range b.Terms {
-		db[j] = float64(b.Weights[k])
-	}
-	worst := 0.0
-	for j := range da {
-		worst = math.Max(worst, math.Abs(da[j]-db[j]))
-	}
-	return worst
-}
-
 // TestSumPoolingMatchesOracle checks --pooling sum (SPLADE v1) against the
 // oracle on a sample of Cranfield documents. Sums over hundreds of
 // positions accumulate float32 rounding, so the bound is relative.

@@ -1,0 +1,120 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/splash-encode/splash/kernels"
+)
+
+// SelfCheck runs splash's kernels on device deviceIndex over deterministic
+// random logits of shape [b, t, v] (documents of random lengths, padding
+// filled with values that must never count) and compares them with their
+// pure-Go twins: pooling (max and sum) to a relative 1e-6, sparsification
+// exactly. It reports the largest differences and the time of one
+// PoolSparsify call, transfers included.
+func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (KernelCheck, error) {
+	res := KernelCheck{Device: deviceIndex, B: b, T: t, V: v}
+	e, err := Open(ctx, deviceIndex)
+	if err != nil {
+		return res, err
+	}
+	defer e.Close()
+	logits, mask := randomLogits(seed, b, t, v)
+	for _, p := range []Pooling{MaxPooling, SumPooling} {
+		want := make([]float32, b*v)
+		twin := kernels.PoolMaxTwin
+		if p == SumPooling {
+			twin = kernels.PoolSumTwin
+		}
+		if err := twin(logits, mask, b, t, v, want); err != nil {
+			return res, fmt.Errorf("%s pooling twin: %w", p, err)
+		}
+		got, err := e.pool(p, logits, mask, b, t, v)
+		if err != nil {
+			return res, err
+		}
+		worst := maxRelative(got, want)
+		if p == MaxPooling {
+			res.PoolMaxRel = worst
+		} else {
+			res.PoolSumRel = worst
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+	}
+	pooled := make([]float32, b*v)
+	if err := kernels.PoolMaxTwin(logits, mask, b, t, v, pooled); err != nil {
+		return res, err
+	}
+	const minWeight, topK = 0.1, 64
+	wo, wt, ww, err := kernels.SparsifyTwin(pooled, b, v, minWeight, topK)
+	if err != nil {
+		return res, err
+	}
+	go_, gt, gw, err := e.Sparsify(pooled, b, v, minWeight, topK)
+	if err != nil {
+		return res, err
+	}
+	res.SparsifyExact = slices.Equal(go_, wo) && slices.Equal(gt, wt) && slices.Equal(gw, ww)
+	start := time.Now()
+	if _, _, _, err := e.PoolSparsify(MaxPooling, logits, mask, b, t, v, minWeight, topK); err != nil {
+		return res, err
+	}
+	res.PoolSparsifyTime = time.Since(start)
+	res.OK = res.PoolMaxRel <= 1e-6 && res.PoolSumRel <= 1e-6 && res.SparsifyExact
+	return res, nil
+}
+
+// randomLogits makes logits like the parity tests' (normal around -3 with
+// ties), a mask of random lengths (some documents without tokens), and
+// padding positions set to 1e4, which a kernel that ignores the mask would
+// pick up.
+func randomLogits(seed uint64, b, t, v int) ([]float32, []int64) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	logits := make([]float32, b*t*v)
+	mask := make([]int64, b*t)
+	for i := 0; i < b; i++ {
+		n := 1 + rng.IntN(t)
+		if i > 0 && rng.IntN(8) == 0 {
+			n = 0
+		}
+		for p := 0; p < n; p++ {
+			mask[i*t+p] = 1
+		}
+	}
+	for row := 0; row < b*t; row++ {
+		xs := logits[row*v : (row+1)*v]
+		for j := range xs {
+			switch {
+			case mask[row] == 0:
+				xs[j] = 1e4
+			case rng.IntN(16) == 0:
+				xs[j] = float32(rng.IntN(4)) * 0.5
+			default:
+				xs[j] = float32(rng.NormFloat64()*2 - 3)
+			}
+		}
+	}
+	return logits, mask
+}
+
+// maxRelative is the largest |got - want| / max(|want|, 1e-30).
+func maxRelative(got, want []float32) float64 {
+	worst := 0.0
+	for i := range want {
+		d := math.Abs(float64(got[i])-float64(want[i])) / math.Max(math.Abs(float64(want[i])), 1e-30)
+		if math.IsNaN(d) {
+			return math.Inf(1)
+		}
+		worst = math.Max(worst, d)
+	}
+	return worst
+}
