@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# gpu-check.sh runs the prebuilt CUDA test binary on a GPU machine (no Go
-# toolchain needed there). Run it from the repository root after building,
-# on a machine with Go and the CUDA toolkit (scripts/install-cuda-toolkit.sh):
+# gpu-check.sh runs prebuilt binaries on a GPU machine (no Go toolchain
+# needed there). Build them from the repository root on a machine with Go
+# and the CUDA toolkit (scripts/install-cuda-toolkit.sh):
 #
 #   go test -c -tags cuda -o bin/cuda.test ./gpu/cuda
+#   go build -tags cuda -o bin/splash-cuda ./cmd/splash   # optional
+#   go build -o bin/splash ./cmd/splash                   # optional
 #
-# It prints the GPU and driver (nvidia-smi), then runs every test and
-# benchmark of gpu/cuda (benchmarks 20 iterations). When $OUT is set, the
-# whole output is also written to "$OUT/gpu-check.log". Takes under two
-# minutes on one H200.
+# It prints the GPU and driver (nvidia-smi), runs every test and benchmark
+# of gpu/cuda (benchmarks 20 iterations), then, for each splash binary that
+# is there, `splash selftest` with --device auto and --device cuda (the
+# latter fails, with its reason, where ONNX Runtime has no CUDA provider).
+# The ONNX Runtime library is found as usual (third_party/onnxruntime or
+# $ONNXRUNTIME_SHARED_LIBRARY_PATH). When $OUT is set, the whole output is
+# also written to "$OUT/gpu-check.log". Takes about two minutes on one H200.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +37,21 @@ run_all() {
   (cd gpu/cuda && timeout 300 ../../bin/cuda.test -test.v -test.run . -test.bench . -test.benchtime 20x -test.timeout 280s)
   local rc=$?
   echo "== bin/cuda.test exit status $rc"
+  local bin
+  for bin in bin/splash-cuda bin/splash; do
+    [[ -x "$bin" ]] || continue
+    local dev
+    for dev in auto cuda; do
+      echo "== $bin selftest --device $dev"
+      timeout 300 "$bin" selftest --device "$dev"
+      echo "== $bin selftest --device $dev: exit status $?"
+    done
+  done
+  if [[ -x bin/splash ]]; then
+    echo "== CUDA_VISIBLE_DEVICES=0 bin/splash selftest --device cuda:1 (must name the missing GPU)"
+    CUDA_VISIBLE_DEVICES=0 timeout 60 bin/splash selftest --device cuda:1
+    echo "== exit status $?"
+  fi
   return "$rc"
 }
 

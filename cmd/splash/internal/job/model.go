@@ -265,11 +265,7 @@ func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelO
 	if sel.Kind == gpu.CPU {
 		return openCPU("")
 	}
-	discover := hw.Discover
-	if discover == nil {
-		discover = gpu.Discover
-	}
-	found := discover(ctx)
+	found := discover(ctx, hw)
 	devices, err = sel.Pick(found.Devices)
 	if err != nil {
 		if found.Note != "" {

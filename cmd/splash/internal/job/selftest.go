@@ -151,19 +151,32 @@ func Selftest(ctx context.Context, cfg SelftestConfig, log *slog.Logger) (Selfte
 			}
 			rep.Devices = append(rep.Devices, r)
 			log.Info("selftest: GPU", slog.String("device", d.String()), slog.Float64("docs_per_s", tp.DocsPerS), slog.Float64("max_diff", r.MaxDiff))
+		}
+	}
+	if cfg.Hardware.Device.Kind != gpu.CPU {
+		// The kernels need only the driver, not ONNX Runtime's provider:
+		// check them on every selected GPU, also when auto fell back.
+		var gpus []gpu.Device
+		if dev != nil {
+			gpus = dev.Devices
+		} else {
+			gpus, _ = cfg.Hardware.Device.Pick(discover(ctx, cfg.Hardware).Devices)
+		}
+		for _, d := range gpus {
 			check, err := cuda.SelfCheck(ctx, d.Index, 8, 128, vocab, 1)
 			if errors.Is(err, cuda.ErrDisabled) {
 				rep.KernelNote = "splash's own CUDA kernels are not compiled into this build (build with -tags cuda to check them)"
-				continue
+				break
 			}
 			if err != nil {
 				return rep, fmt.Errorf("kernel check on %s: %w", d, err)
 			}
+			log.Info("selftest: kernels", slog.String("device", d.String()), slog.Bool("ok", check.OK))
 			rep.Kernels = append(rep.Kernels, check)
 		}
 	}
 	if rep.KernelNote == "" && len(rep.Kernels) == 0 {
-		rep.KernelNote = "no GPU in use: splash's own CUDA kernels were not run"
+		rep.KernelNote = "no GPU: splash's own CUDA kernels were not run"
 	}
 	rep.Pass = rep.OracleMaxDiff <= rep.Tolerance
 	for _, d := range rep.Devices {
@@ -259,4 +272,13 @@ func maxVecDiff(a, b encode.SparseVec, vocab int) float64 {
 		worst = math.Max(worst, math.Abs(da[j]-db[j]))
 	}
 	return worst
+}
+
+// discover runs the hardware's GPU discovery (gpu.Discover unless a test
+// replaced it).
+func discover(ctx context.Context, hw Hardware) gpu.Discovery {
+	if hw.Discover != nil {
+		return hw.Discover(ctx)
+	}
+	return gpu.Discover(ctx)
 }
