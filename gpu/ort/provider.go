@@ -17,12 +17,11 @@ var Providers = []string{"cpu", "cuda", "tensorrt"}
 var ErrProviderUnavailable = errors.New("execution provider unavailable")
 
 // gpuProviderHelp says what the CUDA and TensorRT providers need.
-const gpuProviderHelp = "the CUDA provider needs ONNX Runtime's GPU build " +
-	"(libonnxruntime.so.1 with libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so " +
-	"beside it, from onnxruntime-linux-x64-gpu-1.30.0.tgz; point --ort-library at it), the CUDA 12 " +
-	"and cuDNN 9 runtime libraries on the loader's path, and an NVIDIA driver; TensorRT also needs " +
-	"libonnxruntime_providers_tensorrt.so and TensorRT 10. The Dockerfile's default (cuda) image has " +
-	"all of them (docs/GPU.md). To encode on the CPU instead, use --device cpu"
+const gpuProviderHelp = "it needs ONNX Runtime's GPU build (onnxruntime-linux-x64-gpu-1.30.0: " +
+	"libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so beside the library --ort-library names), " +
+	"the CUDA 12 and cuDNN 9 libraries on the loader's path and an NVIDIA driver (TensorRT: also " +
+	"libonnxruntime_providers_tensorrt.so and TensorRT 10), as the Dockerfile's cuda image has them (docs/GPU.md); " +
+	"or encode on the CPU with --device cpu"
 
 func checkProvider(name string) error {
 	for _, p := range Providers {

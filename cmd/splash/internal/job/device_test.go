@@ -55,7 +55,7 @@ func TestDeviceSelection(t *testing.T) {
 		warnings []string
 	}{
 		{"no GPU", nil, []string{"encoding on the CPU", "no NVIDIA GPU found", "nvidia-smi is not on PATH"}},
-		{"GPU without provider", twoH100[:1], []string{"found cuda:0 (NVIDIA H100 80GB HBM3", "cannot load its cuda execution provider"}},
+		{"GPU without provider", twoH100[:1], []string{"found cuda:0 (NVIDIA H100 80GB HBM3", "cannot load its cuda execution provider", "libonnxruntime_providers_shared.so"}},
 	} {
 		var logs bytes.Buffer
 		m, err := OpenModel(ctx, model, ModelOptions{Hardware: Hardware{Device: auto, Discover: discovered(c.devices...)}, Log: logTo(&logs)})

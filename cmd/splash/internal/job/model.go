@@ -247,7 +247,9 @@ func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelO
 			return b, nil
 		}
 	}
-	openCPU := func(why string) ([]encode.Backend, []gpu.Device, string, error) {
+	// openCPU opens the CPU session; for an auto fallback it logs the
+	// warning with the whole reason and returns its short form.
+	openCPU := func(short, why string) ([]encode.Backend, []gpu.Device, string, error) {
 		if why != "" {
 			log := opts.Log
 			if log == nil {
@@ -259,11 +261,11 @@ func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelO
 		if err != nil {
 			return nil, nil, "", err
 		}
-		return []encode.Backend{b}, nil, why, nil
+		return []encode.Backend{b}, nil, short, nil
 	}
 	sel := hw.Device
 	if sel.Kind == gpu.CPU {
-		return openCPU("")
+		return openCPU("", "")
 	}
 	found := discover(ctx, hw)
 	devices, err = sel.Pick(found.Devices)
@@ -272,7 +274,8 @@ func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelO
 			err = fmt.Errorf("%w (%s)", err, found.Note)
 		}
 		if sel.Kind == gpu.Auto {
-			return openCPU(strings.TrimPrefix(err.Error(), "--device auto: "))
+			why := strings.TrimPrefix(err.Error(), "--device auto: ")
+			return openCPU(why, why)
 		}
 		return nil, nil, "", err
 	}
@@ -294,7 +297,8 @@ func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelO
 		if err != nil {
 			closeAll()
 			if sel.Kind == gpu.Auto && errors.Is(err, ort.ErrProviderUnavailable) {
-				return openCPU("found " + d.String() + " but cannot use it: " + err.Error())
+				short := "found " + d.String() + " but ONNX Runtime cannot load its " + provider + " execution provider"
+				return openCPU(short, short+": "+err.Error())
 			}
 			return nil, nil, "", fmt.Errorf("open the model on %s: %w", d, err)
 		}

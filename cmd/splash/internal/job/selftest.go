@@ -109,7 +109,7 @@ func Selftest(ctx context.Context, cfg SelftestConfig, log *slog.Logger) (Selfte
 			return rep, err
 		}
 		if len(dev.Devices) == 0 {
-			rep.DeviceNote = "--device auto: " + dev.Fallback + "; only the CPU path was run"
+			rep.DeviceNote = "--device auto: " + dev.Fallback + " (see the warning); only the CPU path was run"
 			dev.Close()
 			dev = nil
 		} else {
