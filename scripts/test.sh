@@ -1,11 +1,28 @@
 #!/usr/bin/env bash
 # test.sh installs what the tests need (scripts/setup.sh) and runs the whole
-# suite: gofmt, go vet (also for builds without cgo), go test, and a short
-# run of every fuzz target (scripts/fuzz.sh; FUZZTIME=0 skips it).
+# suite: gofmt, go vet (also for builds without cgo), go test, a short run
+# of every fuzz target (scripts/fuzz.sh; FUZZTIME=0 skips it), and the CUDA
+# compile checks (scripts/cuda-check.sh: PTX drift, build and vet with
+# -tags cuda). Those need Debian's CUDA toolkit: when nvcc is missing and
+# this runs as root, scripts/install-cuda-toolkit.sh installs it (about 5
+# minutes, in the background while the tests run); without root they are
+# skipped with a message. SPLASH_CUDA_CHECK=0 skips them.
 # ../shared (Cranfield data and real tokenizers) must stand beside the checkout.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+cuda_pid=""
+cuda_log="$(mktemp)"
+trap 'rm -f "$cuda_log"' EXIT
+if [[ "${SPLASH_CUDA_CHECK:-1}" == 0 ]]; then
+  echo "test.sh: CUDA compile checks skipped (SPLASH_CUDA_CHECK=0)" >&2
+elif command -v nvcc >/dev/null 2>&1 || [[ "$(id -u)" == 0 ]]; then
+  bash scripts/install-cuda-toolkit.sh >"$cuda_log" 2>&1 &
+  cuda_pid=$!
+else
+  echo "test.sh: CUDA compile checks skipped: nvcc is missing and installing it needs root (scripts/install-cuda-toolkit.sh)" >&2
+fi
 
 bash scripts/setup.sh
 
@@ -20,4 +37,13 @@ CGO_ENABLED=0 go vet ./...
 go test -count=1 -timeout 30m ./...
 if [[ "${FUZZTIME:-}" != 0 ]]; then
   bash scripts/fuzz.sh
+fi
+if [[ -n "$cuda_pid" ]]; then
+  if ! wait "$cuda_pid"; then
+    cat "$cuda_log" >&2
+    echo "test.sh: installing the CUDA toolkit failed (log above)" >&2
+    exit 1
+  fi
+  tail -n 1 "$cuda_log" >&2
+  bash scripts/cuda-check.sh
 fi
