@@ -72,7 +72,7 @@ func TestSelftestFailures(t *testing.T) {
 		t.Errorf("tolerance 1e-12: exit %d, error %v\n%s", code, err, out)
 	}
 	for _, args := range [][]string{
-		{"--device", "tpu"}, {"--device", "cpu", "--trt-fp16"}, {"--device", "cuda", "--provider", "rocm"},
+		{"--device", "tpu"}, {"--device", "cpu", "--trt-fp16"}, {"--device", "cpu", "--gpu-tf32"}, {"--device", "cuda", "--provider", "rocm"},
 		{"--device", "cuda", "--trt-cache-dir", "/tmp/x"}, {"--docs", "0"},
 	} {
 		if _, code, err := runCLI(t, "", append([]string{"selftest"}, args...)...); code != exitUsage {

@@ -59,6 +59,10 @@ type GPUOptions struct {
 	// MemLimit bounds the CUDA provider's memory arena, in bytes (0: no
 	// bound but the device's).
 	MemLimit uint64
+	// AllowTF32 lets the CUDA provider round float32 MatMul inputs to TF32
+	// (10 fraction bits) on Ampere and newer GPUs: several times faster for
+	// fp32 models, but vectors then differ from the CPU's by about 1e-3.
+	AllowTF32 bool
 	// TensorRTFP16 lets TensorRT run layers in float16 (faster; the vectors
 	// then differ from fp32 ones by float16 rounding).
 	TensorRTFP16 bool

@@ -32,6 +32,7 @@ type Options struct {
 type GPUOptions struct {
 	DeviceID         int
 	MemLimit         uint64
+	AllowTF32        bool
 	TensorRTFP16     bool
 	TensorRTCacheDir string
 	MaxBatch         int

@@ -40,8 +40,12 @@ func cudaOptions(gpu GPUOptions) map[string]string {
 		"cudnn_conv_algo_search":    "DEFAULT",
 		"do_copy_in_default_stream": "1",
 		// TF32 rounds MatMul inputs to 10 fraction bits: vectors would
-		// differ from the CPU's by about 1e-3. splash computes in fp32.
+		// differ from the CPU's by about 1e-3. splash computes in fp32
+		// unless asked.
 		"use_tf32": "0",
+	}
+	if gpu.AllowTF32 {
+		m["use_tf32"] = "1"
 	}
 	if gpu.MemLimit > 0 {
 		m["gpu_mem_limit"] = strconv.FormatUint(gpu.MemLimit, 10)

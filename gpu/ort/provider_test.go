@@ -73,6 +73,9 @@ func TestProviderOptionMaps(t *testing.T) {
 	if c["device_id"] != "3" || c["gpu_mem_limit"] != "8589934592" || c["arena_extend_strategy"] != "kSameAsRequested" {
 		t.Errorf("cuda options %v", c)
 	}
+	if c["use_tf32"] != "0" || cudaOptions(GPUOptions{AllowTF32: true})["use_tf32"] != "1" {
+		t.Errorf("TF32 must be off unless asked: %v", c)
+	}
 	if _, ok := cudaOptions(GPUOptions{})["gpu_mem_limit"]; ok {
 		t.Error("no memory limit asked, but gpu_mem_limit set")
 	}
