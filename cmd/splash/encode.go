@@ -113,7 +113,7 @@ refused unless --overwrite.`,
 	f.StringVar(&format, "format", "parquet", "output format: parquet or arrow")
 	f.BoolVar(&cfg.Overwrite, "overwrite", false, "re-encode shards that an earlier run encoded with other settings or from another input")
 	f.Float64Var(&cfg.MaxBadFraction, "max-bad-fraction", 0.001, "fail the run when rejected input rows (null or empty ids, null texts, repeated ids; see _rejected.*.jsonl) exceed this fraction of all input rows (0: fail on the first)")
-	f.IntVar(&cfg.EncodeWorkers, "sessions", 1, "ONNX Runtime sessions run concurrently (each with --threads threads)")
+	f.IntVar(&cfg.EncodeWorkers, "sessions", 1, "batches run concurrently on the CPU's ONNX Runtime session (GPUs: one each)")
 	f.DurationVar(&progressEvery, "progress-every", 30*time.Second, "interval of progress log lines when stderr is not a terminal")
 	return cmd
 }

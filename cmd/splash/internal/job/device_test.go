@@ -159,6 +159,9 @@ func TestMultiGPURunSplitsOnOutOfMemory(t *testing.T) {
 	if !strings.Contains(logs.String(), "device=cuda:0,cuda:1") {
 		t.Errorf("the log does not name both GPUs:\n%s", logs.String())
 	}
+	if !strings.Contains(logs.String(), "ran out of GPU memory") {
+		t.Errorf("the out-of-memory splits were not logged:\n%s", logs.String())
+	}
 	// 60 GiB free on the emptier GPU: the budget's cap.
 	if !strings.Contains(logs.String(), fmt.Sprintf("batch_tokens=%d", gpu.MaxBatchTokens)) {
 		t.Errorf("the batch budget was not chosen from free memory:\n%s", logs.String())

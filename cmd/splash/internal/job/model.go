@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/splash-encode/splash/encode"
@@ -116,7 +117,7 @@ func (m *Model) DeviceName() string {
 	}
 	names := make([]string, len(m.Devices))
 	for i, d := range m.Devices {
-		names[i] = "cuda:" + fmt.Sprint(d.Index)
+		names[i] = "cuda:" + strconv.Itoa(d.Index)
 	}
 	return strings.Join(names, ",")
 }
@@ -249,12 +250,12 @@ func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelO
 	}
 	// openCPU opens the CPU session; for an auto fallback it logs the
 	// warning with the whole reason and returns its short form.
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	openCPU := func(short, why string) ([]encode.Backend, []gpu.Device, string, error) {
 		if why != "" {
-			log := opts.Log
-			if log == nil {
-				log = slog.New(slog.DiscardHandler)
-			}
 			log.Warn("--device auto: encoding on the CPU", slog.String("reason", why))
 		}
 		b, err := open(ctx, dir, base)
@@ -302,7 +303,11 @@ func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelO
 			}
 			return nil, nil, "", fmt.Errorf("open the model on %s: %w", d, err)
 		}
-		backends = append(backends, encode.NewSplitOnOOM(b, nil))
+		name := d.String()
+		backends = append(backends, encode.NewSplitOnOOM(b, func(docs, seqLen int) {
+			log.Warn("a batch ran out of GPU memory: splitting it in two and retrying (later batches this large are split first)",
+				slog.String("device", name), slog.Int("documents", docs), slog.Int("seq_len", seqLen))
+		}))
 	}
 	return backends, devices, "", nil
 }
