@@ -112,7 +112,7 @@ func CheckResume(outDir, base string, input ManifestInput, settings map[string]s
 	if s := diffInput(m.Input, input); s != "" {
 		diffs = append(diffs, "input changed: "+s)
 	}
-	if s := diffSettings(m.Settings, settings); s != "" {
+	if s := DiffSettings(m.Settings, settings); s != "" {
 		diffs = append(diffs, "settings differ: "+s)
 	}
 	if len(diffs) > 0 {
@@ -191,9 +191,9 @@ func diffInput(old, cur ManifestInput) string {
 	return strings.Join(diffs, ", ")
 }
 
-// diffSettings describes the keys whose values differ, sorted by key, or
+// DiffSettings describes the settings whose values differ, sorted by key, or
 // returns "" when the maps are equal (nil and empty are equal).
-func diffSettings(old, cur map[string]string) string {
+func DiffSettings(old, cur map[string]string) string {
 	keys := slices.Sorted(maps.Keys(old))
 	for k := range cur {
 		if _, ok := old[k]; !ok {

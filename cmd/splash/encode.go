@@ -20,6 +20,7 @@ func newEncodeCommand() *cobra.Command {
 		format        string
 		progressEvery time.Duration
 		hw            hardwareFlags
+		shardIndex    int
 	)
 	cmd := &cobra.Command{
 		Use:   "encode --model DIR --input PATH[,PATH...] --output DIR",
@@ -62,6 +63,9 @@ refused unless --overwrite.`,
 			if cfg.Hardware, err = hw.hardware(cfg.Encode.MaxBatch); err != nil {
 				return err
 			}
+			if cfg.ShardIndex, err = resolveShardIndex(cmd, shardIndex, cfg.ShardCount); err != nil {
+				return err
+			}
 			if cfg.MaxBadFraction < 0 || cfg.MaxBadFraction > 1 || cfg.MaxBadFraction != cfg.MaxBadFraction {
 				return usageErrorf("--max-bad-fraction %g: want a fraction from 0 to 1", cfg.MaxBadFraction)
 			}
@@ -101,6 +105,8 @@ refused unless --overwrite.`,
 	f := cmd.Flags()
 	modelFlags(f, &cfg.MaxLength, &cfg.Threads, &cfg.Library, &cfg.Columns, &cfg.Session)
 	hw.register(f, "cpu")
+	f.IntVar(&cfg.ShardCount, "shard-count", 1, "split the inputs between N processes (a Kubernetes Indexed Job's completions); this one encodes the share of --shard-index, and `splash finalize` writes _SUCCESS once all are done")
+	f.IntVar(&shardIndex, "shard-index", 0, "this process's share of the inputs, 0 to --shard-count - 1 (default: $JOB_COMPLETION_INDEX, which Indexed Jobs set)")
 	f.StringVar(&cfg.ModelDir, "model", "", "model directory (model.onnx or onnx/model.onnx, tokenizer.json, config.json)")
 	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs; repeat the flag or separate with commas")
 	f.StringVar(&cfg.OutputDir, "output", "", "output directory for impact shards")

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/splash-encode/splash/gpu"
@@ -68,4 +72,35 @@ func (h *hardwareFlags) hardware(maxBatch int) (job.Hardware, error) {
 	hw.GPU.TensorRTCacheDir = h.trtCacheDir
 	hw.GPU.MaxBatch = maxBatch
 	return hw, nil
+}
+
+// completionIndexEnv is set by Kubernetes in every pod of an Indexed Job.
+const completionIndexEnv = "JOB_COMPLETION_INDEX"
+
+// resolveShardIndex takes --shard-index when given, else
+// $JOB_COMPLETION_INDEX, and checks it against --shard-count.
+func resolveShardIndex(cmd *cobra.Command, flagValue, count int) (int, error) {
+	if count < 1 {
+		return 0, usageErrorf("--shard-count %d: must be at least 1", count)
+	}
+	index := flagValue
+	from := "--shard-index"
+	if !cmd.Flags().Changed("shard-index") {
+		v, ok := os.LookupEnv(completionIndexEnv)
+		if !ok {
+			if count > 1 {
+				return 0, usageErrorf("--shard-count %d needs --shard-index or $%s", count, completionIndexEnv)
+			}
+			return 0, nil
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return 0, usageErrorf("$%s=%q is not a number", completionIndexEnv, v)
+		}
+		index, from = n, "$"+completionIndexEnv
+	}
+	if index < 0 || index >= count {
+		return 0, usageErrorf("%s %d: must be from 0 to %d (--shard-count %d minus one)", from, index, count-1, count)
+	}
+	return index, nil
 }

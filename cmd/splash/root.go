@@ -60,7 +60,7 @@ func newRootCommand() *cobra.Command {
 		}
 		return nil
 	}
-	root.AddCommand(newTokenizeCommand(), newEncodeCommand(), newModelCommand(), newInspectCommand(), newVerifyCommand(), newSelftestCommand())
+	root.AddCommand(newTokenizeCommand(), newEncodeCommand(), newModelCommand(), newInspectCommand(), newVerifyCommand(), newSelftestCommand(), newFinalizeCommand())
 	return root
 }
 

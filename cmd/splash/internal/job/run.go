@@ -43,6 +43,11 @@ type Config struct {
 	// Runtime sessions run concurrently) to 1.
 	TokenizeWorkers int
 	EncodeWorkers   int
+	// ShardIndex and ShardCount split the inputs between ShardCount
+	// processes (shards.AssignShards); this run encodes index ShardIndex's
+	// share. With ShardCount > 1 the run does not write _SUCCESS: `splash
+	// finalize` does once every index is done. 0 or 1 means all inputs.
+	ShardIndex, ShardCount int
 	// Overwrite re-encodes shards whose manifest records other settings or
 	// another input instead of refusing to run.
 	Overwrite bool
@@ -169,6 +174,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
+	if cfg.ShardCount > 1 {
+		mine, err := shards.AssignShards(inputs, cfg.ShardIndex, cfg.ShardCount)
+		if err != nil {
+			return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
+		}
+		log.Info("shard index", slog.Int("shard_index", cfg.ShardIndex), slog.Int("shard_count", cfg.ShardCount),
+			slog.Int("inputs", len(inputs)), slog.Int("assigned", len(mine)))
+		if len(mine) == 0 {
+			log.Info("no input shard falls to this index: nothing to do")
+			return Summary{}, nil
+		}
+		inputs = mine
+	}
 	cfg.Inputs = inputs
 	if err := checkOutputsSpareInputs(cfg); err != nil {
 		return Summary{}, err
@@ -248,32 +266,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if failed := append(p.failed, res.failed...); len(failed) > 0 {
 		return sum, failedShardsError(failed, len(inputs))
 	}
+	if cfg.ShardCount > 1 {
+		// The directory is complete only once every index is done: that is
+		// for `splash finalize` to check.
+		log.Info("this shard index is done; run splash finalize once every index is", slog.Int("shard_index", cfg.ShardIndex),
+			slog.Int("shard_count", cfg.ShardCount), slog.Int64("documents", sum.Counts.Docs), slog.Duration("wall", sum.Wall))
+		return sum, nil
+	}
 	// Every shard is done now, by this run or another: check the whole
 	// directory against the bad-row budget and for ids in two shards.
 	all, err := doneManifests(cfg.OutputDir, inputs)
 	if err != nil {
 		return sum, err
 	}
-	total := &badBudget{maxFraction: cfg.MaxBadFraction, outDir: cfg.OutputDir}
-	for _, man := range all {
-		total.totalRows += man.Input.Rows
-		if man.Rejected != nil {
-			total.rejected += man.Rejected.Rows
-		}
-	}
-	if err := total.check(); err != nil {
-		return sum, err
-	}
-	dups, err := findDuplicateIDs(ctx, cfg.OutputDir, all)
+	dups, err := checkDirectory(ctx, cfg.OutputDir, all, cfg.MaxBadFraction, log)
 	if err != nil {
 		return sum, err
 	}
 	sum.Duplicates = len(dups)
 	for _, d := range dups[:min(len(dups), 20)] {
 		sum.DuplicateExamples = append(sum.DuplicateExamples, d.id)
-	}
-	for _, d := range dups[:min(len(dups), 10)] {
-		log.Warn("document id in more than one shard (every copy is kept)", slog.String("id", d.id), slog.Any("outputs", d.outputs))
 	}
 	cfg.failpoint(FailpointBeforeSuccess)
 	if err := shards.WriteSuccess(cfg.OutputDir, sum.record(len(inputs))); err != nil {
