@@ -11,4 +11,12 @@
 // default) with the fields documents, tokens, shards_done, shards_total,
 // elapsed, docs_per_s, tokens_per_s, documents_total, percent, eta, and
 // final=true on the last line. Rates are overall rates since Start.
+//
+// Metrics holds a run's Prometheus metrics (splash_documents_total,
+// splash_batch_seconds{device}, splash_build_info, ...) in a registry of its
+// own, never the global one. Serve exposes them with the Go runtime and
+// process metrics on /metrics, plus /healthz, while a run lasts; Push sends
+// the splash_* metrics to a Pushgateway at the end with PUT, so each run
+// replaces its group (job plus grouping labels such as shard_index for a
+// Kubernetes Indexed Job).
 package pipeline
