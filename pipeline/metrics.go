@@ -125,6 +125,9 @@ func NewMetrics(version string) *Metrics {
 	return m
 }
 
+// The recording methods (AddDocs to Succeeded) do nothing on a nil
+// *Metrics, so that code can record unconditionally when metrics are off.
+
 // Registry returns the registry of the splash_* metrics (what Push sends).
 // Collectors registered into it are served and pushed with the others.
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
@@ -132,20 +135,34 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 // AddDocs counts encoded documents, their real tokens and their tokens
 // including padding.
 func (m *Metrics) AddDocs(docs, tokens, padded int64) {
+	if m == nil {
+		return
+	}
 	addCount(m.docs, docs)
 	addCount(m.tokens, tokens)
 	addCount(m.padded, padded)
 }
 
 // AddBad counts rejected input rows.
-func (m *Metrics) AddBad(n int64) { addCount(m.bad, n) }
+func (m *Metrics) AddBad(n int64) {
+	if m != nil {
+		addCount(m.bad, n)
+	}
+}
 
 // AddEmpty counts empty documents.
-func (m *Metrics) AddEmpty(n int64) { addCount(m.empty, n) }
+func (m *Metrics) AddEmpty(n int64) {
+	if m != nil {
+		addCount(m.empty, n)
+	}
+}
 
 // ObserveBatch records one batch's forward pass time on device (e.g. "cpu",
 // "cuda:0"; empty means "unknown").
 func (m *Metrics) ObserveBatch(device string, d time.Duration) {
+	if m == nil {
+		return
+	}
 	if device == "" {
 		device = "unknown"
 	}
@@ -153,18 +170,29 @@ func (m *Metrics) ObserveBatch(device string, d time.Duration) {
 }
 
 // ShardDone counts one committed shard.
-func (m *Metrics) ShardDone() { m.shardsDone.Inc() }
+func (m *Metrics) ShardDone() {
+	if m != nil {
+		m.shardsDone.Inc()
+	}
+}
 
 // Plan sets the work this run will do: shards and documents (when resuming,
 // only what is left).
 func (m *Metrics) Plan(shards int, docs int64) {
+	if m == nil {
+		return
+	}
 	m.shardsTotal.Set(float64(shards))
 	m.docsPlanned.Set(float64(docs))
 }
 
 // Succeeded sets splash_last_success_timestamp_seconds to t; call it once a
 // run has ended successfully, before the final Push.
-func (m *Metrics) Succeeded(t time.Time) { m.lastSuccess.Set(unixSeconds(t)) }
+func (m *Metrics) Succeeded(t time.Time) {
+	if m != nil {
+		m.lastSuccess.Set(unixSeconds(t))
+	}
+}
 
 func addCount(c prometheus.Counter, n int64) {
 	if n > 0 {

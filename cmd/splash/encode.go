@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +24,8 @@ func newEncodeCommand() *cobra.Command {
 		progressEvery time.Duration
 		hw            hardwareFlags
 		shardIndex    int
+		metricsAddr   string
+		pushgateway   string
 	)
 	cmd := &cobra.Command{
 		Use:   "encode --model DIR --input PATH[,PATH...] --output DIR",
@@ -94,7 +99,21 @@ refused unless --overwrite.`,
 					Out: cmd.ErrOrStderr(), IsTerminal: tty, Logger: progressLog, Interval: progressEvery, Totals: t,
 				})
 			}
+			if metricsAddr != "" || pushgateway != "" {
+				cfg.Metrics = pipeline.NewMetrics(version)
+			}
+			if metricsAddr != "" {
+				srv, err := cfg.Metrics.Serve(cmd.Context(), metricsAddr)
+				if err != nil {
+					return err
+				}
+				defer srv.Close()
+				log.Info("serving metrics", slog.String("url", "http://"+srv.Addr()+"/metrics"))
+			}
 			summary, err := job.Run(cmd.Context(), cfg, log)
+			if pushgateway != "" {
+				pushMetrics(cmd.Context(), cfg, pushgateway, log)
+			}
 			if err != nil {
 				return err
 			}
@@ -105,7 +124,9 @@ refused unless --overwrite.`,
 	f := cmd.Flags()
 	modelFlags(f, &cfg.MaxLength, &cfg.Threads, &cfg.Library, &cfg.Columns, &cfg.Session)
 	hw.register(f, "cpu")
-	f.IntVar(&cfg.ShardCount, "shard-count", 1, "split the inputs between N processes (a Kubernetes Indexed Job's completions); this one encodes the share of --shard-index, and `splash finalize` writes _SUCCESS once all are done")
+	f.IntVar(&cfg.ShardCount, "shard-count", 1, "split the inputs between `N` processes (a Kubernetes Indexed Job's completions); this one encodes the share of --shard-index, and splash finalize writes _SUCCESS once all are done")
+	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR (e.g. :9090) at /metrics while the run lasts")
+	f.StringVar(&pushgateway, "pushgateway", "", "push the run's metrics to the Prometheus Pushgateway at URL when it ends (job splash_encode, grouped by shard_index with --shard-count)")
 	f.IntVar(&shardIndex, "shard-index", 0, "this process's share of the inputs, 0 to --shard-count - 1 (default: $JOB_COMPLETION_INDEX, which Indexed Jobs set)")
 	f.StringVar(&cfg.ModelDir, "model", "", "model directory (model.onnx or onnx/model.onnx, tokenizer.json, config.json)")
 	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs; repeat the flag or separate with commas")
@@ -122,4 +143,22 @@ refused unless --overwrite.`,
 	f.IntVar(&cfg.EncodeWorkers, "sessions", 1, "batches run concurrently on the CPU's ONNX Runtime session (GPUs: one each)")
 	f.DurationVar(&progressEvery, "progress-every", 30*time.Second, "interval of progress log lines when stderr is not a terminal")
 	return cmd
+}
+
+// pushMetrics pushes the run's metrics to the Pushgateway, also after a
+// failed or interrupted run (splash_last_success_timestamp_seconds then
+// stays 0 or older). A failed push is logged, not returned: the encoding
+// itself is done.
+func pushMetrics(ctx context.Context, cfg job.Config, url string, log *slog.Logger) {
+	grouping := map[string]string{}
+	if cfg.ShardCount > 1 {
+		grouping["shard_index"] = strconv.Itoa(cfg.ShardIndex)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pipeline.DefaultPushTimeout)
+	defer cancel()
+	if err := cfg.Metrics.Push(ctx, url, pipeline.DefaultPushJob, grouping); err != nil {
+		log.Warn("could not push metrics", slog.String("error", err.Error()))
+		return
+	}
+	log.Info("pushed metrics", slog.String("pushgateway", url))
 }

@@ -43,6 +43,9 @@ type Config struct {
 	// Runtime sessions run concurrently) to 1.
 	TokenizeWorkers int
 	EncodeWorkers   int
+	// Metrics, when set, records the run for Prometheus (documents, tokens,
+	// bad rows, batch times per device, shards); nil records nothing.
+	Metrics *pipeline.Metrics
 	// ShardIndex and ShardCount split the inputs between ShardCount
 	// processes (shards.AssignShards); this run encodes index ShardIndex's
 	// share. With ShardCount > 1 the run does not write _SUCCESS: `splash
@@ -245,6 +248,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		progress = cfg.NewProgress(pipeline.Totals{Docs: docs, Shards: len(tasks)})
 		progress.Start(ctx)
 	}
+	var planned int64
+	for _, t := range tasks {
+		planned += t.rows
+	}
+	cfg.Metrics.Plan(len(tasks), planned)
 	bad := &badBudget{maxFraction: cfg.MaxBadFraction, totalRows: p.totalRows, rejected: p.rejected, outDir: cfg.OutputDir}
 	counts, res, err := runPipeline(ctx, m, tasks, cfg, settings, bad, progress, log)
 	if progress != nil {
@@ -271,6 +279,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		// for `splash finalize` to check.
 		log.Info("this shard index is done; run splash finalize once every index is", slog.Int("shard_index", cfg.ShardIndex),
 			slog.Int("shard_count", cfg.ShardCount), slog.Int64("documents", sum.Counts.Docs), slog.Duration("wall", sum.Wall))
+		cfg.Metrics.Succeeded(time.Now())
 		return sum, nil
 	}
 	// Every shard is done now, by this run or another: check the whole
@@ -291,6 +300,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if err := shards.WriteSuccess(cfg.OutputDir, sum.record(len(inputs))); err != nil {
 		return Summary{}, err
 	}
+	cfg.Metrics.Succeeded(time.Now())
 	log.Info("done", slog.Int64("documents", sum.Counts.Docs), slog.Duration("wall", sum.Wall))
 	return sum, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,11 +192,15 @@ func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, s
 
 	var encWG sync.WaitGroup
 	vocab := m.Backend.VocabSize()
-	for _, backend := range encoderWorkers(m, cfg.EncodeWorkers) {
+	for i, backend := range encoderWorkers(m, cfg.EncodeWorkers) {
+		device := "cpu"
+		if len(m.Devices) > 0 {
+			device = "cuda:" + strconv.Itoa(m.Devices[i].Index)
+		}
 		encWG.Add(1)
 		g.Go(func() error {
 			defer encWG.Done()
-			return encodeBatches(ctx, m, backend, batches, pooled, free, vocab, &sc)
+			return encodeBatches(ctx, m, backend, device, batches, pooled, free, vocab, &sc, cfg.Metrics)
 		})
 	}
 	g.Go(func() error { encWG.Wait(); close(pooled); return nil })
@@ -509,7 +514,8 @@ func encoderWorkers(m *Model, sessions int) []encode.Backend {
 // encodeBatches runs the backend on each batch. Pooled buffers come back
 // from the sparsifier through free, so the steady state allocates nothing.
 // Several workers take batches from in: whichever is free first.
-func encodeBatches(ctx context.Context, m *Model, backend encode.Backend, in <-chan []docItem, out chan<- encodedBatch, free chan []float32, vocab int, sc *stageCounts) error {
+func encodeBatches(ctx context.Context, m *Model, backend encode.Backend, device string, in <-chan []docItem, out chan<- encodedBatch,
+	free chan []float32, vocab int, sc *stageCounts, metrics *pipeline.Metrics) error {
 	var batch encode.Batch
 	seqs := make([][]int32, 0, 128)
 	for items := range in {
@@ -534,9 +540,12 @@ func encodeBatches(ctx context.Context, m *Model, backend encode.Backend, in <-c
 			buf = make([]float32, need)
 		}
 		buf = buf[:need]
+		start := time.Now()
 		if err := backend.Encode(ctx, &batch, buf); err != nil {
 			return fmt.Errorf("encode a batch of %d documents × %d tokens: %w", batch.Size, batch.SeqLen, err)
 		}
+		metrics.ObserveBatch(device, time.Since(start))
+		metrics.AddDocs(0, 0, int64(batch.Size*batch.SeqLen))
 		sc.batches.Add(1)
 		sc.padded.Add(int64(batch.Size * batch.SeqLen))
 		if err := send(ctx, out, encodedBatch{items: items, pooled: buf}); err != nil {
@@ -662,6 +671,8 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 			return err
 		}
 		cfg.failpoint(FailpointManifestWritten)
+		cfg.Metrics.ShardDone()
+		cfg.Metrics.AddBad(st.rejected.Rows())
 		res.encoded++
 		res.rejected += st.rejected.Rows()
 		if err := shardFinished(st.task.index); err != nil {
@@ -688,7 +699,9 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 		counts.NonZeros = append(counts.NonZeros, r.res.Vec.Len())
 		if r.res.Vec.Len() == 0 {
 			counts.Empty++
+			cfg.Metrics.AddEmpty(1)
 		}
+		cfg.Metrics.AddDocs(1, int64(r.res.NumTokens), 0)
 		if r.res.Truncated {
 			counts.Truncated++
 		}
