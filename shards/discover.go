@@ -51,6 +51,9 @@ func DiscoverInputs(values []string) ([]string, error) {
 	seen := map[string]bool{}
 	byBase := map[string]string{}
 	for _, v := range values {
+		if err := CheckLocalPath("--input", v); err != nil {
+			return nil, err
+		}
 		paths, err := expandInput(v)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -46,9 +47,15 @@ type FinalizeSummary struct {
 // (kept, as encode does). Shards that are missing or fail verification are
 // listed in the error; nothing is written then.
 func Finalize(ctx context.Context, cfg FinalizeConfig, log *slog.Logger) (FinalizeSummary, error) {
+	if err := shards.CheckLocalPath("--output", cfg.OutputDir); err != nil {
+		return FinalizeSummary{}, fmt.Errorf("%w: %w", ErrSettings, err)
+	}
 	var bases []string
 	if len(cfg.Inputs) > 0 {
 		inputs, err := shards.DiscoverInputs(cfg.Inputs)
+		if errors.Is(err, shards.ErrObjectStorage) {
+			return FinalizeSummary{}, fmt.Errorf("%w: %w", ErrSettings, err)
+		}
 		if err != nil {
 			return FinalizeSummary{}, fmt.Errorf("%w: %w", ErrBadInput, err)
 		}

@@ -170,8 +170,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if cfg.EncodeWorkers <= 0 {
 		cfg.EncodeWorkers = 1
 	}
+	if err := shards.CheckLocalPath("--output", cfg.OutputDir); err != nil {
+		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
+	}
 	inputs, err := shards.DiscoverInputs(cfg.Inputs)
-	if errors.Is(err, shards.ErrBaseCollision) {
+	if errors.Is(err, shards.ErrBaseCollision) || errors.Is(err, shards.ErrObjectStorage) {
 		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
 	if err != nil {
