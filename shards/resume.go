@@ -109,7 +109,7 @@ func CheckResume(outDir, base string, input ManifestInput, settings map[string]s
 		return d, nil
 	}
 	var diffs []string
-	if s := diffInput(m.Input, input); s != "" {
+	if s := DiffInput(m.Input, input); s != "" {
 		diffs = append(diffs, "input changed: "+s)
 	}
 	if s := DiffSettings(m.Settings, settings); s != "" {
@@ -171,9 +171,9 @@ func existingOutputs(outDir, base string) []string {
 	return names
 }
 
-// diffInput describes how the input identity cur differs from the recorded
+// DiffInput describes how the input identity cur differs from the recorded
 // one, or returns "" when it is the same input.
-func diffInput(old, cur ManifestInput) string {
+func DiffInput(old, cur ManifestInput) string {
 	var diffs []string
 	if old.Size != cur.Size {
 		diffs = append(diffs, fmt.Sprintf("size %d → %d bytes", old.Size, cur.Size))

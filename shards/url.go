@@ -5,9 +5,10 @@ import (
 	"strings"
 )
 
-// ErrObjectStorage is returned for s3://, gs://, azblob:// and other URLs:
-// splash reads and writes local (or mounted) file systems only, so far.
-var ErrObjectStorage = fmt.Errorf("object storage URLs are not supported yet: copy the shards to a local or mounted file system (for example a ReadWriteMany volume in Kubernetes) and give its path")
+// ErrObjectStorage is returned for s3://, gs://, azblob:// and other URLs
+// where only a file system path is taken (splash encode and finalize take
+// URLs: see ParseLocation and Store).
+var ErrObjectStorage = fmt.Errorf("object storage URLs are not taken here: give a local or mounted file system path")
 
 // CheckLocalPath refuses a URL where a file system path is expected, so
 // that "s3://bucket/x" is not taken for a relative directory "s3:" and

@@ -2,7 +2,6 @@ package job
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -47,22 +46,29 @@ type FinalizeSummary struct {
 // (kept, as encode does). Shards that are missing or fail verification are
 // listed in the error; nothing is written then.
 func Finalize(ctx context.Context, cfg FinalizeConfig, log *slog.Logger) (FinalizeSummary, error) {
-	if err := shards.CheckLocalPath("--output", cfg.OutputDir); err != nil {
-		return FinalizeSummary{}, fmt.Errorf("%w: %w", ErrSettings, err)
+	remote, err := openRemoteOutput(ctx, cfg.OutputDir)
+	if err != nil {
+		return FinalizeSummary{}, err
+	}
+	if remote != nil {
+		defer remote.Close()
 	}
 	var bases []string
-	if len(cfg.Inputs) > 0 {
-		inputs, err := shards.DiscoverInputs(cfg.Inputs)
-		if errors.Is(err, shards.ErrObjectStorage) {
-			return FinalizeSummary{}, fmt.Errorf("%w: %w", ErrSettings, err)
-		}
+	switch {
+	case len(cfg.Inputs) > 0:
+		sources, err := discoverInputs(ctx, cfg.Inputs)
 		if err != nil {
-			return FinalizeSummary{}, fmt.Errorf("%w: %w", ErrBadInput, err)
+			return FinalizeSummary{}, err
 		}
-		for _, in := range inputs {
+		sources.Close()
+		for _, in := range sources.names {
 			bases = append(bases, shards.InputBase(in))
 		}
-	} else {
+	case remote != nil:
+		if bases, err = remote.store.ListManifests(ctx); err != nil {
+			return FinalizeSummary{}, err
+		}
+	default:
 		found, err := filepath.Glob(filepath.Join(cfg.OutputDir, shards.ManifestName("*")))
 		if err != nil {
 			return FinalizeSummary{}, fmt.Errorf("list manifests in %s: %w", cfg.OutputDir, err)
@@ -70,23 +76,32 @@ func Finalize(ctx context.Context, cfg FinalizeConfig, log *slog.Logger) (Finali
 		for _, p := range found {
 			bases = append(bases, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "_manifest."), ".json"))
 		}
-		if len(bases) == 0 {
-			return FinalizeSummary{}, fmt.Errorf("%w: %s holds no manifest (_manifest.*.json): nothing was encoded there", ErrBadInput, cfg.OutputDir)
-		}
+	}
+	if len(bases) == 0 {
+		return FinalizeSummary{}, fmt.Errorf("%w: %s holds no manifest (_manifest.*.json): nothing was encoded there", ErrBadInput, cfg.OutputDir)
 	}
 	slices.Sort(bases)
+	checkDir := cfg.OutputDir
 	var all []shards.Manifest
 	var problems []string
-	for _, base := range bases {
-		if err := ctx.Err(); err != nil {
+	if remote != nil {
+		// The shards are downloaded for the duplicate-id check.
+		checkDir = remote.staging
+		if all, problems, err = remote.completeShards(ctx, bases, checkDir); err != nil {
 			return FinalizeSummary{}, err
 		}
-		m, err := shards.VerifyShard(cfg.OutputDir, base)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", base, err))
-			continue
+	} else {
+		for _, base := range bases {
+			if err := ctx.Err(); err != nil {
+				return FinalizeSummary{}, err
+			}
+			m, err := shards.VerifyShard(cfg.OutputDir, base)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", base, err))
+				continue
+			}
+			all = append(all, m)
 		}
-		all = append(all, m)
 	}
 	if len(problems) > 0 {
 		return FinalizeSummary{}, fmt.Errorf("%d of %d shards are missing or do not verify (re-run the encode indexes that own them):\n  %s",
@@ -95,7 +110,7 @@ func Finalize(ctx context.Context, cfg FinalizeConfig, log *slog.Logger) (Finali
 	if err := sameSettings(all); err != nil {
 		return FinalizeSummary{}, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
-	dups, err := checkDirectory(ctx, cfg.OutputDir, all, cfg.MaxBadFraction, log)
+	dups, err := checkDirectory(ctx, checkDir, all, cfg.MaxBadFraction, log)
 	if err != nil {
 		return FinalizeSummary{}, err
 	}
@@ -111,7 +126,12 @@ func Finalize(ctx context.Context, cfg FinalizeConfig, log *slog.Logger) (Finali
 		sum.DupExamples = append(sum.DupExamples, d.id)
 	}
 	sum.FinishedAt = time.Now().UTC().Format(time.RFC3339)
-	if err := shards.WriteSuccess(cfg.OutputDir, sum); err != nil {
+	if remote != nil {
+		err = remote.store.WriteSuccess(ctx, sum)
+	} else {
+		err = shards.WriteSuccess(cfg.OutputDir, sum)
+	}
+	if err != nil {
 		return FinalizeSummary{}, err
 	}
 	log.Info("finalized", slog.String("output", cfg.OutputDir), slog.Int("shards", sum.Shards), slog.Int64("documents", sum.Documents))

@@ -62,6 +62,10 @@ type Config struct {
 	// NewProgress, when set, is called once the run knows the work left
 	// (documents and shards to encode) and is told about written documents.
 	NewProgress func(pipeline.Totals) Progress
+	// sources opens the inputs (files or objects); remote, when the output
+	// is in object storage, stages and publishes its shards. Run sets both.
+	sources *inputSet
+	remote  *remoteOutput
 	// Failpoint, when set, is called at the named points of the commit
 	// protocol (see the Failpoint* constants) so that crash tests can kill
 	// the process exactly there. Nil in normal runs.
@@ -170,15 +174,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if cfg.EncodeWorkers <= 0 {
 		cfg.EncodeWorkers = 1
 	}
-	if err := shards.CheckLocalPath("--output", cfg.OutputDir); err != nil {
-		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
-	}
-	inputs, err := shards.DiscoverInputs(cfg.Inputs)
-	if errors.Is(err, shards.ErrBaseCollision) || errors.Is(err, shards.ErrObjectStorage) {
-		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
-	}
+	sources, err := discoverInputs(ctx, cfg.Inputs)
 	if err != nil {
-		return Summary{}, fmt.Errorf("%w: %w", ErrBadInput, err)
+		return Summary{}, err
+	}
+	defer sources.Close()
+	cfg.sources = sources
+	inputs := sources.names
+	remote, err := openRemoteOutput(ctx, cfg.OutputDir)
+	if err != nil {
+		return Summary{}, err
+	}
+	outputName := cfg.OutputDir
+	if remote != nil {
+		defer remote.Close()
+		if cfg.Overwrite {
+			return Summary{}, fmt.Errorf("%w: --overwrite is not supported with an object storage --output yet: delete the shard's manifest (_manifest.NAME.json) under %s instead", ErrSettings, cfg.OutputDir)
+		}
+		cfg.remote = remote
+		cfg.OutputDir = remote.staging
+		log.Info("output in object storage: shards are staged locally, then published", slog.String("output", outputName), slog.String("staging", remote.staging))
 	}
 	if cfg.ShardCount > 1 {
 		mine, err := shards.AssignShards(inputs, cfg.ShardIndex, cfg.ShardCount)
@@ -227,6 +242,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if err := shards.WriteVocabulary(cfg.OutputDir, m.Tokenizer.Vocab()); err != nil {
 		return Summary{}, err
 	}
+	if cfg.remote != nil {
+		if err := cfg.remote.putVocabulary(ctx); err != nil {
+			return Summary{}, err
+		}
+	}
 	settings := settingsOf(m, cfg)
 	p, err := planShards(ctx, m, cfg, settings, log)
 	if err != nil {
@@ -240,6 +260,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		// A _SUCCESS from an earlier run no longer holds while shards are redone.
 		if err := shards.RemoveSuccess(cfg.OutputDir); err != nil {
 			return Summary{}, err
+		}
+		if cfg.remote != nil {
+			if err := cfg.remote.store.RemoveSuccess(ctx); err != nil {
+				return Summary{}, err
+			}
 		}
 	}
 	var progress Progress
@@ -287,11 +312,28 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	}
 	// Every shard is done now, by this run or another: check the whole
 	// directory against the bad-row budget and for ids in two shards.
-	all, err := doneManifests(cfg.OutputDir, inputs)
-	if err != nil {
+	checkDir := cfg.OutputDir
+	var all []shards.Manifest
+	if cfg.remote != nil {
+		checkDir = filepath.Join(cfg.remote.staging, "complete")
+		if err := os.MkdirAll(checkDir, 0o755); err != nil {
+			return sum, fmt.Errorf("create %s: %w", checkDir, err)
+		}
+		var problems []string
+		bases := make([]string, len(inputs))
+		for i, in := range inputs {
+			bases[i] = shards.InputBase(in)
+		}
+		if all, problems, err = cfg.remote.completeShards(ctx, bases, checkDir); err != nil {
+			return sum, err
+		}
+		if len(problems) > 0 {
+			return sum, fmt.Errorf("%d shard(s) in %s do not verify after the run:\n  %s", len(problems), outputName, strings.Join(problems, "\n  "))
+		}
+	} else if all, err = doneManifests(cfg.OutputDir, inputs); err != nil {
 		return sum, err
 	}
-	dups, err := checkDirectory(ctx, cfg.OutputDir, all, cfg.MaxBadFraction, log)
+	dups, err := checkDirectory(ctx, checkDir, all, cfg.MaxBadFraction, log)
 	if err != nil {
 		return sum, err
 	}
@@ -300,7 +342,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		sum.DuplicateExamples = append(sum.DuplicateExamples, d.id)
 	}
 	cfg.failpoint(FailpointBeforeSuccess)
-	if err := shards.WriteSuccess(cfg.OutputDir, sum.record(len(inputs))); err != nil {
+	if cfg.remote != nil {
+		if err := cfg.remote.store.WriteSuccess(ctx, sum.record(len(inputs))); err != nil {
+			return Summary{}, err
+		}
+	} else if err := shards.WriteSuccess(cfg.OutputDir, sum.record(len(inputs))); err != nil {
 		return Summary{}, err
 	}
 	cfg.Metrics.Succeeded(time.Now())
@@ -386,19 +432,13 @@ func planShards(ctx context.Context, m *Model, cfg Config, settings map[string]s
 			log.Error("input shard cannot be read", slog.String("input", in), slog.String("error", err.Error()))
 			p.failed = append(p.failed, shardFailure{input: in, err: err})
 		}
-		st, err := os.Stat(in)
-		if err != nil {
-			fail(fmt.Errorf("%w: input %s: %w", ErrBadInput, in, err))
-			continue
-		}
-		sum, size, err := shards.FileSHA256(in)
+		ident, err := cfg.sources.identity(in)
 		if err != nil {
 			fail(err)
 			continue
 		}
-		ident := shards.ManifestInput{Path: in, Size: size, MTime: st.ModTime().UTC(), SHA256: sum}
 		base := shards.InputBase(in)
-		d, err := shards.CheckResume(cfg.OutputDir, base, ident, settings)
+		d, err := checkResume(ctx, cfg, base, ident, settings)
 		if err != nil {
 			return plan{}, err
 		}
@@ -420,7 +460,7 @@ func planShards(ctx context.Context, m *Model, cfg Config, settings map[string]s
 		case shards.ResumeBroken:
 			log.Warn("re-encoding shard whose output does not verify", slog.String("input", in), slog.String("reason", d.Reason))
 		}
-		r, err := shards.OpenInput(in, cfg.Columns)
+		r, err := cfg.sources.open(ctx, in, cfg.Columns)
 		if err != nil {
 			fail(classify(err))
 			continue
@@ -435,7 +475,7 @@ func planShards(ctx context.Context, m *Model, cfg Config, settings map[string]s
 				SplashVersion: cfg.Version, ModelSHA256: m.ModelSHA256, TokenizerSHA256: m.TokenizerSHA256,
 				VocabSize: m.Backend.VocabSize(), MaxLength: m.MaxLength, Pooling: m.Pooling.String(),
 				MinWeight: cfg.Encode.Sparsify.MinWeight, TopK: cfg.Encode.Sparsify.TopK, Scale: cfg.Encode.Sparsify.Scale,
-				SourcePath: in, SourceSize: size, SourceSHA256: sum,
+				SourcePath: in, SourceSize: ident.Size, SourceSHA256: ident.SHA256,
 			},
 		})
 	}

@@ -300,7 +300,7 @@ func readShards(ctx context.Context, tasks []shardTask, cfg Config, settings map
 func readShard(ctx context.Context, t shardTask, cfg Config, settings map[string]string, index *int64,
 	chunks chan<- docChunk, log *slog.Logger) (shardEnd, error) {
 	end := shardEnd{shard: t.index}
-	d, err := shards.CheckResume(cfg.OutputDir, t.base, t.ident, settings)
+	d, err := checkResume(ctx, cfg, t.base, t.ident, settings)
 	if err != nil {
 		return end, err
 	}
@@ -331,7 +331,7 @@ func readShard(ctx context.Context, t shardTask, cfg Config, settings map[string
 		end.err = classify(err)
 		return end, nil
 	}
-	r, err := shards.OpenInput(t.input, cfg.Columns)
+	r, err := cfg.sources.open(ctx, t.input, cfg.Columns)
 	if err != nil {
 		return fail(err)
 	}
@@ -671,6 +671,16 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 			return err
 		}
 		cfg.failpoint(FailpointManifestWritten)
+		if cfg.remote != nil {
+			won, err := cfg.remote.publish(ctx, man, st.task.base, log)
+			if err != nil {
+				return err
+			}
+			if !won {
+				res.byOther++
+				return shardFinished(st.task.index)
+			}
+		}
 		cfg.Metrics.ShardDone()
 		cfg.Metrics.AddBad(st.rejected.Rows())
 		res.encoded++
