@@ -152,3 +152,49 @@ func TestObjectStorageRoundTrip(t *testing.T) {
 		t.Errorf("finalize of the bucket: %d shards, %d documents; want %d, %d", fsum.Shards, fsum.Documents, len(inputs), len(want))
 	}
 }
+
+// TestTwoRunsIntoOneBucket runs two encodes of the same shards into one
+// bucket prefix at the same time. Their staging directories are separate,
+// so nothing local keeps them apart: both encode every shard and race to
+// publish it. Each shard must be committed exactly once (one run counts it
+// as encoded, the other as done by another run), both runs must succeed,
+// and every shard in the bucket must verify.
+func TestTwoRunsIntoOneBucket(t *testing.T) {
+	_, glob := cranfieldDocs(t)
+	inputs := mustGlob(t, glob)[:2]
+	model := genModel(t, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 31})
+	s3 := fakeS3(t)
+	ctx := context.Background()
+	out := s3("race/")
+	type result struct {
+		sum Summary
+		err error
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			sum, err := Run(ctx, baseConfig(model, out, inputs...), quietLog())
+			results <- result{sum, err}
+		}()
+	}
+	encoded, byOther := 0, 0
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("a run failed: %v", r.err)
+		}
+		encoded += r.sum.Shards
+		byOther += r.sum.ByOther + r.sum.Skipped
+	}
+	if encoded != len(inputs) {
+		t.Errorf("the two runs committed %d shards between them, want each of the %d once (%d counted as done by the other)", encoded, len(inputs), byOther)
+	}
+	fsum, err := Finalize(ctx, FinalizeConfig{OutputDir: out, MaxBadFraction: 0.001}, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fsum.Shards != len(inputs) || fsum.Duplicates != 0 {
+		t.Errorf("finalize: %d shards, %d duplicated ids; want %d and 0", fsum.Shards, fsum.Duplicates, len(inputs))
+	}
+	t.Logf("committed %d shards, %d found done by the other run", encoded, byOther)
+}
