@@ -178,16 +178,22 @@ func ReadManifest(path string) (Manifest, error) {
 	if len(data) > maxManifestSize {
 		return Manifest{}, fmt.Errorf("read manifest %s: %w: larger than %d bytes", path, ErrInvalidManifest, maxManifestSize)
 	}
-	var m Manifest
+	m, err := parseManifestSafely(data)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read manifest %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// parseManifestSafely is parseManifest with a panic of the decoder turned
+// into ErrInvalidManifest: manifests are foreign bytes.
+func parseManifestSafely(data []byte) (m Manifest, err error) {
 	err = safely(ErrInvalidManifest, func() error {
 		var err error
 		m, err = parseManifest(data)
 		return err
 	})
-	if err != nil {
-		return Manifest{}, fmt.Errorf("read manifest %s: %w", path, err)
-	}
-	return m, nil
+	return m, err
 }
 
 func parseManifest(data []byte) (Manifest, error) {

@@ -335,12 +335,7 @@ func (s *Store) ReadManifest(ctx context.Context, base string) (Manifest, error)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("read manifest %s: %w", s.url(name), err)
 	}
-	var m Manifest
-	err = safely(ErrInvalidManifest, func() error {
-		var err error
-		m, err = parseManifest(data)
-		return err
-	})
+	m, err := parseManifestSafely(data)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("read manifest %s: %w", s.url(name), err)
 	}
@@ -432,12 +427,8 @@ func (s *Store) PublishShard(ctx context.Context, localDir string, m Manifest) (
 	if err != nil {
 		return false, nil, fmt.Errorf("publish %s: %w", filepath.Join(localDir, mname), err)
 	}
-	var local Manifest
-	if err := safely(ErrInvalidManifest, func() error {
-		var err error
-		local, err = parseManifest(mdata)
-		return err
-	}); err != nil {
+	local, err := parseManifestSafely(mdata)
+	if err != nil {
 		return false, nil, fmt.Errorf("publish %s: %w", filepath.Join(localDir, mname), err)
 	}
 	if local.Output != m.Output || (local.Rejected == nil) != (m.Rejected == nil) ||

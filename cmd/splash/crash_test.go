@@ -160,12 +160,21 @@ type crashProc struct {
 // SPLASH_FAILPOINT value.
 func (f *crashFixture) start(t *testing.T, out, failpoint string) *crashProc {
 	t.Helper()
-	p := &crashProc{cmd: splashCmd(f.bin, f.encodeArgs(out)...), done: make(chan struct{})}
-	env := slices.DeleteFunc(p.cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, failpointEnv+"=") })
+	var env []string
 	if failpoint != "" {
 		env = append(env, failpointEnv+"="+failpoint)
 	}
-	p.cmd.Env = env
+	return f.startWith(t, f.encodeArgs(out), env)
+}
+
+// startWith starts splash with args, in the test's environment without
+// $SPLASH_FAILPOINT and $JOB_COMPLETION_INDEX, plus env.
+func (f *crashFixture) startWith(t *testing.T, args, env []string) *crashProc {
+	t.Helper()
+	p := &crashProc{cmd: splashCmd(f.bin, args...), done: make(chan struct{})}
+	p.cmd.Env = append(slices.DeleteFunc(p.cmd.Env, func(kv string) bool {
+		return strings.HasPrefix(kv, failpointEnv+"=") || strings.HasPrefix(kv, completionIndexEnv+"=")
+	}), env...)
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {

@@ -5,7 +5,6 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,26 +19,13 @@ import (
 func (f *crashFixture) startIndex(t *testing.T, out string, index, count int, byEnv bool) *crashProc {
 	t.Helper()
 	args := append(f.encodeArgs(out), "--shard-count", strconv.Itoa(count))
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, completionIndexEnv+"=") || strings.HasPrefix(kv, failpointEnv+"=")
-	})
+	var env []string
 	if byEnv {
 		env = append(env, completionIndexEnv+"="+strconv.Itoa(index))
 	} else {
 		args = append(args, "--shard-index", strconv.Itoa(index))
 	}
-	p := &crashProc{cmd: splashCmd(f.bin, args...), done: make(chan struct{})}
-	p.cmd.Env = env
-	p.cmd.Stdout = &p.stdout
-	p.cmd.Stderr = &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	return p
+	return f.startWith(t, args, env)
 }
 
 // TestShardedIndexedRuns is the harness of a Kubernetes Indexed Job on one
