@@ -28,6 +28,7 @@ TARGETS=(
   "./shards FuzzReadShard"
   "./encode/tokenizer FuzzEncode"
   "./encode/tokenizer FuzzParse"
+  "./encode/tokenizer FuzzEncodeBPE"
   "./gpu/ort FuzzInspectModel"
   "./gpu/ort FuzzAppendPooling"
 )

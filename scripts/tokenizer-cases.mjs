@@ -12,6 +12,10 @@
 //	    ../shared/models/bert-base-uncased/tokenizer.json > encode/tokenizer/testdata/cases.jsonl
 //
 // then regenerate expected.jsonl with scripts/tokenizer-reference.mjs.
+// With a third argument "llm" it adds cases aimed at the BPE tokenizers of
+// causal language models (runs of spaces, tabs and newlines, contractions,
+// digit runs, and the tokenizer's own added tokens inside text); without it
+// the output is the BERT case list, unchanged.
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,7 +25,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
 const { Tokenizer } = require('tokenizers');
 
-const [cranPath, tokenizerPath] = process.argv.slice(2);
+const [cranPath, tokenizerPath, mode] = process.argv.slice(2);
 if (!cranPath || !tokenizerPath) {
   process.stderr.write('usage: tokenizer-cases.mjs CRAN_ALL_1400 TOKENIZER_JSON\n');
   process.exit(2);
@@ -112,6 +116,33 @@ const hand = [
   'state-of-the-art', 'U.S.A. vs U.K.', '10:30am', 'a\u00A0b\u2003c\u3000d',
 ];
 for (const t of hand) add(t);
+
+// 1b. (llm) Whitespace runs, contractions, digits, and the file's added tokens.
+if (mode === 'llm') {
+  const llm = [
+    'a  b', 'a   b', 'a    b c', 'a \n b', 'a\n\n\nb', '  leading', 'trailing  ', 'trailing \n',
+    '\t\tx', ' \n\n ', 'a \t b', 'x\r\n\r\ny', '\n', '\n\n', ' ', '  ', '\t', '\r\n', 'a\n  b',
+    'a \u3000b', '\u3000word', '\u00a0word', 'x \u00a0 y', 'end.\n\n', 'x!!!\n\n y', '?\r\n', ' !!\n',
+    '(word', '.word', '"word"', '  (x)  ', '\tword', '\vword\f', 'a\u2028b', '\u0085x',
+    "don't", "DON'T", "I'm", "we'll", "they've", "she'd", "you're", "it'S", "IT'LL", "'s", "''s",
+    "'sup", "'\u017F", "x'Re y'VE", "rock 'n' roll", "'", "''", " 'm", "l'amour d'été",
+    '12345678', '1234 5678', '3.14', ' 2024', 'x1y2', '١٢٣٤٥', '1,234,567.89', '007', 'v1.2.3-rc4',
+    '٣٤٥٦ ४५६७ ½½½', 'Ⅻ Ⅻ ⅫⅫ', 'a1b22c333d4444', 'word123word', '   123', '#1!2?3',
+    'def f(x):\n    return x  # comment\n', '    indented\n\tcode\n', 'if (a && b) { c(); }\n',
+    'camelCase PascalCase snake_case kebab-case', 'HTTPServer XMLHttpRequest',
+    'ありがとう ございます', '안녕하세요 세계', '中文 English 日本語', 'Ünïcödé Wörds',
+    // Unicode 16 letters and digits (newer than Go's tables)
+    'u16 a\u1C89b x\u{105C0}y 1\u{10D40}2 z\u{116D0}\u{116D1}\u{116D2}9 \uA7CBq \u{10D40}\u{10D41}\u{10D42}\u{10D43}',
+    "'\u{105C0} 1\u{11BF0}\u{11BF1}\u{11BF2}\u{11BF3} !\u1C89! \u1C89\u1C8Aa",
+  ];
+  for (const t of llm) add(t);
+  const config = JSON.parse(fs.readFileSync(tokenizerPath, 'utf8'));
+  for (const { content } of config.added_tokens ?? []) {
+    for (const t of [content, `a${content}b`, `a ${content} b`, content + content, ` ${content}`, `${content} `,
+      `\n${content}\n`, `${content}hello`, `hello${content}`, `x  ${content}  y`, content.toUpperCase() + ' x',
+      `${content.slice(0, -1)} ${content.slice(-1)}`, `Hello ${content} world${content}`]) add(t);
+  }
+}
 
 // 2. Truncation of a sample of the hand-written cases.
 const truncSample = [

@@ -47,6 +47,28 @@ func BenchmarkEncode(b *testing.B) {
 		"Ελληνικά Καλημέρα κόσμε Русский текст Привет мир العربية مرحبا بالعالم हिन्दी नमस्ते",
 	}
 	long := strings.Join(docs[:40], "\n")
+	benchEncode(b, tok, docs, multi, long)
+}
+
+// BenchmarkEncodeBPE is BenchmarkEncode for GPT-2 (byte-level BPE) and
+// Mistral (SentencePiece-style BPE). Their word caches are warm after the
+// first round, as they are when a corpus is encoded.
+func BenchmarkEncodeBPE(b *testing.B) {
+	docs := benchDocs(200)
+	multi := []string{
+		"Ångström naïve café résumé Crème brûlée — Tiếng Việt có dấu: Cụ thể, bạn sẽ tham gia",
+		"北京大学的学生在研究自然语言处理。東京都庁 ひらがな カタカナ 한국어 텍스트입니다 😀👩‍👩‍👧‍👦",
+		"Ελληνικά Καλημέρα κόσμε Русский текст Привет мир العربية مرحبا بالعالم हिन्दी नमस्ते",
+	}
+	long := strings.Join(docs[:40], "\n")
+	for _, name := range bpeModels {
+		b.Run(name, func(b *testing.B) {
+			benchEncode(b, loadShared(b, name, ""), docs, multi, long)
+		})
+	}
+}
+
+func benchEncode(b *testing.B, tok *Tokenizer, docs, multi []string, long string) {
 	run := func(name string, texts []string, maxLength int) {
 		b.Run(name, func(b *testing.B) {
 			var bytes, tokens int

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -86,7 +87,7 @@ func checkID(what string, id int64) (int32, error) {
 	return int32(id), nil
 }
 
-func parseModel(raw json.RawMessage) (*wordPiece, error) {
+func parseModel(raw json.RawMessage) (model, error) {
 	if isNull(raw) {
 		return nil, errors.New("model is missing")
 	}
@@ -94,9 +95,73 @@ func parseModel(raw json.RawMessage) (*wordPiece, error) {
 	if err != nil {
 		return nil, err
 	}
-	if typ != "WordPiece" {
-		return nil, &UnsupportedError{Component: "model", Type: typ, Detail: "only WordPiece is implemented"}
+	switch typ {
+	case "WordPiece":
+		return parseWordPiece(raw, typ)
+	case "BPE":
+		return parseBPE(raw, typ)
 	}
+	return nil, &UnsupportedError{Component: "model", Type: typ, Detail: "implemented: WordPiece, BPE"}
+}
+
+func parseBPE(raw json.RawMessage, typ string) (*bpe, error) {
+	var m struct {
+		Dropout                 *float64          `json:"dropout"`
+		UnkToken                *string           `json:"unk_token"`
+		ContinuingSubwordPrefix *string           `json:"continuing_subword_prefix"`
+		EndOfWordSuffix         *string           `json:"end_of_word_suffix"`
+		FuseUnk                 bool              `json:"fuse_unk"`
+		ByteFallback            bool              `json:"byte_fallback"`
+		IgnoreMerges            bool              `json:"ignore_merges"`
+		Vocab                   map[string]int64  `json:"vocab"`
+		Merges                  []json.RawMessage `json:"merges"`
+	}
+	if err := decode("model", typ, raw, &m); err != nil {
+		return nil, err
+	}
+	if m.Dropout != nil && *m.Dropout != 0 {
+		return nil, &UnsupportedError{Component: "model", Type: typ, Detail: fmt.Sprintf("dropout %v: only deterministic BPE (dropout null or 0) is implemented", *m.Dropout)}
+	}
+	vocab := make(map[string]int32, len(m.Vocab))
+	for tok, id := range m.Vocab {
+		v, err := checkID(fmt.Sprintf("model BPE: vocab entry %q", tok), id)
+		if err != nil {
+			return nil, err
+		}
+		vocab[tok] = v
+	}
+	merges := make([][2]string, len(m.Merges))
+	for i, r := range m.Merges {
+		var line string
+		if json.Unmarshal(r, &line) == nil {
+			a, b, ok := strings.Cut(line, " ")
+			if !ok {
+				return nil, fmt.Errorf("model BPE: merge %d %q is not two tokens separated by a space", i, line)
+			}
+			merges[i] = [2]string{a, b}
+			continue
+		}
+		var pair []string
+		if err := json.Unmarshal(r, &pair); err != nil || len(pair) != 2 {
+			return nil, fmt.Errorf("model BPE: merge %d is neither \"a b\" nor [\"a\", \"b\"]", i)
+		}
+		merges[i] = [2]string{pair[0], pair[1]}
+	}
+	var prefix, suffix string
+	if m.ContinuingSubwordPrefix != nil {
+		prefix = *m.ContinuingSubwordPrefix
+	}
+	if m.EndOfWordSuffix != nil {
+		suffix = *m.EndOfWordSuffix
+	}
+	b, err := newBPE(vocab, merges, m.UnkToken, prefix, suffix, m.FuseUnk, m.ByteFallback, m.IgnoreMerges)
+	if err != nil {
+		return nil, fmt.Errorf("model BPE: %w", err)
+	}
+	return b, nil
+}
+
+func parseWordPiece(raw json.RawMessage, typ string) (*wordPiece, error) {
 	var m struct {
 		UnkToken                *string          `json:"unk_token"`
 		ContinuingSubwordPrefix *string          `json:"continuing_subword_prefix"`
@@ -181,6 +246,29 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 			return nil, err
 		}
 		return stripNormalizer{c.Left, c.Right}, nil
+	case "Prepend":
+		var c struct {
+			Prepend string `json:"prepend"`
+		}
+		if err := decode("normalizer", typ, raw, &c); err != nil {
+			return nil, err
+		}
+		return prependNormalizer(c.Prepend), nil
+	case "Replace":
+		var c struct {
+			Pattern struct {
+				String *string `json:"String"`
+				Regex  *string `json:"Regex"`
+			} `json:"pattern"`
+			Content string `json:"content"`
+		}
+		if err := decode("normalizer", typ, raw, &c); err != nil {
+			return nil, err
+		}
+		if c.Pattern.String == nil || *c.Pattern.String == "" {
+			return nil, &UnsupportedError{Component: "normalizer", Type: typ, Detail: "only a non-empty String pattern is implemented"}
+		}
+		return replaceNormalizer{*c.Pattern.String, c.Content}, nil
 	case "Sequence":
 		var c struct {
 			Normalizers []json.RawMessage `json:"normalizers"`
@@ -199,7 +287,7 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		return seq, nil
 	}
 	return nil, &UnsupportedError{Component: "normalizer", Type: typ,
-		Detail: "implemented: BertNormalizer, Lowercase, NFD, NFC, NFKC, NFKD, StripAccents, Strip, Sequence"}
+		Detail: "implemented: BertNormalizer, Lowercase, NFD, NFC, NFKC, NFKD, StripAccents, Strip, Prepend, Replace, Sequence"}
 }
 
 func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
@@ -214,6 +302,70 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		return whitespacePreTokenizer{}, nil
 	case "WhitespaceSplit":
 		return whitespaceSplitPreTokenizer{}, nil
+	case "ByteLevel":
+		c := struct {
+			AddPrefixSpace bool `json:"add_prefix_space"`
+			UseRegex       bool `json:"use_regex"`
+		}{AddPrefixSpace: true, UseRegex: true} // HF's defaults
+		if err := decode("pre_tokenizer", typ, raw, &c); err != nil {
+			return nil, err
+		}
+		return byteLevelPreTokenizer{addPrefixSpace: c.AddPrefixSpace, useRegex: c.UseRegex}, nil
+	case "Split":
+		var c struct {
+			Pattern struct {
+				String *string `json:"String"`
+				Regex  *string `json:"Regex"`
+			} `json:"pattern"`
+			Behavior string `json:"behavior"`
+			Invert   bool   `json:"invert"`
+		}
+		if err := decode("pre_tokenizer", typ, raw, &c); err != nil {
+			return nil, err
+		}
+		const detail = "implemented: the Regex patterns of GPT-2 and Llama 3 with behavior Isolated, not inverted"
+		if c.Pattern.Regex == nil || c.Behavior != "Isolated" || c.Invert {
+			return nil, &UnsupportedError{Component: "pre_tokenizer", Type: typ, Detail: detail}
+		}
+		switch *c.Pattern.Regex {
+		case gpt2Pattern:
+			return splitPreTokenizer{gpt2Match}, nil
+		case llama3Pattern:
+			return splitPreTokenizer{llama3Match}, nil
+		}
+		return nil, &UnsupportedError{Component: "pre_tokenizer", Type: typ, Detail: detail}
+	case "Metaspace":
+		c := struct {
+			Replacement    string  `json:"replacement"`
+			PrependScheme  *string `json:"prepend_scheme"`
+			AddPrefixSpace *bool   `json:"add_prefix_space"`
+			Split          *bool   `json:"split"`
+		}{Replacement: "\u2581"}
+		if err := decode("pre_tokenizer", typ, raw, &c); err != nil {
+			return nil, err
+		}
+		p := metaspacePreTokenizer{replacement: c.Replacement, prepend: prependAlways, split: true}
+		if c.Split != nil {
+			p.split = *c.Split
+		}
+		switch {
+		case c.PrependScheme != nil:
+			switch *c.PrependScheme {
+			case "always":
+			case "first":
+				p.prepend = prependFirst
+			case "never":
+				p.prepend = prependNever
+			default:
+				return nil, fmt.Errorf("pre_tokenizer Metaspace: unknown prepend_scheme %q", *c.PrependScheme)
+			}
+		case c.AddPrefixSpace != nil && !*c.AddPrefixSpace:
+			p.prepend = prependNever // the legacy field
+		}
+		if utf8.RuneCountInString(p.replacement) != 1 {
+			return nil, fmt.Errorf("pre_tokenizer Metaspace: replacement %q is not one character", p.replacement)
+		}
+		return p, nil
 	case "Sequence":
 		var c struct {
 			PreTokenizers []json.RawMessage `json:"pretokenizers"`
@@ -232,7 +384,7 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 		return seq, nil
 	}
 	return nil, &UnsupportedError{Component: "pre_tokenizer", Type: typ,
-		Detail: "implemented: BertPreTokenizer, Whitespace, WhitespaceSplit, Sequence"}
+		Detail: "implemented: BertPreTokenizer, Whitespace, WhitespaceSplit, ByteLevel, Split, Metaspace, Sequence"}
 }
 
 // parsePostProcessor returns the ids put before and after the single
@@ -243,6 +395,25 @@ func parsePostProcessor(raw json.RawMessage) (prefix, suffix []int32, err error)
 		return nil, nil, err
 	}
 	switch typ {
+	case "ByteLevel":
+		return nil, nil, nil // it only adjusts offsets
+	case "Sequence":
+		var c struct {
+			Processors []json.RawMessage `json:"processors"`
+		}
+		if err := decode("post_processor", typ, raw, &c); err != nil {
+			return nil, nil, err
+		}
+		for _, r := range c.Processors {
+			p, s, err := parsePostProcessor(r)
+			if err != nil {
+				return nil, nil, err
+			}
+			// Each processor wraps the output of the previous ones.
+			prefix = append(p, prefix...)
+			suffix = append(suffix, s...)
+		}
+		return prefix, suffix, nil
 	case "BertProcessing":
 		var c struct {
 			Sep []json.RawMessage `json:"sep"`
@@ -305,7 +476,7 @@ func parsePostProcessor(raw json.RawMessage) (prefix, suffix []int32, err error)
 		return prefix, suffix, nil
 	}
 	return nil, nil, &UnsupportedError{Component: "post_processor", Type: typ,
-		Detail: "implemented: TemplateProcessing, BertProcessing"}
+		Detail: "implemented: TemplateProcessing, BertProcessing, ByteLevel, Sequence"}
 }
 
 // tokenPair reads a ["[CLS]", 101] pair of BertProcessing.

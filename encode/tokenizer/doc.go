@@ -1,41 +1,66 @@
 // Package tokenizer is a pure-Go implementation of the Hugging Face
-// tokenizers pipeline for BERT-style WordPiece tokenizers: it loads a
-// tokenizer.json and produces exactly the ids of Hugging Face `tokenizers`
-// (checked against the npm package tokenizers 0.23.2, for bert-base-uncased
-// and variants of its configuration, on the cases in testdata/cases.jsonl;
-// see testdata/README.md and scripts/tokenizer-reference.mjs).
+// tokenizers pipeline for BERT-style WordPiece tokenizers and for the BPE
+// tokenizers of causal language models (byte-level BPE as in GPT-2 and
+// Llama 3, SentencePiece-style BPE with byte fallback as in Mistral and
+// Llama 2): it loads a tokenizer.json and produces exactly the ids of Hugging
+// Face `tokenizers` (checked against the npm package tokenizers 0.23.2, for
+// bert-base-uncased, gpt2 and mistral-7b and variants of their configuration,
+// on the cases in testdata/cases.jsonl and testdata/{gpt2,mistral-7b}/; see
+// testdata/README.md and scripts/tokenizer-reference.mjs).
 //
 // # Supported tokenizer.json components
 //
 //   - model: WordPiece (vocab, unk_token, continuing_subword_prefix,
 //     max_input_chars_per_word counted in characters). Its unk_token must be
-//     in the vocabulary (HF only fails when it first needs it). Other models
-//     (BPE, Unigram, WordLevel) are refused with an error naming the type.
+//     in the vocabulary (HF only fails when it first needs it).
+//   - model: BPE (vocab, merges as "a b" strings or [a, b] pairs, unk_token
+//     or null, fuse_unk, byte_fallback, ignore_merges,
+//     continuing_subword_prefix, end_of_word_suffix; dropout must be null or
+//     0). Merges are applied like HF's Word::merge_all (lowest rank first,
+//     then leftmost); words of up to 64 bytes are cached (at most 65,536 of
+//     them, then the cache stops growing). Other models (Unigram,
+//     WordLevel) are refused with an error naming the type.
 //   - normalizer: BertNormalizer (clean_text, handle_chinese_chars,
 //     strip_accents with null meaning "as lowercase", lowercase), Lowercase,
 //     NFD, StripAccents, Strip, Sequence; NFC, NFKC and NFKD through
 //     golang.org/x/text, whose Unicode data is newer than HF's: these three
 //     differ from HF for characters without a decomposition there (on 20,000
 //     random strings NFKC differed 7 times, always over characters of
-//     Unicode 13 and later such as U+107AA or U+1E045).
-//   - pre_tokenizer: BertPreTokenizer, Whitespace, WhitespaceSplit, Sequence.
+//     Unicode 13 and later such as U+107AA or U+1E045). Prepend, and Replace
+//     with a String pattern (the normalizers of older Llama 2 style files).
+//   - pre_tokenizer: BertPreTokenizer, Whitespace, WhitespaceSplit, Sequence;
+//     for BPE models also ByteLevel (add_prefix_space, use_regex with GPT-2's
+//     regex; bytes are mapped to GPT-2's byte-to-unicode characters), Split
+//     with behavior Isolated and the Regex of GPT-2 or of Llama 3 (both
+//     regexes need look-ahead, which Go's regexp lacks: they are matched by
+//     hand, see bytelevel.go; \p{L} and \p{N} are tables measured on the
+//     reference, tables_regex.go, as its Unicode is newer than Go's, and \s
+//     is White_Space), and Metaspace (replacement, prepend_scheme always, first
+//     or never, or the legacy add_prefix_space, split). ByteLevel must come
+//     last in a Sequence (and alone when it adds a prefix space); Metaspace
+//     must stand alone.
 //   - post_processor: TemplateProcessing (the single template; it must hold
-//     $A once) and BertProcessing; their ids must lie in the vocabulary.
-//     No post_processor means no special tokens.
+//     $A once), BertProcessing, ByteLevel (adds nothing: it only moves
+//     offsets) and Sequence of these; their ids must lie in the vocabulary.
+//     No post_processor means no special tokens (gpt2 has none; mistral-7b
+//     puts <s> first).
 //   - added_tokens with special, normalized, lstrip, rstrip and single_word:
 //     tokens with normalized=false are found in the raw text, the others in
 //     the normalized text, leftmost-longest like HF's AddedVocabulary, and
 //     ids are assigned the way HF assigns them (the file's "id" is not used
 //     for tokens missing from the vocabulary). Matching is case-sensitive:
 //     "[MASK]" is the mask token, "[mask]" is the text "[", "mask", "]".
-//   - padding: only pad_id is read (PadID). truncation: only max_length is
-//     read (FileMaxLength); Encode does not apply it by itself.
+//   - padding: only pad_id is read. PadID is padding.pad_id if the file
+//     sets one, else the id of "[PAD]" or "<pad>", else 0: gpt2 and
+//     mistral-7b have no pad token and pad with 0 ("!" and "<unk>"), which is
+//     harmless as long as the attention mask hides the padding.
+//   - truncation: only max_length is read (FileMaxLength); Encode does not
+//     apply it by itself.
 //
 // Anything else in normalizer, pre_tokenizer, model or post_processor is an
 // error of type *UnsupportedError (errors.Is(err, ErrUnsupported)) naming the
 // component and its type, e.g. `parse tokenizer.json: normalizer
-// "Precompiled" is not supported (implemented: ...)`; GPT-2 or Mistral files
-// fail with `model "BPE" is not supported`. Decoders are ignored.
+// "Precompiled" is not supported (implemented: ...)`. Decoders are ignored.
 //
 // The per-character Unicode data (what clean_text drops, punctuation, marks,
 // canonical decompositions and combining classes, lowercase) is not Go's
@@ -49,12 +74,20 @@
 // maxLength - NumSpecialTokens() content ids and then adds the template's
 // special tokens, like HF with truncation max_length=maxLength, strategy
 // longest_first, direction right, stride 0: the result has at most maxLength
-// ids, starts with [CLS] and ends with [SEP]. Encoding.Truncated reports that
-// content was cut. maxLength <= 0 means no truncation. A positive maxLength
+// ids, starts with [CLS] and ends with [SEP] (for gpt2, which adds nothing,
+// it is the first maxLength ids; for mistral-7b, <s> and the first
+// maxLength-1 content ids). Encoding.Truncated reports that content was cut. maxLength <= 0 means no truncation. A positive maxLength
 // below NumSpecialTokens() is rejected by ValidateMaxLength; Encode itself
 // then returns the special tokens alone. Long texts are processed piece by
 // piece and Encode stops as soon as the limit is passed, so truncating a
-// long document costs little more than the kept part.
+// long document costs little more than the kept part. For byte-level and
+// Metaspace files the cuts are made only before a space that follows a
+// printable ASCII character, where neither the regexes nor the merges can
+// join the two sides (TestBPEChunking and FuzzEncodeBPE check that chunked
+// and whole encodings agree). A Metaspace file without split is one word per
+// text for HF; when no token of the vocabulary holds the replacement after
+// another character (mistral-7b), that word is cut before each run of
+// replacements before BPE, which gives the same ids.
 //
 // # Invalid UTF-8
 //
@@ -62,7 +95,8 @@
 // part of a valid UTF-8 sequence is read as U+FFFD (as a Go range loop does),
 // so Encode(s) equals HF's encoding of s with each invalid byte replaced by
 // U+FFFD. BertNormalizer with clean_text drops U+FFFD, so for BERT invalid
-// bytes simply vanish ("ab\xffcd" encodes like "abcd").
+// bytes simply vanish ("ab\xffcd" encodes like "abcd"); byte-level BPE
+// encodes the three bytes of U+FFFD.
 //
 // A Tokenizer is immutable after Parse and safe for concurrent use.
 package tokenizer

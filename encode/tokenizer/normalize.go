@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
@@ -287,4 +288,29 @@ func appendValid(dst []byte, src string) []byte {
 		dst = utf8.AppendRune(dst, r)
 	}
 	return dst
+}
+
+// prependNormalizer is HF's Prepend: the string before any non-empty text.
+type prependNormalizer string
+
+func (prependNormalizer) local() bool { return false }
+
+func (p prependNormalizer) appendNormalized(dst []byte, src string) []byte {
+	if src == "" {
+		return dst
+	}
+	return appendValid(append(dst, p...), src)
+}
+
+// replaceNormalizer is HF's Replace with a String pattern: every
+// non-overlapping occurrence, leftmost first, replaced by content.
+type replaceNormalizer struct{ pattern, content string }
+
+func (replaceNormalizer) local() bool { return false }
+
+func (r replaceNormalizer) appendNormalized(dst []byte, src string) []byte {
+	start := len(dst)
+	dst = appendValid(dst, src)
+	text := string(dst[start:])
+	return append(dst[:start], strings.ReplaceAll(text, r.pattern, r.content)...)
 }

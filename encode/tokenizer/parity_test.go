@@ -292,4 +292,7 @@ func TestUnicodeTablesVersion(t *testing.T) {
 	if want := "tokenizers@" + pkg.Version; hfTablesVersion != want {
 		t.Errorf("tables_hf.go was measured on %s but %s is installed: regenerate it (see testdata/README.md)", hfTablesVersion, want)
 	}
+	if want := "tokenizers@" + pkg.Version; hfRegexTablesVersion != want {
+		t.Errorf("tables_regex.go was measured on %s but %s is installed: regenerate it (see testdata/README.md)", hfRegexTablesVersion, want)
+	}
 }

@@ -20,7 +20,7 @@ var updateFuzzSeeds = flag.Bool("update-fuzz-seeds", false, "rewrite the generat
 // "parse tokenizer.json: " and matches ErrUnsupported exactly when it is an
 // *UnsupportedError about one of the four components; it must not panic
 // (parse is called, without Parse's recovery). What it accepts is a working
-// tokenizer: the unknown token's id and every id Encode returns are in the
+// tokenizer: the unknown token's id (-1 if none) and every id Encode returns are in the
 // vocabulary, Vocab is deterministic and each of its tokens has an id,
 // Encode wraps the content in the template's special ids, EncodeInto agrees
 // with Encode, and truncation keeps a prefix of the content. Seeds:
@@ -43,7 +43,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		n := tok.VocabSize()
-		if n <= 0 || tok.UnkID() < 0 || int(tok.UnkID()) >= n {
+		if n <= 0 || tok.UnkID() < -1 || int(tok.UnkID()) >= n {
 			t.Fatalf("vocabulary size %d, unknown token id %d", n, tok.UnkID())
 		}
 		if tok.FileMaxLength() < 0 {

@@ -197,21 +197,23 @@ func TestUnsupportedComponents(t *testing.T) {
 		value    any
 	}{
 		{"normalizer", "Precompiled", map[string]any{"type": "Precompiled", "precompiled_charsmap": "AAAA"}},
-		{"normalizer", "Replace", map[string]any{"type": "Replace", "pattern": map[string]any{"String": " "}, "content": "_"}},
-		{"normalizer", "Prepend", map[string]any{"type": "Sequence", "normalizers": []any{
-			map[string]any{"type": "Lowercase"}, map[string]any{"type": "Prepend", "prepend": "_"}}}},
+		{"normalizer", "Replace", map[string]any{"type": "Replace", "pattern": map[string]any{"Regex": " +"}, "content": "_"}},
+		{"normalizer", "Replace", map[string]any{"type": "Sequence", "normalizers": []any{
+			map[string]any{"type": "Lowercase"}, map[string]any{"type": "Replace", "pattern": map[string]any{"String": ""}}}}},
 		{"normalizer", "ByteLevel", map[string]any{"type": "ByteLevel"}},
 		{"pre_tokenizer", "ByteLevel", map[string]any{"type": "ByteLevel", "add_prefix_space": false}},
 		{"pre_tokenizer", "Metaspace", map[string]any{"type": "Metaspace", "replacement": "▁"}},
 		{"pre_tokenizer", "Split", map[string]any{"type": "Sequence", "pretokenizers": []any{
 			map[string]any{"type": "WhitespaceSplit"}, map[string]any{"type": "Split"}}}},
+		{"pre_tokenizer", "Split", map[string]any{"type": "Split", "pattern": map[string]any{"Regex": `\w+`}, "behavior": "Isolated"}},
+		{"pre_tokenizer", "Split", map[string]any{"type": "Split", "pattern": map[string]any{"Regex": gpt2Pattern}, "behavior": "Removed"}},
 		{"pre_tokenizer", "Digits", map[string]any{"type": "Digits", "individual_digits": true}},
-		{"model", "BPE", map[string]any{"type": "BPE", "vocab": map[string]int{"a": 0}, "merges": []string{}}},
+		{"model", "BPE", map[string]any{"type": "BPE", "vocab": map[string]int{"a": 0}, "merges": []string{}, "dropout": 0.1}},
 		{"model", "Unigram", map[string]any{"type": "Unigram", "vocab": [][]any{{"a", -1.0}}}},
 		{"model", "WordLevel", map[string]any{"type": "WordLevel", "vocab": map[string]int{"a": 0}, "unk_token": "a"}},
 		{"post_processor", "RobertaProcessing", map[string]any{"type": "RobertaProcessing", "sep": []any{"</s>", 2}, "cls": []any{"<s>", 0}}},
-		{"post_processor", "ByteLevel", map[string]any{"type": "ByteLevel", "trim_offsets": true}},
-		{"post_processor", "Sequence", map[string]any{"type": "Sequence", "processors": []any{}}},
+		{"post_processor", "RobertaProcessing", map[string]any{"type": "Sequence", "processors": []any{
+			map[string]any{"type": "ByteLevel"}, map[string]any{"type": "RobertaProcessing"}}}},
 	} {
 		cfg := tinyConfig()
 		cfg[c.key] = c.value
@@ -231,22 +233,42 @@ func TestUnsupportedComponents(t *testing.T) {
 	}
 }
 
-// TestRefusesBPEModels loads the shared GPT-2 and Mistral tokenizers.
-func TestRefusesBPEModels(t *testing.T) {
-	for _, name := range []string{"gpt2", "mistral-7b"} {
-		path := filepath.Join("..", "..", "..", "shared", "models", name, "tokenizer.json")
+// TestLoadsBPEModels loads the shared GPT-2 and Mistral tokenizers and checks
+// what the rest of splash reads from them.
+func TestLoadsBPEModels(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		vocab, specials int
+		unk, pad        int32
+		text            string
+		want            []int32
+	}{
+		// gpt2: no special tokens, no unknown token, no pad token (0).
+		{"gpt2", 50257, 0, -1, 0, "Hello world", []int32{15496, 995}},
+		// mistral-7b: <s> first, <unk> is 0, no pad token (0).
+		{"mistral-7b", 32000, 1, 0, 0, "Hello world", []int32{1, 22557, 1526}},
+	} {
+		path := filepath.Join("..", "..", "..", "shared", "models", c.name, "tokenizer.json")
 		if _, err := os.Stat(path); err != nil {
-			t.Logf("skipping %s: %v", name, err)
+			t.Logf("skipping %s: %v", c.name, err)
 			continue
 		}
-		_, err := Load(path)
-		if err == nil {
-			t.Errorf("%s: loaded", name)
-			continue
+		tok, err := Load(path)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
 		}
-		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `model "BPE" is not supported`) ||
-			!strings.Contains(err.Error(), path) {
-			t.Errorf("%s: error %q, want one naming the BPE model and the file", name, err)
+		if tok.VocabSize() != c.vocab || len(tok.Vocab()) != c.vocab || tok.NumSpecialTokens() != c.specials ||
+			tok.UnkID() != c.unk || tok.PadID() != c.pad {
+			t.Errorf("%s: vocab %d (%d tokens), %d specials, unk %d, pad %d; want %d, %d, %d, %d", c.name,
+				tok.VocabSize(), len(tok.Vocab()), tok.NumSpecialTokens(), tok.UnkID(), tok.PadID(), c.vocab, c.specials, c.unk, c.pad)
+		}
+		if got := tok.Encode(c.text, 0).IDs; !slices.Equal(got, c.want) {
+			t.Errorf("%s: Encode(%q) = %v, want %v", c.name, c.text, got, c.want)
+		}
+		// Truncation keeps the template's specials and cuts the content.
+		e := tok.Encode(c.text, c.specials+1)
+		if !e.Truncated || !slices.Equal(e.IDs, c.want[:c.specials+1]) {
+			t.Errorf("%s: Encode(%q, %d) = %v, want %v truncated", c.name, c.text, c.specials+1, e, c.want[:c.specials+1])
 		}
 	}
 }
