@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -40,26 +39,7 @@ func loadShared(t testing.TB, name, patch string) *Tokenizer {
 		}
 		return tok
 	}
-	var cfg map[string]json.RawMessage
-	if err := json.Unmarshal(readFile(t, path), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	var p map[string]json.RawMessage
-	if err := json.Unmarshal(readFile(t, patch), &p); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range p {
-		cfg[k] = v
-	}
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := Parse(data)
-	if err != nil {
-		t.Fatalf("%s: %v", patch, err)
-	}
-	return tok
+	return loadPatched(t, path, patch)
 }
 
 // bpeVariants returns the patch files of a model ("" first: the file itself).

@@ -214,15 +214,23 @@ func variantNames(t *testing.T) []string {
 
 func loadVariant(t *testing.T, name string) *Tokenizer {
 	t.Helper()
+	return loadPatched(t, bertPath, filepath.Join("testdata", "variants", name+".patch.json"))
+}
+
+// loadPatched parses the tokenizer.json at path with the top-level keys of
+// the JSON object at patch replaced, as scripts/tokenizer-reference.mjs
+// does with its PATCH_JSON.
+func loadPatched(t testing.TB, path, patch string) *Tokenizer {
+	t.Helper()
 	var cfg map[string]json.RawMessage
-	if err := json.Unmarshal(readFile(t, bertPath), &cfg); err != nil {
+	if err := json.Unmarshal(readFile(t, path), &cfg); err != nil {
 		t.Fatal(err)
 	}
-	var patch map[string]json.RawMessage
-	if err := json.Unmarshal(readFile(t, filepath.Join("testdata", "variants", name+".patch.json")), &patch); err != nil {
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(readFile(t, patch), &p); err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range patch {
+	for k, v := range p {
 		cfg[k] = v
 	}
 	data, err := json.Marshal(cfg)
@@ -231,7 +239,7 @@ func loadVariant(t *testing.T, name string) *Tokenizer {
 	}
 	tok, err := Parse(data)
 	if err != nil {
-		t.Fatalf("variant %s: %v", name, err)
+		t.Fatalf("%s patched with %s: %v", path, patch, err)
 	}
 	return tok
 }
