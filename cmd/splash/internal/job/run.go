@@ -267,20 +267,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 			}
 		}
 	}
-	var progress Progress
-	if cfg.NewProgress != nil {
-		var docs int64
-		for _, t := range tasks {
-			docs += t.rows
-		}
-		progress = cfg.NewProgress(pipeline.Totals{Docs: docs, Shards: len(tasks)})
-		progress.Start(ctx)
-	}
-	var planned int64
+	var planned int64 // documents of the shards to encode
 	for _, t := range tasks {
 		planned += t.rows
 	}
 	cfg.Metrics.Plan(len(tasks), planned)
+	var progress Progress
+	if cfg.NewProgress != nil {
+		progress = cfg.NewProgress(pipeline.Totals{Docs: planned, Shards: len(tasks)})
+		progress.Start(ctx)
+	}
 	bad := &badBudget{maxFraction: cfg.MaxBadFraction, totalRows: p.totalRows, rejected: p.rejected, outDir: cfg.OutputDir}
 	counts, res, err := runPipeline(ctx, m, tasks, cfg, settings, bad, progress, log)
 	if progress != nil {
