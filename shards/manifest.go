@@ -54,6 +54,21 @@ type ManifestOutput struct {
 // ManifestName returns the manifest file name of the shard with base name base.
 func ManifestName(base string) string { return "_manifest." + base + ".json" }
 
+// ListManifests returns the base names of the shards that have a manifest
+// file (_manifest.BASE.json) in outDir, sorted; Store.ListManifests is its
+// object storage twin.
+func ListManifests(outDir string) ([]string, error) {
+	found, err := filepath.Glob(filepath.Join(outDir, ManifestName("*")))
+	if err != nil {
+		return nil, fmt.Errorf("list manifests in %s: %w", outDir, err)
+	}
+	bases := make([]string, len(found))
+	for i, p := range found {
+		bases[i] = strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "_manifest."), ".json")
+	}
+	return bases, nil
+}
+
 // NewManifestOutput describes a committed shard for its manifest.
 func NewManifestOutput(out Output, format Format) ManifestOutput {
 	return ManifestOutput{

@@ -223,7 +223,7 @@ func newVerifyCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
-			manifests, err := filepath.Glob(filepath.Join(dir, "_manifest.*.json"))
+			manifests, err := shards.ListManifests(dir)
 			if err != nil {
 				return err
 			}
@@ -231,8 +231,7 @@ func newVerifyCommand() *cobra.Command {
 				return fmt.Errorf("%w: %s holds no manifest (_manifest.*.json)", job.ErrBadInput, dir)
 			}
 			var bad []error
-			for _, p := range manifests {
-				base := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "_manifest."), ".json")
+			for _, base := range manifests {
 				m, err := shards.VerifyShard(dir, base)
 				if err != nil {
 					fmt.Fprintf(cmd.OutOrStdout(), "FAIL %s: %v\n", base, err)

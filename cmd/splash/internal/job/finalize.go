@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -69,12 +68,8 @@ func Finalize(ctx context.Context, cfg FinalizeConfig, log *slog.Logger) (Finali
 			return FinalizeSummary{}, err
 		}
 	default:
-		found, err := filepath.Glob(filepath.Join(cfg.OutputDir, shards.ManifestName("*")))
-		if err != nil {
-			return FinalizeSummary{}, fmt.Errorf("list manifests in %s: %w", cfg.OutputDir, err)
-		}
-		for _, p := range found {
-			bases = append(bases, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "_manifest."), ".json"))
+		if bases, err = shards.ListManifests(cfg.OutputDir); err != nil {
+			return FinalizeSummary{}, err
 		}
 	}
 	if len(bases) == 0 {
