@@ -75,9 +75,12 @@ type Device struct {
 	FreeMemory  uint64
 }
 
+// ID is the device as --device spells it: "cuda:0".
+func (d Device) ID() string { return "cuda:" + strconv.Itoa(d.Index) }
+
 // String names the device for logs: "cuda:0 (NVIDIA H100 80GB HBM3, 79.1 GiB free of 79.6 GiB)".
 func (d Device) String() string {
-	s := "cuda:" + strconv.Itoa(d.Index)
+	s := d.ID()
 	var details []string
 	if d.Name != "" {
 		details = append(details, d.Name)

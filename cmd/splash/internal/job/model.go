@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/splash-encode/splash/encode"
@@ -117,7 +116,7 @@ func (m *Model) DeviceName() string {
 	}
 	names := make([]string, len(m.Devices))
 	for i, d := range m.Devices {
-		names[i] = "cuda:" + strconv.Itoa(d.Index)
+		names[i] = d.ID()
 	}
 	return strings.Join(names, ",")
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -195,7 +194,7 @@ func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, s
 	for i, backend := range encoderWorkers(m, cfg.EncodeWorkers) {
 		device := "cpu"
 		if len(m.Devices) > 0 {
-			device = "cuda:" + strconv.Itoa(m.Devices[i].Index)
+			device = m.Devices[i].ID()
 		}
 		encWG.Add(1)
 		g.Go(func() error {
