@@ -108,16 +108,8 @@ func CheckResume(outDir, base string, input ManifestInput, settings map[string]s
 		d.Reason = fmt.Sprintf("manifest %s names output %q, want %s.parquet or %s.arrow", mpath, m.Output.Path, base, base)
 		return d, nil
 	}
-	var diffs []string
-	if s := DiffInput(m.Input, input); s != "" {
-		diffs = append(diffs, "input changed: "+s)
-	}
-	if s := DiffSettings(m.Settings, settings); s != "" {
-		diffs = append(diffs, "settings differ: "+s)
-	}
-	if len(diffs) > 0 {
-		d.State = ResumeConflict
-		d.Reason = strings.Join(diffs, "; ")
+	if reason := ConflictReason(m, input, settings); reason != "" {
+		d.State, d.Reason = ResumeConflict, reason
 		return d, nil
 	}
 	if err := checkInDir(outDir, m.Output.Path); err != nil {
@@ -135,6 +127,22 @@ func CheckResume(outDir, base string, input ManifestInput, settings map[string]s
 	d.State = ResumeDone
 	d.Reason = fmt.Sprintf("%s verified: %d rows, sha256 %s", m.Output.Path, m.Output.Rows, short(m.Output.SHA256))
 	return d, nil
+}
+
+// ConflictReason says how the manifest m records another input or other
+// settings than input and settings ("input changed: ...; settings differ:
+// ..."), or returns "" when it records the same: the test of
+// ResumeConflict, for outputs in a directory (CheckResume) and in object
+// storage alike.
+func ConflictReason(m Manifest, input ManifestInput, settings map[string]string) string {
+	var diffs []string
+	if s := diffInput(m.Input, input); s != "" {
+		diffs = append(diffs, "input changed: "+s)
+	}
+	if s := DiffSettings(m.Settings, settings); s != "" {
+		diffs = append(diffs, "settings differ: "+s)
+	}
+	return strings.Join(diffs, "; ")
 }
 
 // checkInDir returns an error wrapping ErrUnsafePath when dir/name is a
@@ -171,9 +179,9 @@ func existingOutputs(outDir, base string) []string {
 	return names
 }
 
-// DiffInput describes how the input identity cur differs from the recorded
+// diffInput describes how the input identity cur differs from the recorded
 // one, or returns "" when it is the same input.
-func DiffInput(old, cur ManifestInput) string {
+func diffInput(old, cur ManifestInput) string {
 	var diffs []string
 	if old.Size != cur.Size {
 		diffs = append(diffs, fmt.Sprintf("size %d → %d bytes", old.Size, cur.Size))

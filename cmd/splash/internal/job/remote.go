@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/splash-encode/splash/shards"
 )
@@ -170,15 +169,8 @@ func (r *remoteOutput) resume(ctx context.Context, base string, input shards.Man
 		return shards.ResumeDecision{}, fmt.Errorf("check resume: %w", err)
 	}
 	d := shards.ResumeDecision{Manifest: &m}
-	var diffs []string
-	if s := shards.DiffInput(m.Input, input); s != "" {
-		diffs = append(diffs, "input changed: "+s)
-	}
-	if s := shards.DiffSettings(m.Settings, settings); s != "" {
-		diffs = append(diffs, "settings differ: "+s)
-	}
-	if len(diffs) > 0 {
-		d.State, d.Reason = shards.ResumeConflict, strings.Join(diffs, "; ")
+	if reason := shards.ConflictReason(m, input, settings); reason != "" {
+		d.State, d.Reason = shards.ResumeConflict, reason
 		return d, nil
 	}
 	if err := r.store.VerifyManifest(ctx, m); err != nil {
