@@ -65,9 +65,10 @@ func (s *SplitOnOOM) Encode(ctx context.Context, b *Batch, out []float32) error 
 		return errors.New("oom back-off: nil batch")
 	}
 	n := b.Size * b.SeqLen
-	if b.Size < 0 || b.SeqLen < 0 || len(b.InputIDs) < n || len(b.AttentionMask) < n || len(b.TokenTypeIDs) < n {
-		return fmt.Errorf("oom back-off: malformed batch: %d rows x %d positions but %d ids, %d mask, %d token types",
-			b.Size, b.SeqLen, len(b.InputIDs), len(b.AttentionMask), len(b.TokenTypeIDs))
+	if b.Size < 0 || b.SeqLen < 0 || len(b.InputIDs) < n || len(b.AttentionMask) < n || len(b.TokenTypeIDs) < n ||
+		(b.PositionIDs != nil && len(b.PositionIDs) < n) || (b.PoolMask != nil && len(b.PoolMask) < n) {
+		return fmt.Errorf("oom back-off: malformed batch: %d rows x %d positions but %d ids, %d mask, %d token types, %d positions, %d pool mask",
+			b.Size, b.SeqLen, len(b.InputIDs), len(b.AttentionMask), len(b.TokenTypeIDs), len(b.PositionIDs), len(b.PoolMask))
 	}
 	if v := s.inner.VocabSize(); len(out) < b.Size*v {
 		return fmt.Errorf("oom back-off: output holds %d floats, want at least %d rows x %d vocab", len(out), b.Size, v)
@@ -172,11 +173,23 @@ func subBatch(b *Batch, lo, hi int) *Batch {
 		AttentionMask: make([]int64, n),
 		TokenTypeIDs:  make([]int64, n),
 	}
+	if b.PositionIDs != nil {
+		sb.PositionIDs = make([]int64, n)
+	}
+	if b.PoolMask != nil {
+		sb.PoolMask = make([]int64, n)
+	}
 	for r := lo; r < hi; r++ {
 		src, dst := r*b.SeqLen, (r-lo)*seqLen
 		copy(sb.InputIDs[dst:dst+seqLen], b.InputIDs[src:src+seqLen])
 		copy(sb.AttentionMask[dst:dst+seqLen], b.AttentionMask[src:src+seqLen])
 		copy(sb.TokenTypeIDs[dst:dst+seqLen], b.TokenTypeIDs[src:src+seqLen])
+		if b.PositionIDs != nil {
+			copy(sb.PositionIDs[dst:dst+seqLen], b.PositionIDs[src:src+seqLen])
+		}
+		if b.PoolMask != nil {
+			copy(sb.PoolMask[dst:dst+seqLen], b.PoolMask[src:src+seqLen])
+		}
 	}
 	return sb
 }

@@ -46,13 +46,22 @@ func ParsePooling(s string) (Pooling, error) {
 }
 
 // Batch is a padded batch ready for a backend: Size rows of SeqLen positions,
-// row-major. Padding positions have id PadID and mask 0.
+// row-major. Padding positions have id PadID and mask 0. A backend feeds the
+// arrays its model declares as inputs.
 type Batch struct {
 	Size          int
 	SeqLen        int
 	InputIDs      []int64
 	AttentionMask []int64
-	TokenTypeIDs  []int64
+	TokenTypeIDs  []int64 // all 0: one segment
+	// PositionIDs are 0..n-1 along each row's n tokens and 1 at padding, as
+	// Hugging Face fills position_ids for right-padded causal models.
+	PositionIDs []int64
+	// PoolMask says which positions the pooling reads (1) when it is not
+	// every unmasked position: the echo variant of causal encoders pools
+	// only the second copy of the text. Nil when pooling reads the
+	// attention mask; SetPoolFrom fills it.
+	PoolMask []int64
 }
 
 // NewBatch pads token id sequences to the longest one with padID.
@@ -63,6 +72,7 @@ func NewBatch(seqs [][]int32, padID int32) *Batch {
 }
 
 // Reset refills b from seqs, reusing its buffers when they are large enough.
+// It clears PoolMask: pooling reads the attention mask.
 func (b *Batch) Reset(seqs [][]int32, padID int32) {
 	seqLen := 0
 	for _, s := range seqs {
@@ -73,17 +83,33 @@ func (b *Batch) Reset(seqs [][]int32, padID int32) {
 	b.InputIDs = resize(b.InputIDs, n)
 	b.AttentionMask = resize(b.AttentionMask, n)
 	b.TokenTypeIDs = resize(b.TokenTypeIDs, n)
+	b.PositionIDs = resize(b.PositionIDs, n)
+	b.PoolMask = nil
 	for r, s := range seqs {
 		row := r * seqLen
 		for i := 0; i < seqLen; i++ {
 			if i < len(s) {
 				b.InputIDs[row+i] = int64(s[i])
 				b.AttentionMask[row+i] = 1
+				b.PositionIDs[row+i] = int64(i)
 			} else {
 				b.InputIDs[row+i] = int64(padID)
 				b.AttentionMask[row+i] = 0
+				b.PositionIDs[row+i] = 1
 			}
 			b.TokenTypeIDs[row+i] = 0
+		}
+	}
+}
+
+// SetPoolFrom makes pooling read only positions from[r] onwards of each row
+// r (and only unmasked ones); len(from) must be b.Size.
+func (b *Batch) SetPoolFrom(from []int) {
+	b.PoolMask = make([]int64, len(b.AttentionMask))
+	for r := 0; r < b.Size; r++ {
+		row := r * b.SeqLen
+		for i := from[r]; i < b.SeqLen; i++ {
+			b.PoolMask[row+i] = b.AttentionMask[row+i]
 		}
 	}
 }

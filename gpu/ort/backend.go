@@ -50,6 +50,10 @@ type Options struct {
 	// OptLevel is ONNX Runtime's graph optimization level: "all" (default,
 	// also ""), "extended", "basic" or "disabled".
 	OptLevel string
+	// PoolMask makes the pooling read encode.Batch.PoolMask (a new graph
+	// input, PoolMaskInput) instead of the attention mask; every batch must
+	// then carry one (see encode.Batch.SetPoolFrom).
+	PoolMask bool
 }
 
 // GPUOptions configure the CUDA and TensorRT execution providers.
@@ -81,7 +85,6 @@ type Backend struct {
 	info       *GraphInfo
 	modelPath  string
 	vocab      int
-	typeIDs    bool
 	inputNames []string
 	closeOnce  sync.Once
 	closeErr   error
@@ -155,7 +158,11 @@ func Open(ctx context.Context, modelPath string, opts Options) (*Backend, error)
 	// copying them, and the file's bytes are handed back to the OS before
 	// ONNX Runtime reads the weights: loading then peaks at about one copy
 	// of the weights (ONNX Runtime's) plus the file size, not four copies.
-	rewritten, info, err := AppendPoolingExternal(raw, filepath.Base(file), opts.LogitsOutput, opts.Pooling)
+	appendPooling := AppendPoolingExternal
+	if opts.PoolMask {
+		appendPooling = AppendPoolingExternalMasked
+	}
+	rewritten, info, err := appendPooling(raw, filepath.Base(file), opts.LogitsOutput, opts.Pooling)
 	raw = nil
 	if err != nil {
 		return nil, fmt.Errorf("model %s: %w", file, err)
@@ -168,10 +175,13 @@ func Open(ctx context.Context, modelPath string, opts Options) (*Backend, error)
 	if err := acquireEnvironment(library); err != nil {
 		return nil, err
 	}
-	b := &Backend{info: info, modelPath: file, inputNames: []string{"input_ids", "attention_mask"}}
-	if _, ok := info.Input("token_type_ids"); ok {
-		b.typeIDs = true
-		b.inputNames = append(b.inputNames, "token_type_ids")
+	// The inputs are the ones the graph declares, in the order of
+	// batchInputs (checkSpladeIO accepts no others).
+	b := &Backend{info: info, modelPath: file}
+	for _, name := range batchInputNames() {
+		if _, ok := info.Input(name); ok {
+			b.inputNames = append(b.inputNames, name)
+		}
 	}
 	if err := b.createSession(rewritten, filepath.Dir(file), opts); err != nil {
 		_ = releaseEnvironment()
@@ -263,6 +273,9 @@ func optimizationLevel(name string) (ortgo.GraphOptimizationLevel, error) {
 // pooled output.
 func (b *Backend) probe(ctx context.Context) error {
 	batch := encode.NewBatch([][]int32{{0, 0}}, 0)
+	if _, ok := b.info.Input(PoolMaskInput); ok {
+		batch.SetPoolFrom([]int{0})
+	}
 	inputs, err := b.inputTensors(batch)
 	if err != nil {
 		return err
@@ -316,12 +329,39 @@ func (b *Backend) Encode(ctx context.Context, batch *encode.Batch, out []float32
 	return nil
 }
 
+// batchInputNames are the model inputs a Backend can feed, in the order it
+// feeds them; batchInputs gives their data.
+func batchInputNames() []string {
+	return []string{"input_ids", "attention_mask", "token_type_ids", "position_ids", PoolMaskInput}
+}
+
+// batchInputs returns the data of the input name from batch.
+func batchInputs(batch *encode.Batch, name string) []int64 {
+	switch name {
+	case "input_ids":
+		return batch.InputIDs
+	case "attention_mask":
+		return batch.AttentionMask
+	case "token_type_ids":
+		return batch.TokenTypeIDs
+	case "position_ids":
+		return batch.PositionIDs
+	case PoolMaskInput:
+		return batch.PoolMask
+	}
+	return nil
+}
+
 func (b *Backend) inputTensors(batch *encode.Batch) ([]ortgo.Value, error) {
 	shape := ortgo.NewShape(int64(batch.Size), int64(batch.SeqLen))
-	data := [][]int64{batch.InputIDs, batch.AttentionMask, batch.TokenTypeIDs}[:len(b.inputNames)]
-	values := make([]ortgo.Value, 0, len(data))
-	for i, d := range data {
-		t, err := ortgo.NewTensor(shape, d)
+	values := make([]ortgo.Value, 0, len(b.inputNames))
+	for i, name := range b.inputNames {
+		d := batchInputs(batch, name)
+		if n := batch.Size * batch.SeqLen; len(d) < n {
+			destroyAll(values)
+			return nil, fmt.Errorf("input %s: the batch holds %d values, want %d (%d rows × %d positions)", name, len(d), n, batch.Size, batch.SeqLen)
+		}
+		t, err := ortgo.NewTensor(shape, d[:batch.Size*batch.SeqLen])
 		if err != nil {
 			destroyAll(values)
 			return nil, fmt.Errorf("input tensor %s: %w", b.inputNames[i], err)

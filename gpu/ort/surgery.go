@@ -252,7 +252,7 @@ func forEachField(msg []byte, fn func(num protowire.Number, typ protowire.Type, 
 // model wrap ErrBadModel; it never panics, whatever the bytes.
 func AppendPooling(model []byte, logits string, pooling encode.Pooling) (rewritten []byte, info *GraphInfo, err error) {
 	defer recoverBadModel(&err)
-	return appendPooling(model, "", logits, pooling)
+	return appendPooling(model, "", logits, pooling, false)
 }
 
 // AppendPoolingExternal is AppendPooling for a model that ONNX Runtime will
@@ -269,12 +269,29 @@ func AppendPoolingExternal(model []byte, modelFile, logits string, pooling encod
 	if modelFile == "" {
 		return nil, nil, errors.New("AppendPoolingExternal: no model file name")
 	}
-	return appendPooling(model, modelFile, logits, pooling)
+	return appendPooling(model, modelFile, logits, pooling, false)
+}
+
+// PoolMaskInput is the input that AppendPoolingExternalMasked adds: an int64
+// [batch, sequence] mask of the positions to pool (encode.Batch.PoolMask).
+const PoolMaskInput = "splash_pool_mask"
+
+// AppendPoolingExternalMasked is AppendPoolingExternal with pooling over the
+// positions of a new graph input, PoolMaskInput, instead of the attention
+// mask: the echo variant of causal encoders attends to the whole sequence
+// but pools only the second copy of the text.
+func AppendPoolingExternalMasked(model []byte, modelFile, logits string, pooling encode.Pooling) (rewritten []byte, info *GraphInfo, err error) {
+	defer recoverBadModel(&err)
+	if modelFile == "" {
+		return nil, nil, errors.New("AppendPoolingExternalMasked: no model file name")
+	}
+	return appendPooling(model, modelFile, logits, pooling, true)
 }
 
 // appendPooling is AppendPooling without the recovery; a non-empty
-// weightsFile externalizes the weights as AppendPoolingExternal says.
-func appendPooling(model []byte, weightsFile, logits string, pooling encode.Pooling) ([]byte, *GraphInfo, error) {
+// weightsFile externalizes the weights as AppendPoolingExternal says, and
+// poolMask adds the PoolMaskInput input that the pooling then reads.
+func appendPooling(model []byte, weightsFile, logits string, pooling encode.Pooling, poolMask bool) ([]byte, *GraphInfo, error) {
 	info, graph, merged, err := scanModelFields(model)
 	if err != nil {
 		return nil, nil, err
@@ -289,7 +306,23 @@ func appendPooling(model []byte, weightsFile, logits string, pooling encode.Pool
 		return nil, nil, fmt.Errorf("%w: opset %d is older than 11", ErrBadModel, info.Opset)
 	}
 	out, _ := info.Output(logits)
-	nodes, consts, err := poolingNodes(info.Opset, logits, out.ElemType, pooling)
+	maskName := "attention_mask"
+	var maskInput *onnx.ValueInfoProto
+	if poolMask {
+		if _, ok := info.Input(PoolMaskInput); ok {
+			return nil, nil, fmt.Errorf("%w: the model already has an input %q", ErrBadModel, PoolMaskInput)
+		}
+		ids, _ := info.Input("input_ids")
+		maskName = PoolMaskInput
+		maskInput = &onnx.ValueInfoProto{
+			Name: PoolMaskInput,
+			Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{
+				ElemType: int32(onnx.TensorProto_INT64),
+				Shape:    &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{dimFrom(ids.Dims, 0), dimFrom(ids.Dims, 1)}},
+			}}},
+		}
+	}
+	nodes, consts, err := poolingNodes(info.Opset, logits, out.ElemType, pooling, maskName)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -323,6 +356,11 @@ func appendPooling(model []byte, weightsFile, logits string, pooling encode.Pool
 	}
 	for _, n := range nodes {
 		if newGraph, err = appendMessage(newGraph, graphNodeField, n); err != nil {
+			return nil, nil, err
+		}
+	}
+	if maskInput != nil {
+		if newGraph, err = appendMessage(newGraph, graphInputField, maskInput); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -361,6 +399,9 @@ func appendPooling(model []byte, weightsFile, logits string, pooling encode.Pool
 	// What the rewritten graph says, by construction (an unknown dim is
 	// "splash_dim" there, not "").
 	newInfo.Outputs = []ValueInfo{valueInfo(pooled)}
+	if maskInput != nil {
+		newInfo.Inputs = append(slices.Clone(info.Inputs), valueInfo(maskInput))
+	}
 	return rewritten, &newInfo, nil
 }
 
@@ -429,12 +470,12 @@ func checkSpladeIO(info *GraphInfo, logits string) error {
 	for _, in := range info.Inputs {
 		switch in.Name {
 		case "input_ids", "attention_mask":
-		case "token_type_ids":
+		case "token_type_ids", "position_ids":
 			if in.ElemType != onnx.TensorProto_INT64 || len(in.Dims) != 2 {
-				return fmt.Errorf("%w: input token_type_ids is %v of rank %d, want int64 [batch, sequence]", ErrBadModel, in.ElemType, len(in.Dims))
+				return fmt.Errorf("%w: input %s is %v of rank %d, want int64 [batch, sequence]", ErrBadModel, in.Name, in.ElemType, len(in.Dims))
 			}
 		default:
-			return fmt.Errorf("%w: model input %q is not one splash can feed (it feeds input_ids, attention_mask, token_type_ids)", ErrBadModel, in.Name)
+			return fmt.Errorf("%w: model input %q is not one splash can feed (it feeds input_ids, attention_mask, token_type_ids, position_ids)", ErrBadModel, in.Name)
 		}
 	}
 	out, ok := info.Output(logits)
@@ -538,7 +579,7 @@ func appendMessage(b []byte, field protowire.Number, m proto.Message) ([]byte, e
 // would be rounded to float16 (relative error up to 2^-11) and the sum over
 // up to 512 positions, which reaches hundreds, too (a step of 0.25 above
 // 256).
-func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, pooling encode.Pooling) ([]*onnx.NodeProto, []*onnx.TensorProto, error) {
+func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, pooling encode.Pooling, maskName string) ([]*onnx.NodeProto, []*onnx.TensorProto, error) {
 	const p = "splash_pool/"
 	var nodes []*onnx.NodeProto
 	var consts []*onnx.TensorProto
@@ -599,14 +640,14 @@ func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, po
 	}
 	switch {
 	case fp16Max:
-		keep := castTo("attention_mask", p+"keep", onnx.TensorProto_BOOL)
+		keep := castTo(maskName, p+"keep", onnx.TensorProto_BOOL)
 		bound := node("Where", []string{keep, halfConst("pos_inf_f16", 0x7c00), halfConst("neg_inf_f16", 0xfc00)}, p+"bound_f16")
 		bound3 := unsqueeze2(bound, p+"bound3_f16")
 		masked := node("Min", []string{logits, bound3}, p+"masked_logits_f16")
 		maxed := reduceMax1(masked, p+"max_f16")
 		activate(castTo(maxed, p+"max", onnx.TensorProto_FLOAT), PooledOutput)
 	case pooling == encode.PoolMax:
-		mask := castTo("attention_mask", p+"mask_f32", onnx.TensorProto_FLOAT)
+		mask := castTo(maskName, p+"mask_f32", onnx.TensorProto_FLOAT)
 		inv := node("Sub", []string{floatConst("one", 1), mask}, p+"inv_mask")
 		penalty := node("Mul", []string{inv, floatConst("neg_big", -1e9)}, p+"penalty")
 		penalty3 := unsqueeze2(penalty, p+"penalty3")
@@ -614,7 +655,7 @@ func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, po
 		activate(reduceMax1(masked, p+"max"), PooledOutput)
 	case pooling == encode.PoolSum:
 		act := activate(z, p+"log1p")
-		mask := castTo("attention_mask", p+"mask_f32", onnx.TensorProto_FLOAT)
+		mask := castTo(maskName, p+"mask_f32", onnx.TensorProto_FLOAT)
 		mask3 := unsqueeze2(mask, p+"mask3")
 		kept := node("Mul", []string{act, mask3}, p+"masked_act")
 		if opset < 13 {

@@ -109,10 +109,10 @@ func FuzzAppendPooling(f *testing.F) {
 		if sum {
 			pooling = encode.PoolSum
 		}
-		out, info, err := appendPooling(data, "", "logits", pooling)
+		out, info, err := appendPooling(data, "", "logits", pooling, false)
 		// With external weights the rewrite accepts and refuses the same
 		// models and describes the same graph.
-		extOut, extInfo, extErr := appendPooling(data, "model.onnx", "logits", pooling)
+		extOut, extInfo, extErr := appendPooling(data, "model.onnx", "logits", pooling, false)
 		if (extErr == nil) != (err == nil) || !reflect.DeepEqual(extInfo, info) {
 			t.Fatalf("external weights: error %v, info %+v; inline: error %v, info %+v", extErr, extInfo, err, info)
 		}
@@ -167,7 +167,7 @@ func FuzzAppendPooling(f *testing.F) {
 		if len(b) < len(a) || !slices.EqualFunc(a, b[:len(a)], bytes.Equal) {
 			t.Fatalf("the fields of the graph other than the outputs changed")
 		}
-		if _, _, err := appendPooling(out, "", PooledOutput, pooling); !errors.Is(err, ErrBadModel) {
+		if _, _, err := appendPooling(out, "", PooledOutput, pooling, false); !errors.Is(err, ErrBadModel) {
 			t.Fatalf("pooling the pooled model again: %v", err)
 		}
 		var m0, m1 onnx.ModelProto
@@ -296,7 +296,7 @@ func syntheticModels(tb testing.TB) []namedModel {
 			m.Graph.Input = append(m.Graph.Input, vi("table", onnx.TensorProto_FLOAT, fixed(3), fixed(5)))
 		}})},
 		{"extra-input", build(opts{opset: 14, extra: func(m *onnx.ModelProto) {
-			m.Graph.Input = append(m.Graph.Input, vi("position_ids", onnx.TensorProto_INT64, sym("batch"), sym("sequence")))
+			m.Graph.Input = append(m.Graph.Input, vi("cache_position", onnx.TensorProto_INT64, sym("batch"), sym("sequence")))
 		}})},
 		{"external-data-subgraph", build(opts{opset: 14, extra: func(m *onnx.ModelProto) {
 			m.Graph.Initializer[0].RawData = nil
@@ -313,7 +313,7 @@ func syntheticModels(tb testing.TB) []namedModel {
 	// Protobuf merges a message field that occurs twice: ONNX Runtime would
 	// see one graph with the inputs, nodes and outputs of both.
 	twice := slices.Concat(models[0].data, build(opts{opset: 13, extra: func(m *onnx.ModelProto) {
-		m.Graph.Input = append(m.Graph.Input, vi("position_ids", onnx.TensorProto_INT64, sym("batch"), sym("sequence")))
+		m.Graph.Input = append(m.Graph.Input, vi("cache_position", onnx.TensorProto_INT64, sym("batch"), sym("sequence")))
 		m.Graph.Output = nil
 	}}))
 	models = append(models, namedModel{"graph-twice", twice})
