@@ -15,17 +15,44 @@ const (
 // ErrConfig is the prefix of every configuration error.
 var ErrConfig = errors.New("testmodel: invalid config")
 
+// Arch is the architecture of a generated model: the Hugging Face masked-LM
+// class whose optimum fill-mask export Generate imitates.
+type Arch string
+
+// Architectures Generate writes.
+const (
+	// ArchBERT is BertForMaskedLM (the default): inputs input_ids,
+	// attention_mask and token_type_ids.
+	ArchBERT Arch = "bert"
+	// ArchDistilBERT is DistilBertForMaskedLM: inputs input_ids and
+	// attention_mask, no token type embeddings.
+	ArchDistilBERT Arch = "distilbert"
+	// ArchRoBERTa is RobertaForMaskedLM: inputs input_ids and
+	// attention_mask, position ids computed in the graph from input_ids
+	// (padding id 1), one token type row.
+	ArchRoBERTa Arch = "roberta"
+)
+
 // Config describes a generated test model. Zero values of the optional fields
 // take the defaults documented on each field.
 type Config struct {
+	// Arch is the architecture; default ArchBERT.
+	Arch         Arch
 	Layers       int // encoder layers, >= 1
 	Hidden       int // hidden size, a multiple of Heads
 	Heads        int // attention heads, >= 1
 	Intermediate int // feed-forward size; default 4*Hidden
-	MaxPositions int // position embeddings; default 512
-	TypeVocab    int // token type embeddings; default 2
-	Seed         uint64
-	Opset        int // ONNX opset of the default domain; default 14, 14..21 accepted
+	// MaxPositions is the longest sequence the model takes; default 512.
+	// BERT and DistilBERT have that many position embeddings, RoBERTa two
+	// more (max_position_embeddings 514 for 512: positions start after
+	// the padding id 1).
+	MaxPositions int
+	// TypeVocab is the number of token type embeddings: default 2 for
+	// BERT; RoBERTa has 1 (the default; no other value is accepted) and
+	// DistilBERT none (0 only).
+	TypeVocab int
+	Seed      uint64
+	Opset     int // ONNX opset of the default domain; default 14, 14..21 accepted
 	// FP16 makes the logits output float16: the float32 logits pass through
 	// a final Cast to FLOAT16, as in mixed-precision exports whose outputs
 	// are float16. Weights and every other computation stay float32, so the
@@ -41,8 +68,27 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.MaxPositions == 0 {
 		cfg.MaxPositions = 512
 	}
-	if cfg.TypeVocab == 0 {
-		cfg.TypeVocab = 2
+	if cfg.Arch == "" {
+		cfg.Arch = ArchBERT
+	}
+	switch cfg.Arch {
+	case ArchBERT:
+		if cfg.TypeVocab == 0 {
+			cfg.TypeVocab = 2
+		}
+	case ArchRoBERTa:
+		if cfg.TypeVocab == 0 {
+			cfg.TypeVocab = 1
+		}
+		if cfg.TypeVocab != 1 {
+			return cfg, fmt.Errorf("%w: TypeVocab %d, RoBERTa has 1 token type", ErrConfig, cfg.TypeVocab)
+		}
+	case ArchDistilBERT:
+		if cfg.TypeVocab != 0 {
+			return cfg, fmt.Errorf("%w: TypeVocab %d, DistilBERT has no token type embeddings", ErrConfig, cfg.TypeVocab)
+		}
+	default:
+		return cfg, fmt.Errorf("%w: Arch %q, want %q, %q or %q", ErrConfig, cfg.Arch, ArchBERT, ArchDistilBERT, ArchRoBERTa)
 	}
 	if cfg.Opset == 0 {
 		cfg.Opset = 14
@@ -60,7 +106,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, fmt.Errorf("%w: Intermediate %d, want >= 1", ErrConfig, cfg.Intermediate)
 	case cfg.MaxPositions < 1:
 		return cfg, fmt.Errorf("%w: MaxPositions %d, want >= 1", ErrConfig, cfg.MaxPositions)
-	case cfg.TypeVocab < 1:
+	case cfg.TypeVocab < 1 && cfg.Arch != ArchDistilBERT:
 		return cfg, fmt.Errorf("%w: TypeVocab %d, want >= 1", ErrConfig, cfg.TypeVocab)
 	case cfg.Opset < MinOpset || cfg.Opset > MaxOpset:
 		return cfg, fmt.Errorf("%w: Opset %d, want %d..%d", ErrConfig, cfg.Opset, MinOpset, MaxOpset)
@@ -80,4 +126,25 @@ func irVersion(opset int) int64 {
 	default:
 		return 10
 	}
+}
+
+// GraphInputs returns the graph inputs of a model of arch, in order:
+// input_ids, attention_mask and, for BERT (also arch ""), token_type_ids.
+func GraphInputs(arch Arch) []string {
+	switch arch {
+	case ArchDistilBERT, ArchRoBERTa:
+		return []string{InputIDs, AttentionMask}
+	}
+	return []string{InputIDs, AttentionMask, TokenTypeIDs}
+}
+
+// hfClass is the Hugging Face class of arch (a defaulted Config.Arch).
+func hfClass(arch Arch) string {
+	switch arch {
+	case ArchDistilBERT:
+		return "DistilBertForMaskedLM"
+	case ArchRoBERTa:
+		return "RobertaForMaskedLM"
+	}
+	return "BertForMaskedLM"
 }

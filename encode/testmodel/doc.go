@@ -76,6 +76,53 @@
 // which ONNX Runtime folds at load time. The word embedding matrix is stored
 // once, shared by the input Gather and the decoder.
 //
+// # Architectures
+//
+// Config.Arch picks the Hugging Face class whose optimum fill-mask export
+// Generate imitates; ArchBERT (BertForMaskedLM) is the default and is what
+// the sections above describe. The other two keep BERT's weight
+// distribution (below), so their SPLADE vectors are as sparse:
+//
+//   - ArchDistilBERT (DistilBertForMaskedLM; tokenizer bert-base-uncased):
+//     inputs input_ids and attention_mask only; embeddings word + position
+//     (0..seq-1) + LayerNorm, no token types; per layer attention with
+//     q_lin/k_lin/v_lin (queries divided by sqrt(head_dim) before the
+//     product; padding keys set to float32 min by Where, DistilBERT's
+//     masked_fill), out_lin, residual, sa_layer_norm, then ffn.lin1, GELU,
+//     ffn.lin2, residual, output_layer_norm (post-LN like BERT); head
+//     vocab_transform, GELU, vocab_layer_norm, vocab_projector (weight tied to
+//     the word embeddings, bias vocab_projector.bias). LayerNorm eps 1e-12.
+//     Initializers: distilbert.embeddings.{word_embeddings,position_embeddings}.weight,
+//     distilbert.embeddings.LayerNorm.*, distilbert.transformer.layer.N.{attention.q_lin,
+//     attention.k_lin, attention.v_lin, attention.out_lin, sa_layer_norm, ffn.lin1,
+//     ffn.lin2, output_layer_norm}.*, vocab_transform.*, vocab_layer_norm.*,
+//     vocab_projector.bias. config.json is a DistilBertConfig (dim,
+//     hidden_dim, n_layers, n_heads, max_position_embeddings, activation
+//     "gelu", pad_token_id 0).
+//   - ArchRoBERTa (RobertaForMaskedLM; tokenizer RobertaTokenizerJSON of
+//     GPT-2's): inputs input_ids and attention_mask only; position ids
+//     computed in the graph from input_ids like Hugging Face's
+//     create_position_ids_from_input_ids: mask = (input_ids != 1) (Equal,
+//     Not, Cast), positions = CumSum(mask, axis 1) * mask + 1, so tokens
+//     count from 2 whatever padding precedes them and padding tokens get 1;
+//     the position table has MaxPositions + 2 rows (max_position_embeddings
+//     514 for 512; Oracle.MaxLength gives the usable 512), its row 1 and the
+//     <pad> word row are zero (padding_idx); one token type row, added to
+//     every position (all-zero token types); BERT's encoder; head
+//     lm_head.dense, GELU, lm_head.layer_norm, decoder tied to the word
+//     embeddings + lm_head.bias. LayerNorm eps 1e-5. Initializers: BERT's
+//     with "roberta." for "bert." and lm_head.{dense,layer_norm}.*,
+//     lm_head.bias. config.json is a RobertaConfig (bos/pad/eos 0/1/2,
+//     type_vocab_size 1, layer_norm_eps 1e-5). Operators added to BERT's:
+//     Equal, Not, CumSum (DistilBERT: Equal, Where).
+//
+// RobertaTokenizerJSON builds the RoBERTa tokenizer.json from GPT-2's:
+// <s> <pad> </s> <unk> at 0..3, GPT-2's tokens moved up by 4 (without
+// <|endoftext|>), <mask> last (50260), GPT-2's merges, ByteLevel
+// pre-tokenizer and decoder, RobertaProcessing <s> $A </s>: roberta-base's
+// layout on GPT-2's vocabulary (roberta-base orders the same tokens as
+// fairseq did and has 50265 ids).
+//
 // # Weights and why they give realistic sparsity
 //
 // SPLADE keeps term j of a document when some position i has a positive
@@ -141,9 +188,16 @@
 // # Oracle
 //
 // Oracle is an independent, plainly written float64 forward pass of the same
-// model: it reads the weights from model.onnx's initializers and the head
-// count and LayerNorm epsilon from config.json, never from the seed, so
-// comparing it with ONNX Runtime checks the graph. Pooled computes SPLADE
+// model: it reads the weights from model.onnx's initializers and the
+// architecture (model_type), head count, LayerNorm epsilon and (RoBERTa)
+// padding id from config.json, never from the seed, so comparing it with
+// ONNX Runtime checks the graph. It takes one unpadded sequence; for RoBERTa
+// its positions are those of create_position_ids_from_input_ids
+// (PositionIDs: 2..L+1 without <pad> tokens in the text), which a padded
+// batch row gets too wherever its padding lies. DistilBERT and RoBERTa
+// models agree with ONNX Runtime 1.30 (CPU, through gpu/ort) to about 1e-5
+// on logits near 40 and 2e-6 on SPLADE weights (right- and, for RoBERTa,
+// left-padded batches of Cranfield documents). Pooled computes SPLADE
 // "max" and "sum" pooling the naive way (log(1 + relu(z)) at every position,
 // then the reduction). Measured against ONNX Runtime 1.30 on the CPU, logits
 // agree to about 5e-6 (opsets 14, 17, 18 and 21; 1, 2, 3 and 12 layers;

@@ -31,11 +31,13 @@ const Producer = "splash-testmodel"
 const maxProtoBytes = 1<<31 - 1
 
 // Generate writes a model directory like an optimum fill-mask export: model.onnx
-// (a BERT masked-LM with deterministic random weights), tokenizer.json (a
-// byte-for-byte copy of tokenizerJSON, which also fixes the vocabulary size)
-// and a Hugging Face style config.json. Each file is written to a temporary
-// name and renamed into place. The same cfg and tokenizer always give
-// byte-identical files on a given architecture.
+// (the masked-LM of cfg.Arch, BERT by default, with deterministic random
+// weights), tokenizer.json (a byte-for-byte copy of tokenizerJSON, which
+// also fixes the vocabulary size) and a Hugging Face style config.json. Each
+// file is written to a temporary name and renamed into place. The same cfg
+// and tokenizer always give byte-identical files on a given architecture.
+// A RoBERTa model needs a tokenizer whose <pad> is id 1 (the padding id its
+// graph computes positions with), such as RobertaTokenizerJSON's.
 func Generate(dir string, cfg Config, tokenizerJSON string) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -48,6 +50,12 @@ func Generate(dir string, cfg Config, tokenizerJSON string) error {
 	vocab, err := VocabSize(tok)
 	if err != nil {
 		return fmt.Errorf("testmodel: %s: %w", tokenizerJSON, err)
+	}
+	if cfg.Arch == ArchRoBERTa {
+		if id, ok := vocabID(tok, "<pad>"); !ok || id != robertaPadID {
+			return fmt.Errorf("%w: a RoBERTa model needs a tokenizer whose <pad> is id %d (%s: found %v, id %d)",
+				ErrConfig, robertaPadID, tokenizerJSON, ok, id)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("testmodel: create model directory: %w", err)
@@ -117,31 +125,91 @@ func VocabSize(tokenizerJSON []byte) (int, error) {
 	return n, nil
 }
 
-func configJSON(cfg Config, vocab int) ([]byte, error) {
-	type testInfo struct {
-		Seed  uint64 `json:"seed"`
-		Opset int    `json:"opset"`
-		// LogitsDType is "float16" for a Config.FP16 model.
-		LogitsDType string `json:"logits_dtype,omitempty"`
-		Note        string `json:"note"`
+// vocabID returns the id of token in a tokenizer.json's added_tokens or
+// model.vocab (a token -> id object).
+func vocabID(tokenizerJSON []byte, token string) (int, bool) {
+	var tj struct {
+		Model struct {
+			Vocab json.RawMessage `json:"vocab"`
+		} `json:"model"`
+		AddedTokens []struct {
+			ID      int    `json:"id"`
+			Content string `json:"content"`
+		} `json:"added_tokens"`
 	}
-	c := struct {
-		Architectures         []string `json:"architectures"`
-		ModelType             string   `json:"model_type"`
-		VocabSize             int      `json:"vocab_size"`
-		HiddenSize            int      `json:"hidden_size"`
-		NumHiddenLayers       int      `json:"num_hidden_layers"`
-		NumAttentionHeads     int      `json:"num_attention_heads"`
-		IntermediateSize      int      `json:"intermediate_size"`
-		MaxPositionEmbeddings int      `json:"max_position_embeddings"`
-		TypeVocabSize         int      `json:"type_vocab_size"`
-		LayerNormEps          float64  `json:"layer_norm_eps"`
-		HiddenAct             string   `json:"hidden_act"`
-		PadTokenID            int      `json:"pad_token_id"`
-		PositionEmbeddingType string   `json:"position_embedding_type"`
-		TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
-		SplashTestModel       testInfo `json:"splash_test_model"`
-	}{
+	if json.Unmarshal(tokenizerJSON, &tj) != nil {
+		return 0, false
+	}
+	for _, t := range tj.AddedTokens {
+		if t.Content == token {
+			return t.ID, true
+		}
+	}
+	var byToken map[string]int
+	if json.Unmarshal(tj.Model.Vocab, &byToken) == nil {
+		id, ok := byToken[token]
+		return id, ok
+	}
+	return 0, false
+}
+
+// testInfo is the "splash_test_model" block of config.json.
+type testInfo struct {
+	Seed  uint64 `json:"seed"`
+	Opset int    `json:"opset"`
+	// LogitsDType is "float16" for a Config.FP16 model.
+	LogitsDType string `json:"logits_dtype,omitempty"`
+	Note        string `json:"note"`
+}
+
+func newTestInfo(cfg Config) testInfo {
+	info := testInfo{Seed: cfg.Seed, Opset: cfg.Opset, Note: "random weights, not a trained model"}
+	if cfg.FP16 {
+		info.LogitsDType = "float16"
+	}
+	return info
+}
+
+// configJSON returns config.json for cfg: a BertConfig, DistilBertConfig or
+// RobertaConfig as Hugging Face writes it, plus the test-info block.
+func configJSON(cfg Config, vocab int) ([]byte, error) {
+	var c any
+	switch cfg.Arch {
+	case ArchDistilBERT:
+		c = distilbertConfig(cfg, vocab)
+	case ArchRoBERTa:
+		c = robertaConfig(cfg, vocab)
+	default:
+		c = bertConfig(cfg, vocab)
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("testmodel: encode config.json: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// bertJSON is a Hugging Face BertConfig.
+type bertJSON struct {
+	Architectures         []string `json:"architectures"`
+	ModelType             string   `json:"model_type"`
+	VocabSize             int      `json:"vocab_size"`
+	HiddenSize            int      `json:"hidden_size"`
+	NumHiddenLayers       int      `json:"num_hidden_layers"`
+	NumAttentionHeads     int      `json:"num_attention_heads"`
+	IntermediateSize      int      `json:"intermediate_size"`
+	MaxPositionEmbeddings int      `json:"max_position_embeddings"`
+	TypeVocabSize         int      `json:"type_vocab_size"`
+	LayerNormEps          float64  `json:"layer_norm_eps"`
+	HiddenAct             string   `json:"hidden_act"`
+	PadTokenID            int      `json:"pad_token_id"`
+	PositionEmbeddingType string   `json:"position_embedding_type"`
+	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
+	SplashTestModel       testInfo `json:"splash_test_model"`
+}
+
+func bertConfig(cfg Config, vocab int) bertJSON {
+	return bertJSON{
 		Architectures:         []string{"BertForMaskedLM"},
 		ModelType:             "bert",
 		VocabSize:             vocab,
@@ -156,20 +224,8 @@ func configJSON(cfg Config, vocab int) ([]byte, error) {
 		PadTokenID:            padTokenID,
 		PositionEmbeddingType: "absolute",
 		TieWordEmbeddings:     true,
-		SplashTestModel: testInfo{
-			Seed:  cfg.Seed,
-			Opset: cfg.Opset,
-			Note:  "random weights, not a trained model",
-		},
+		SplashTestModel:       newTestInfo(cfg),
 	}
-	if cfg.FP16 {
-		c.SplashTestModel.LogitsDType = "float16"
-	}
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("testmodel: encode config.json: %w", err)
-	}
-	return append(b, '\n'), nil
 }
 
 // writeAtomic writes dir/name through a temporary file in dir, fsyncs it and
@@ -246,11 +302,12 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 		logitsElem, logitsNote = onnx.TensorProto_FLOAT16, " logits=float16"
 	}
 	inputs := make([]*onnx.ValueInfoProto, 0, 3)
-	for _, name := range []string{InputIDs, AttentionMask, TokenTypeIDs} {
+	for _, name := range GraphInputs(cfg.Arch) {
 		inputs = append(inputs, &onnx.ValueInfoProto{Name: name, Type: tensorType(onnx.TensorProto_INT64, DimBatch, DimSequence)})
 	}
+	class := hfClass(cfg.Arch)
 	graph := &onnx.GraphProto{
-		Name:        "BertForMaskedLM",
+		Name:        class,
 		Node:        nodes,
 		Initializer: consts,
 		Input:       inputs,
@@ -263,8 +320,8 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: int64(cfg.Opset)}},
 		ProducerName:    Producer,
 		ProducerVersion: "1",
-		DocString: fmt.Sprintf("splash test model: BertForMaskedLM with random weights (not a trained model); "+
-			"layers=%d hidden=%d heads=%d intermediate=%d seed=%d%s", cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed, logitsNote),
+		DocString: fmt.Sprintf("splash test model: %s with random weights (not a trained model); "+
+			"layers=%d hidden=%d heads=%d intermediate=%d seed=%d%s", class, cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed, logitsNote),
 	}
 	opts := proto.MarshalOptions{Deterministic: true}
 	modelHead, err := opts.Marshal(model)

@@ -25,12 +25,17 @@ const (
 // original Hugging Face BERT ((1 - mask) * -10000); it stays finite in fp16.
 const maskPenalty = -10000.0
 
-// layerNormEps is BERT's LayerNorm epsilon.
-const layerNormEps = 1e-12
+// layerNormEps is the LayerNorm epsilon of BERT and DistilBERT;
+// robertaLayerNormEps is RoBERTa's (layer_norm_eps of roberta-base).
+const (
+	layerNormEps        = 1e-12
+	robertaLayerNormEps = 1e-5
+)
 
 // graphBuilder accumulates nodes and small constant initializers.
 type graphBuilder struct {
 	opset  int
+	eps    float32 // LayerNorm epsilon
 	nodes  []*onnx.NodeProto
 	consts []*onnx.TensorProto
 	seen   map[string]bool // constant names already emitted
@@ -38,7 +43,7 @@ type graphBuilder struct {
 }
 
 func newGraphBuilder(opset int) *graphBuilder {
-	return &graphBuilder{opset: opset, seen: map[string]bool{}}
+	return &graphBuilder{opset: opset, eps: layerNormEps, seen: map[string]bool{}}
 }
 
 // op appends a node with one output and returns the output name.
@@ -105,7 +110,7 @@ func (b *graphBuilder) layerNorm(prefix, x string) string {
 	d := b.op(scope, "Sub", []string{x, mean})
 	sq := b.op(scope, "Pow", []string{d, b.scalarF("const_two", 2)})
 	v := b.reduceMeanLast(scope, sq)
-	ve := b.op(scope, "Add", []string{v, b.scalarF("const_ln_eps", layerNormEps)})
+	ve := b.op(scope, "Add", []string{v, b.scalarF("const_ln_eps", b.eps)})
 	s := b.op(scope, "Sqrt", []string{ve})
 	n := b.op(scope, "Div", []string{d, s})
 	g := b.op(scope, "Mul", []string{n, prefix + ".weight"})
@@ -129,11 +134,22 @@ func (b *graphBuilder) gelu(scope, x string) string {
 	return b.op(scope, "Mul", []string{m, b.scalarF("const_half", 0.5)})
 }
 
-// buildGraph returns the nodes and constant initializers of a BERT masked-LM.
-// The weight initializers (weightSpecs) are added by the caller.
+// buildGraph returns the nodes and constant initializers of the masked-LM of
+// cfg.Arch. The weight initializers (weightSpecs) are added by the caller.
 func buildGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
+	switch cfg.Arch {
+	case ArchDistilBERT:
+		return buildDistilBERTGraph(cfg)
+	case ArchRoBERTa:
+		return buildRoBERTaGraph(cfg)
+	}
+	return buildBERTGraph(cfg)
+}
+
+// buildBERTGraph returns the nodes and constant initializers of a BERT masked-LM.
+func buildBERTGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
 	b := newGraphBuilder(cfg.Opset)
-	headDim := cfg.Hidden / cfg.Heads
+	names := archNamesOf(ArchBERT)
 
 	// Embeddings: word + position (0..seq-1, from the input's shape) + token type.
 	const emb = "/bert/embeddings"
@@ -148,26 +164,45 @@ func buildGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
 	x = b.op(emb, "Add", []string{x, pos})
 	x = b.layerNorm(nameEmbLN, x)
 
-	// Extended attention mask [batch, 1, 1, seq]: (1 - mask) * -10000.
-	const ext = "/bert/extended_attention_mask"
-	m := b.op(ext, "Unsqueeze", []string{AttentionMask, b.intsConst("const_axes_1_2", false, 1, 2)})
-	mf := b.op(ext, "Cast", []string{m}, attrInt("to", int64(onnx.TensorProto_FLOAT)))
-	inv := b.op(ext, "Sub", []string{b.scalarF("const_one", 1), mf})
-	penalty := b.op(ext, "Mul", []string{inv, b.scalarF("const_mask_penalty", maskPenalty)})
+	x = b.bertEncoder(cfg, "bert", names, x)
+
+	// MLM head: dense + GELU + LayerNorm, decoder tied to the word embeddings.
+	t := b.linear(nameHeadDense, x)
+	t = b.gelu("/cls/predictions/transform/transform_act_fn", t)
+	t = b.layerNorm(nameHeadLN, t)
+	b.tiedDecoder("/cls/predictions/decoder", t, nameWordEmb, nameOutBias, cfg.FP16)
+	return b.nodes, b.consts
+}
+
+// extendedMask returns the additive attention mask [batch, 1, 1, seq]:
+// (1 - mask) * -10000.
+func (b *graphBuilder) extendedMask(scope string) string {
+	m := b.op(scope, "Unsqueeze", []string{AttentionMask, b.intsConst("const_axes_1_2", false, 1, 2)})
+	mf := b.op(scope, "Cast", []string{m}, attrInt("to", int64(onnx.TensorProto_FLOAT)))
+	inv := b.op(scope, "Sub", []string{b.scalarF("const_one", 1), mf})
+	return b.op(scope, "Mul", []string{inv, b.scalarF("const_mask_penalty", maskPenalty)})
+}
+
+// bertEncoder appends the extended attention mask and the post-LayerNorm
+// encoder layers of BERT (also RoBERTa's) under the node scope /root/...
+// and returns the last hidden state.
+func (b *graphBuilder) bertEncoder(cfg Config, root string, names archNames, x string) string {
+	headDim := cfg.Hidden / cfg.Heads
+	penalty := b.extendedMask("/" + root + "/extended_attention_mask")
 
 	splitShape := b.intsConst("const_shape_heads", false, 0, 0, int64(cfg.Heads), int64(headDim))
 	mergeShape := b.intsConst("const_shape_hidden", false, 0, 0, int64(cfg.Hidden))
 	sqrtD := b.scalarF("const_sqrt_head_dim", float32(math.Sqrt(float64(headDim))))
 	for l := 0; l < cfg.Layers; l++ {
-		scope := fmt.Sprintf("/bert/encoder/layer.%d/attention/self", l)
-		heads := func(name string, perm ...int64) string {
-			y := b.linear(layerName(l, "attention.self."+name), x)
+		scope := fmt.Sprintf("/%s/encoder/layer.%d/attention/self", root, l)
+		heads := func(part layerPart, perm ...int64) string {
+			y := b.linear(names.layer(l, part), x)
 			r := b.op(scope, "Reshape", []string{y, splitShape})
 			return b.op(scope, "Transpose", []string{r}, attrInts("perm", perm...))
 		}
-		q := heads("query", 0, 2, 1, 3) // [b, heads, seq, d]
-		k := heads("key", 0, 2, 3, 1)   // [b, heads, d, seq]
-		v := heads("value", 0, 2, 1, 3) // [b, heads, seq, d]
+		q := heads(partQuery, 0, 2, 1, 3) // [b, heads, seq, d]
+		k := heads(partKey, 0, 2, 3, 1)   // [b, heads, d, seq]
+		v := heads(partValue, 0, 2, 1, 3) // [b, heads, seq, d]
 		scores := b.op(scope, "MatMul", []string{q, k})
 		scores = b.op(scope, "Div", []string{scores, sqrtD})
 		scores = b.op(scope, "Add", []string{scores, penalty})
@@ -176,35 +211,35 @@ func buildGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
 		ctx = b.op(scope, "Transpose", []string{ctx}, attrInts("perm", 0, 2, 1, 3))
 		ctx = b.op(scope, "Reshape", []string{ctx, mergeShape})
 
-		attn := b.linear(layerName(l, "attention.output.dense"), ctx)
-		attn = b.op(fmt.Sprintf("/bert/encoder/layer.%d/attention/output", l), "Add", []string{attn, x})
-		x = b.layerNorm(layerName(l, "attention.output.LayerNorm"), attn)
+		attn := b.linear(names.layer(l, partAttnOut), ctx)
+		attn = b.op(fmt.Sprintf("/%s/encoder/layer.%d/attention/output", root, l), "Add", []string{attn, x})
+		x = b.layerNorm(names.layer(l, partAttnLN), attn)
 
-		inter := b.linear(layerName(l, "intermediate.dense"), x)
-		inter = b.gelu(fmt.Sprintf("/bert/encoder/layer.%d/intermediate/intermediate_act_fn", l), inter)
-		out := b.linear(layerName(l, "output.dense"), inter)
-		out = b.op(fmt.Sprintf("/bert/encoder/layer.%d/output", l), "Add", []string{out, x})
-		x = b.layerNorm(layerName(l, "output.LayerNorm"), out)
+		inter := b.linear(names.layer(l, partFFNIn), x)
+		inter = b.gelu(fmt.Sprintf("/%s/encoder/layer.%d/intermediate/intermediate_act_fn", root, l), inter)
+		out := b.linear(names.layer(l, partFFNOut), inter)
+		out = b.op(fmt.Sprintf("/%s/encoder/layer.%d/output", root, l), "Add", []string{out, x})
+		x = b.layerNorm(names.layer(l, partFFNLN), out)
 	}
+	return x
+}
 
-	// MLM head: dense + GELU + LayerNorm, decoder tied to the word embeddings.
-	t := b.linear(nameHeadDense, x)
-	t = b.gelu("/cls/predictions/transform/transform_act_fn", t)
-	t = b.layerNorm(nameHeadLN, t)
-	const dec = "/cls/predictions/decoder"
-	et := b.op(dec, "Transpose", []string{nameWordEmb}, attrInts("perm", 1, 0))
+// tiedDecoder appends the decoder tied to the word embeddings,
+// MatMul(t, Transpose(wordEmb)) + bias, as the graph output logits (through
+// a Cast to float16 when fp16).
+func (b *graphBuilder) tiedDecoder(dec, t, wordEmb, bias string, fp16 bool) {
+	et := b.op(dec, "Transpose", []string{wordEmb}, attrInts("perm", 1, 0))
 	logits := b.op(dec, "MatMul", []string{t, et})
-	if !cfg.FP16 {
+	if !fp16 {
 		b.nodes = append(b.nodes, &onnx.NodeProto{
-			Name: dec + "/Add", OpType: "Add", Input: []string{logits, nameOutBias}, Output: []string{OutputLogits},
+			Name: dec + "/Add", OpType: "Add", Input: []string{logits, bias}, Output: []string{OutputLogits},
 		})
-		return b.nodes, b.consts
+		return
 	}
 	// Float16 output: the float32 logits, cast once (round half to even).
-	logits = b.op(dec, "Add", []string{logits, nameOutBias})
+	logits = b.op(dec, "Add", []string{logits, bias})
 	b.nodes = append(b.nodes, &onnx.NodeProto{
 		Name: dec + "/Cast", OpType: "Cast", Input: []string{logits}, Output: []string{OutputLogits},
 		Attribute: []*onnx.AttributeProto{attrInt("to", int64(onnx.TensorProto_FLOAT16))},
 	})
-	return b.nodes, b.consts
 }

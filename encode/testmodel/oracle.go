@@ -14,20 +14,23 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Oracle is an independent float64 implementation of the BERT masked-LM that
-// Generate writes. It reads the weights from the initializers of a model
-// directory's model.onnx (not from the seed) and the head count and LayerNorm
-// epsilon from its config.json, so comparing it with an ONNX runtime checks
-// the graph that Generate built. For a model whose logits output is float16
-// (Config.FP16) the logits are rounded to float16 as the model's final Cast
-// does; the model's declared output type says which. It holds no mutable
-// state: one Oracle may serve concurrent calls.
+// Oracle is an independent float64 implementation of the masked-LMs that
+// Generate writes (BERT, DistilBERT, RoBERTa). It reads the architecture
+// (model_type), the head count, the padding id and the LayerNorm epsilon
+// from a model directory's config.json and the weights from the
+// initializers of its model.onnx (not from the seed), so comparing it with
+// an ONNX runtime checks the graph that Generate built. For a model whose
+// logits output is float16 (Config.FP16) the logits are rounded to float16
+// as the model's final Cast does; the model's declared output type says
+// which. It holds no mutable state: one Oracle may serve concurrent calls.
 type Oracle struct {
-	vocab, hidden, heads, inter, maxPos int
+	arch                                Arch
+	vocab, hidden, heads, inter, maxPos int // maxPos: rows of the position table
+	padID                               int // RoBERTa: padding_idx of the positions
 	eps                                 float64
 	fp16                                bool // logits output is float16
 
-	wordEmb, posEmb, typeEmb []float64 // [rows * hidden], row-major
+	wordEmb, posEmb, typeEmb []float64 // [rows * hidden], row-major; typeEmb nil for DistilBERT
 	embLN                    layerNormW
 	layers                   []oracleLayer
 	headDense                denseW
@@ -51,14 +54,19 @@ type oracleLayer struct {
 	ffnLN            layerNormW
 }
 
-// LoadOracle reads dir/model.onnx and dir/config.json. The type of
-// model.onnx's logits output (float or float16) decides whether Logits
-// rounds to float16.
+// LoadOracle reads dir/model.onnx and dir/config.json. config.json's
+// model_type ("bert" when absent, "distilbert" or "roberta") selects the
+// architecture; the type of model.onnx's logits output (float or float16)
+// decides whether Logits rounds to float16.
 func LoadOracle(dir string) (*Oracle, error) {
 	var conf struct {
+		ModelType         string  `json:"model_type"`
 		NumAttentionHeads int     `json:"num_attention_heads"`
 		NumHiddenLayers   int     `json:"num_hidden_layers"`
 		LayerNormEps      float64 `json:"layer_norm_eps"`
+		NHeads            int     `json:"n_heads"`  // DistilBERT
+		NLayers           int     `json:"n_layers"` // DistilBERT
+		PadTokenID        *int    `json:"pad_token_id"`
 	}
 	cpath := filepath.Join(dir, ConfigFile)
 	cb, err := os.ReadFile(cpath)
@@ -67,6 +75,22 @@ func LoadOracle(dir string) (*Oracle, error) {
 	}
 	if err := json.Unmarshal(cb, &conf); err != nil {
 		return nil, fmt.Errorf("testmodel: oracle: parse %s: %w", cpath, err)
+	}
+	o := &Oracle{arch: ArchBERT, heads: conf.NumAttentionHeads, eps: conf.LayerNormEps}
+	layers := conf.NumHiddenLayers
+	switch Arch(conf.ModelType) {
+	case "", ArchBERT:
+	case ArchDistilBERT:
+		// DistilBERT's LayerNorms have eps 1e-12 in the code, not in the config.
+		o.arch, o.heads, layers, o.eps = ArchDistilBERT, conf.NHeads, conf.NLayers, layerNormEps
+	case ArchRoBERTa:
+		o.arch = ArchRoBERTa
+		if conf.PadTokenID == nil {
+			return nil, fmt.Errorf("testmodel: oracle: %s: a roberta config needs pad_token_id (the padding_idx of the positions)", cpath)
+		}
+		o.padID = *conf.PadTokenID
+	default:
+		return nil, fmt.Errorf("testmodel: oracle: %s: model_type %q, want %q, %q or %q", cpath, conf.ModelType, ArchBERT, ArchDistilBERT, ArchRoBERTa)
 	}
 	mpath := filepath.Join(dir, ModelFile)
 	mb, err := os.ReadFile(mpath)
@@ -80,8 +104,7 @@ func LoadOracle(dir string) (*Oracle, error) {
 	if model.Graph == nil {
 		return nil, fmt.Errorf("testmodel: oracle: %s has no graph", mpath)
 	}
-	fp16, err := logitsFloat16(model.Graph)
-	if err != nil {
+	if o.fp16, err = logitsFloat16(model.Graph); err != nil {
 		return nil, fmt.Errorf("testmodel: oracle: %s: %w", mpath, err)
 	}
 	inits := make(map[string]*onnx.TensorProto, len(model.Graph.Initializer))
@@ -90,33 +113,35 @@ func LoadOracle(dir string) (*Oracle, error) {
 	}
 	r := &weightReader{inits: inits, path: mpath}
 
-	o := &Oracle{heads: conf.NumAttentionHeads, eps: conf.LayerNormEps, fp16: fp16}
+	n := archNamesOf(o.arch)
 	var dims []int
-	o.wordEmb, dims = r.matrix(nameWordEmb)
+	o.wordEmb, dims = r.matrix(n.wordEmb)
 	if len(dims) == 2 {
 		o.vocab, o.hidden = dims[0], dims[1]
 	}
-	o.posEmb, dims = r.matrix(namePosEmb)
+	o.posEmb, dims = r.matrix(n.posEmb)
 	if len(dims) == 2 {
 		o.maxPos = dims[0]
 	}
-	o.typeEmb, _ = r.matrix(nameTypeEmb)
-	o.embLN = r.layerNorm(nameEmbLN)
-	for l := 0; l < conf.NumHiddenLayers; l++ {
+	if n.typeEmb != "" {
+		o.typeEmb, _ = r.matrix(n.typeEmb)
+	}
+	o.embLN = r.layerNorm(n.embLN)
+	for l := 0; l < layers; l++ {
 		var ly oracleLayer
-		ly.q = r.dense(layerName(l, "attention.self.query"))
-		ly.k = r.dense(layerName(l, "attention.self.key"))
-		ly.v = r.dense(layerName(l, "attention.self.value"))
-		ly.attnOut = r.dense(layerName(l, "attention.output.dense"))
-		ly.attnLN = r.layerNorm(layerName(l, "attention.output.LayerNorm"))
-		ly.ffnIn = r.dense(layerName(l, "intermediate.dense"))
-		ly.ffnOut = r.dense(layerName(l, "output.dense"))
-		ly.ffnLN = r.layerNorm(layerName(l, "output.LayerNorm"))
+		ly.q = r.dense(n.layer(l, partQuery))
+		ly.k = r.dense(n.layer(l, partKey))
+		ly.v = r.dense(n.layer(l, partValue))
+		ly.attnOut = r.dense(n.layer(l, partAttnOut))
+		ly.attnLN = r.layerNorm(n.layer(l, partAttnLN))
+		ly.ffnIn = r.dense(n.layer(l, partFFNIn))
+		ly.ffnOut = r.dense(n.layer(l, partFFNOut))
+		ly.ffnLN = r.layerNorm(n.layer(l, partFFNLN))
 		o.layers = append(o.layers, ly)
 	}
-	o.headDense = r.dense(nameHeadDense)
-	o.headLN = r.layerNorm(nameHeadLN)
-	o.outBias, _ = r.vector(nameOutBias)
+	o.headDense = r.dense(n.headDense)
+	o.headLN = r.layerNorm(n.headLN)
+	o.outBias, _ = r.vector(n.outBias)
 	if r.err != nil {
 		return nil, fmt.Errorf("testmodel: oracle: %w", r.err)
 	}
@@ -163,10 +188,14 @@ func (o *Oracle) check() error {
 		return fmt.Errorf("num_hidden_layers is 0")
 	case o.maxPos < 1 || len(o.posEmb) != o.maxPos*h:
 		return fmt.Errorf("position embeddings do not have %d columns", h)
-	case len(o.typeEmb) < h || len(o.typeEmb)%h != 0:
+	case o.arch != ArchDistilBERT && (len(o.typeEmb) < h || len(o.typeEmb)%h != 0):
 		return fmt.Errorf("token type embeddings do not have %d columns", h)
 	case len(o.outBias) != o.vocab:
-		return fmt.Errorf("%s has %d values, want %d", nameOutBias, len(o.outBias), o.vocab)
+		return fmt.Errorf("%s has %d values, want %d", archNamesOf(o.arch).outBias, len(o.outBias), o.vocab)
+	case o.arch == ArchRoBERTa && (o.padID < 0 || o.padID >= o.vocab):
+		return fmt.Errorf("pad_token_id %d outside the vocabulary [0, %d)", o.padID, o.vocab)
+	case o.MaxLength() < 1:
+		return fmt.Errorf("%d position embeddings leave no usable position", o.maxPos)
 	}
 	checkLN := func(ln layerNormW) error {
 		if len(ln.gamma) != h || len(ln.beta) != h {
@@ -285,16 +314,49 @@ func (o *Oracle) Hidden() int { return o.hidden }
 // that Logits and Pooled round the logits to float16.
 func (o *Oracle) Float16Logits() bool { return o.fp16 }
 
-// MaxLength is the longest sequence the position embeddings allow.
-func (o *Oracle) MaxLength() int { return o.maxPos }
+// Arch is the architecture the oracle computes (config.json's model_type).
+func (o *Oracle) Arch() Arch { return o.arch }
+
+// MaxLength is the longest sequence the position embeddings allow: their
+// number for BERT and DistilBERT; for RoBERTa max_position_embeddings -
+// padding_idx - 1 (512 for roberta-base's 514), since its positions start
+// at padding_idx + 1 (2).
+func (o *Oracle) MaxLength() int {
+	if o.arch == ArchRoBERTa {
+		return o.maxPos - o.padID - 1
+	}
+	return o.maxPos
+}
+
+// PositionIDs returns the position ids the model uses for ids: 0..L-1 for
+// BERT and DistilBERT; for RoBERTa those of Hugging Face's
+// create_position_ids_from_input_ids, padding_idx for a padding token and
+// padding_idx + (number of non-padding tokens up to and including this one)
+// for every other token, so 2..L+1 for a sequence without padding tokens.
+func (o *Oracle) PositionIDs(ids []int32) []int {
+	pos := make([]int, len(ids))
+	count := 0
+	for i, id := range ids {
+		switch {
+		case o.arch != ArchRoBERTa:
+			pos[i] = i
+		case int(id) == o.padID:
+			pos[i] = o.padID
+		default:
+			count++
+			pos[i] = o.padID + count
+		}
+	}
+	return pos
+}
 
 // Validate reports why Logits would refuse ids (nil when it accepts them).
 func (o *Oracle) Validate(ids []int32) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("testmodel: oracle: empty sequence")
 	}
-	if len(ids) > o.maxPos {
-		return fmt.Errorf("testmodel: oracle: sequence of %d tokens, longer than %d positions", len(ids), o.maxPos)
+	if len(ids) > o.MaxLength() {
+		return fmt.Errorf("testmodel: oracle: sequence of %d tokens, longer than %d positions", len(ids), o.MaxLength())
 	}
 	for i, id := range ids {
 		if id < 0 || int(id) >= o.vocab {
@@ -305,7 +367,8 @@ func (o *Oracle) Validate(ids []int32) error {
 }
 
 // Logits returns the masked-LM logits [seq][vocab] of one unpadded sequence
-// (attention mask all ones, token types 0), as the model outputs them: for a
+// (attention mask all ones, token types 0, positions PositionIDs(ids)), as
+// the model outputs them: for a
 // float16 model (Float16Logits) each float64 logit rounded to the nearest
 // float16, ties to even. It returns nil when Validate rejects ids.
 func (o *Oracle) Logits(ids []int32) [][]float64 {
@@ -330,12 +393,17 @@ func (o *Oracle) Float64Logits(ids []int32) [][]float64 {
 	h := o.hidden
 	seq := len(ids)
 
-	// Embeddings: word + token type 0 + position, then LayerNorm.
+	// Embeddings: word + token type 0 (none for DistilBERT) + position,
+	// then LayerNorm.
 	x := make([][]float64, seq)
-	for i, id := range ids {
+	for i, p := range o.PositionIDs(ids) {
 		row := make([]float64, h)
 		for k := 0; k < h; k++ {
-			row[k] = o.wordEmb[int(id)*h+k] + o.typeEmb[k] + o.posEmb[i*h+k]
+			if o.typeEmb != nil {
+				row[k] = o.wordEmb[int(ids[i])*h+k] + o.typeEmb[k] + o.posEmb[p*h+k]
+			} else {
+				row[k] = o.wordEmb[int(ids[i])*h+k] + o.posEmb[p*h+k]
+			}
 		}
 		x[i] = o.layerNorm(row, o.embLN)
 	}

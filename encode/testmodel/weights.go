@@ -41,8 +41,11 @@ const (
 	biasSigmas = 4.25
 	// biasJitter is the per-token jitter of the output bias, in the same units.
 	biasJitter = 0.25
-	// padTokenID is the id whose word embedding is zero.
+	// padTokenID is the id whose word embedding is zero (BERT, DistilBERT).
 	padTokenID = 0
+	// robertaPadID is RoBERTa's padding id (<pad>, pad_token_id and the
+	// padding_idx of its word and position embeddings).
+	robertaPadID = 1
 )
 
 // tensorSpec is one float32 initializer, generated row by row.
@@ -107,6 +110,17 @@ func unitRowFill(norm float64, padRow int) func(*rng, int, []float32) {
 	}
 }
 
+// zeroRow wraps fill so that row padRow is zero.
+func zeroRow(padRow int, fill func(*rng, int, []float32)) func(*rng, int, []float32) {
+	return func(r *rng, row int, dst []float32) {
+		if row == padRow {
+			clear(dst)
+			return
+		}
+		fill(r, row, dst)
+	}
+}
+
 // identityFill fills a square [out, in] matrix with alpha*(I + noise*N/sqrt(n)).
 func identityFill(alpha, noise float64) func(*rng, int, []float32) {
 	return func(r *rng, row int, dst []float32) {
@@ -137,15 +151,119 @@ func layerName(l int, suffix string) string {
 	return fmt.Sprintf("bert.encoder.layer.%d.%s", l, suffix)
 }
 
+// layerPart is one parameterised module of an encoder layer.
+type layerPart int
+
+const (
+	partQuery   layerPart = iota // attention query projection
+	partKey                      // attention key projection
+	partValue                    // attention value projection
+	partAttnOut                  // attention output projection
+	partAttnLN                   // LayerNorm after attention
+	partFFNIn                    // feed-forward input dense
+	partFFNOut                   // feed-forward output dense
+	partFFNLN                    // LayerNorm after the feed-forward
+	numLayerParts
+)
+
+// archNames are the initializer names (Hugging Face state dict names) of
+// an architecture's parameters. Dense and LayerNorm names are prefixes of
+// ".weight" and ".bias".
+type archNames struct {
+	wordEmb, posEmb string
+	typeEmb         string // "": no token type embeddings
+	embLN           string
+	layerFmt        string                // fmt pattern of a layer's prefix, with the layer index
+	parts           [numLayerParts]string // suffix of each part after the layer prefix
+	headDense       string                // MLM head transform dense
+	headLN          string                // MLM head LayerNorm
+	outBias         string                // bias of the decoder tied to wordEmb
+}
+
+// layer returns the name prefix of a part of layer l.
+func (n archNames) layer(l int, part layerPart) string {
+	return fmt.Sprintf(n.layerFmt, l) + "." + n.parts[part]
+}
+
+var bertParts = [numLayerParts]string{
+	"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+	"attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm",
+}
+
+// archNamesOf returns the parameter names of arch (a defaulted Config.Arch).
+func archNamesOf(arch Arch) archNames {
+	switch arch {
+	case ArchDistilBERT:
+		return archNames{
+			wordEmb:  "distilbert.embeddings.word_embeddings.weight",
+			posEmb:   "distilbert.embeddings.position_embeddings.weight",
+			embLN:    "distilbert.embeddings.LayerNorm",
+			layerFmt: "distilbert.transformer.layer.%d",
+			parts: [numLayerParts]string{
+				"attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
+				"sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm",
+			},
+			headDense: "vocab_transform",
+			headLN:    "vocab_layer_norm",
+			outBias:   "vocab_projector.bias",
+		}
+	case ArchRoBERTa:
+		return archNames{
+			wordEmb:   "roberta.embeddings.word_embeddings.weight",
+			posEmb:    "roberta.embeddings.position_embeddings.weight",
+			typeEmb:   "roberta.embeddings.token_type_embeddings.weight",
+			embLN:     "roberta.embeddings.LayerNorm",
+			layerFmt:  "roberta.encoder.layer.%d",
+			parts:     bertParts,
+			headDense: "lm_head.dense",
+			headLN:    "lm_head.layer_norm",
+			outBias:   "lm_head.bias",
+		}
+	}
+	return archNames{
+		wordEmb: nameWordEmb, posEmb: namePosEmb, typeEmb: nameTypeEmb, embLN: nameEmbLN,
+		layerFmt: "bert.encoder.layer.%d", parts: bertParts,
+		headDense: nameHeadDense, headLN: nameHeadLN, outBias: nameOutBias,
+	}
+}
+
+// padID is the id of the padding token of arch: its word embedding row is
+// zero, as Hugging Face initialises padding_idx (0 for BERT and DistilBERT,
+// whose tokenizer's [PAD] is 0; 1 for RoBERTa's <pad>).
+func padID(arch Arch) int {
+	if arch == ArchRoBERTa {
+		return robertaPadID
+	}
+	return padTokenID
+}
+
+// positionRows is the number of position embeddings: MaxPositions, plus
+// RoBERTa's offset (padding id + 1) before the first position.
+func positionRows(cfg Config) int {
+	if cfg.Arch == ArchRoBERTa {
+		return cfg.MaxPositions + robertaPadID + 1
+	}
+	return cfg.MaxPositions
+}
+
 // weightSpecs lists every parameter of the model in state-dict order.
 func weightSpecs(cfg Config, vocab int) []tensorSpec {
+	n := archNamesOf(cfg.Arch)
 	h, inter := int64(cfg.Hidden), int64(cfg.Intermediate)
 	hf := float64(cfg.Hidden)
 	eps := math.Sqrt(residualBudget / float64(2*cfg.Layers))
+	pos := normalFill(0, posStd)
+	if cfg.Arch == ArchRoBERTa {
+		// RoBERTa's position embeddings have padding_idx too (row 1, the
+		// position of every padding token): zero, as Hugging Face initialises it.
+		pos = zeroRow(robertaPadID, pos)
+	}
 	specs := []tensorSpec{
-		{nameWordEmb, []int64{int64(vocab), h}, unitRowFill(wordStd*math.Sqrt(hf), padTokenID)},
-		{namePosEmb, []int64{int64(cfg.MaxPositions), h}, normalFill(0, posStd)},
-		{nameTypeEmb, []int64{int64(cfg.TypeVocab), h}, normalFill(0, posStd)},
+		{n.wordEmb, []int64{int64(vocab), h}, unitRowFill(wordStd*math.Sqrt(hf), padID(cfg.Arch))},
+		{n.posEmb, []int64{int64(positionRows(cfg)), h}, pos},
+	}
+	if n.typeEmb != "" {
+		specs = append(specs, tensorSpec{n.typeEmb, []int64{int64(cfg.TypeVocab), h}, normalFill(0, posStd)})
 	}
 	ln := func(prefix string, gain float64) []tensorSpec {
 		return []tensorSpec{
@@ -159,27 +277,27 @@ func weightSpecs(cfg Config, vocab int) []tensorSpec {
 			{prefix + ".bias", []int64{out}, normalFill(0, biasStd)},
 		}
 	}
-	specs = append(specs, ln(nameEmbLN, 1)...)
+	specs = append(specs, ln(n.embLN, 1)...)
 	unit := 1 / math.Sqrt(hf)
 	for l := 0; l < cfg.Layers; l++ {
-		specs = append(specs, dense(layerName(l, "attention.self.query"), h, h, unit)...)
-		specs = append(specs, dense(layerName(l, "attention.self.key"), h, h, unit)...)
-		specs = append(specs, dense(layerName(l, "attention.self.value"), h, h, unit)...)
-		specs = append(specs, dense(layerName(l, "attention.output.dense"), h, h, eps*unit)...)
-		specs = append(specs, ln(layerName(l, "attention.output.LayerNorm"), 1)...)
-		specs = append(specs, dense(layerName(l, "intermediate.dense"), inter, h, unit)...)
-		specs = append(specs, dense(layerName(l, "output.dense"), h, inter,
+		specs = append(specs, dense(n.layer(l, partQuery), h, h, unit)...)
+		specs = append(specs, dense(n.layer(l, partKey), h, h, unit)...)
+		specs = append(specs, dense(n.layer(l, partValue), h, h, unit)...)
+		specs = append(specs, dense(n.layer(l, partAttnOut), h, h, eps*unit)...)
+		specs = append(specs, ln(n.layer(l, partAttnLN), 1)...)
+		specs = append(specs, dense(n.layer(l, partFFNIn), inter, h, unit)...)
+		specs = append(specs, dense(n.layer(l, partFFNOut), h, inter,
 			eps/math.Sqrt(geluSecondMoment*float64(cfg.Intermediate)))...)
-		specs = append(specs, ln(layerName(l, "output.LayerNorm"), 1)...)
+		specs = append(specs, ln(n.layer(l, partFFNLN), 1)...)
 	}
 	specs = append(specs,
-		tensorSpec{nameHeadDense + ".weight", []int64{h, h}, identityFill(headAlpha, headNoise)},
-		tensorSpec{nameHeadDense + ".bias", []int64{h}, normalFill(0, headAlpha*biasStd)},
+		tensorSpec{n.headDense + ".weight", []int64{h, h}, identityFill(headAlpha, headNoise)},
+		tensorSpec{n.headDense + ".bias", []int64{h}, normalFill(0, headAlpha*biasStd)},
 	)
 	// LayerNorm output has norm ~sqrt(H); word rows have norm wordStd*sqrt(H):
 	// this gain makes <h, E_j> = logitScale*cos(h, E_j).
-	specs = append(specs, ln(nameHeadLN, logitScale/(wordStd*hf))...)
+	specs = append(specs, ln(n.headLN, logitScale/(wordStd*hf))...)
 	sigma := logitScale / math.Sqrt(hf) // std of a random token's logit
-	specs = append(specs, tensorSpec{nameOutBias, []int64{int64(vocab)}, normalFill(-biasSigmas*sigma, biasJitter*sigma)})
+	specs = append(specs, tensorSpec{n.outBias, []int64{int64(vocab)}, normalFill(-biasSigmas*sigma, biasJitter*sigma)})
 	return specs
 }

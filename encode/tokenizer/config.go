@@ -414,7 +414,10 @@ func parsePostProcessor(raw json.RawMessage) (prefix, suffix []int32, err error)
 			suffix = append(suffix, s...)
 		}
 		return prefix, suffix, nil
-	case "BertProcessing":
+	case "BertProcessing", "RobertaProcessing":
+		// Both give cls $A sep for a single sequence (they differ for
+		// pairs, which are not encoded here). RobertaProcessing's
+		// trim_offsets and add_prefix_space only adjust offsets.
 		var c struct {
 			Sep []json.RawMessage `json:"sep"`
 			Cls []json.RawMessage `json:"cls"`
@@ -424,11 +427,11 @@ func parsePostProcessor(raw json.RawMessage) (prefix, suffix []int32, err error)
 		}
 		cls, err := tokenPair("cls", c.Cls)
 		if err != nil {
-			return nil, nil, fmt.Errorf("post_processor BertProcessing: %w", err)
+			return nil, nil, fmt.Errorf("post_processor %s: %w", typ, err)
 		}
 		sep, err := tokenPair("sep", c.Sep)
 		if err != nil {
-			return nil, nil, fmt.Errorf("post_processor BertProcessing: %w", err)
+			return nil, nil, fmt.Errorf("post_processor %s: %w", typ, err)
 		}
 		return []int32{cls}, []int32{sep}, nil
 	case "TemplateProcessing":
@@ -476,7 +479,7 @@ func parsePostProcessor(raw json.RawMessage) (prefix, suffix []int32, err error)
 		return prefix, suffix, nil
 	}
 	return nil, nil, &UnsupportedError{Component: "post_processor", Type: typ,
-		Detail: "implemented: TemplateProcessing, BertProcessing, ByteLevel, Sequence"}
+		Detail: "implemented: TemplateProcessing, BertProcessing, RobertaProcessing, ByteLevel, Sequence"}
 }
 
 // tokenPair reads a ["[CLS]", 101] pair of BertProcessing.

@@ -40,8 +40,10 @@
 //     last in a Sequence (and alone when it adds a prefix space); Metaspace
 //     must stand alone.
 //   - post_processor: TemplateProcessing (the single template; it must hold
-//     $A once), BertProcessing, ByteLevel (adds nothing: it only moves
-//     offsets) and Sequence of these; their ids must lie in the vocabulary.
+//     $A once), BertProcessing and RobertaProcessing (both cls $A sep for a
+//     single sequence; RobertaProcessing's trim_offsets and add_prefix_space
+//     only move offsets), ByteLevel (adds nothing: it only moves offsets)
+//     and Sequence of these; their ids must lie in the vocabulary.
 //     No post_processor means no special tokens (gpt2 has none; mistral-7b
 //     puts <s> first).
 //   - added_tokens with special, normalized, lstrip, rstrip and single_word:

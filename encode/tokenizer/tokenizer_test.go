@@ -211,9 +211,9 @@ func TestUnsupportedComponents(t *testing.T) {
 		{"model", "BPE", map[string]any{"type": "BPE", "vocab": map[string]int{"a": 0}, "merges": []string{}, "dropout": 0.1}},
 		{"model", "Unigram", map[string]any{"type": "Unigram", "vocab": [][]any{{"a", -1.0}}}},
 		{"model", "WordLevel", map[string]any{"type": "WordLevel", "vocab": map[string]int{"a": 0}, "unk_token": "a"}},
-		{"post_processor", "RobertaProcessing", map[string]any{"type": "RobertaProcessing", "sep": []any{"</s>", 2}, "cls": []any{"<s>", 0}}},
-		{"post_processor", "RobertaProcessing", map[string]any{"type": "Sequence", "processors": []any{
-			map[string]any{"type": "ByteLevel"}, map[string]any{"type": "RobertaProcessing"}}}},
+		{"post_processor", "Unknown", map[string]any{"type": "Unknown"}},
+		{"post_processor", "Unknown", map[string]any{"type": "Sequence", "processors": []any{
+			map[string]any{"type": "ByteLevel"}, map[string]any{"type": "Unknown"}}}},
 	} {
 		cfg := tinyConfig()
 		cfg[c.key] = c.value
