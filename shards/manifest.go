@@ -29,8 +29,22 @@ type Manifest struct {
 	Output        ManifestOutput    `json:"output"`
 	// Rejected names the dead-letter file of the input rows that were not
 	// encoded; absent when every row was.
-	Rejected  *ManifestRejected `json:"rejected,omitempty"`
-	CreatedAt time.Time         `json:"created_at"`
+	Rejected *ManifestRejected `json:"rejected,omitempty"`
+	// Stats describes the run that encoded the shard; absent in manifests
+	// written before it existed. It is informative: VerifyManifest ignores it.
+	Stats     *ManifestStats `json:"stats,omitempty"`
+	CreatedAt time.Time      `json:"created_at"`
+}
+
+// ManifestStats is what the encoder measured while it encoded one shard.
+type ManifestStats struct {
+	Documents    int64   `json:"documents"`     // rows encoded (Output.Rows)
+	Tokens       int64   `json:"tokens"`        // real tokens run through the model
+	PaddedTokens int64   `json:"padded_tokens"` // positions run, padding included
+	Batches      int64   `json:"batches"`       // forward passes
+	Truncated    int64   `json:"truncated"`     // documents cut at the max length
+	Empty        int64   `json:"empty"`         // documents with an empty vector
+	Seconds      float64 `json:"seconds"`       // wall time from the shard's first read to its commit
 }
 
 // ManifestInput identifies the input shard.

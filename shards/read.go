@@ -317,6 +317,7 @@ func (sf *shardFile) eachRecordOf(leaves []int, fn func(arrow.RecordBatch) error
 // shardColumns are the column indexes of an impact shard's fields.
 type shardColumns struct {
 	docID, terms, weights, impacts, numTokens, truncated int
+	numWindows                                           int // -1: no such column
 }
 
 func findShardColumns(s *arrow.Schema) (shardColumns, error) {
@@ -359,6 +360,12 @@ func findShardColumns(s *arrow.Schema) (shardColumns, error) {
 	if c.truncated, err = find(ColTruncated, is(arrow.BOOL), "bool"); err != nil {
 		return c, err
 	}
+	c.numWindows = -1
+	if len(s.FieldIndices(ColNumWindows)) > 0 {
+		if c.numWindows, err = find(ColNumWindows, is(arrow.INT32), "int32"); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
 }
 
@@ -370,6 +377,10 @@ func decodeRows(rec arrow.RecordBatch, c shardColumns) ([]Row, error) {
 	impacts := rec.Column(c.impacts).(*array.List)
 	numTokens := rec.Column(c.numTokens).(*array.Int32)
 	truncated := rec.Column(c.truncated).(*array.Boolean)
+	var numWindows *array.Int32
+	if c.numWindows >= 0 {
+		numWindows = rec.Column(c.numWindows).(*array.Int32)
+	}
 	termVals := terms.ListValues().(*array.Uint32).Uint32Values()
 	weightVals := weights.ListValues().(*array.Float32).Float32Values()
 	impactVals := impacts.ListValues().(*array.Uint16).Uint16Values()
@@ -399,6 +410,9 @@ func decodeRows(rec arrow.RecordBatch, c shardColumns) ([]Row, error) {
 		}
 		if truncated.IsValid(i) {
 			r.Truncated = truncated.Value(i)
+		}
+		if numWindows != nil && numWindows.IsValid(i) {
+			r.NumWindows = numWindows.Value(i)
 		}
 		// What the Writer refuses is refused here too: callers index
 		// weights and impacts by the position of a term (design.md §5).

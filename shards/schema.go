@@ -22,6 +22,10 @@ const (
 	ColImpacts   = "impacts"
 	ColNumTokens = "num_tokens"
 	ColTruncated = "truncated"
+	// ColNumWindows is optional: shards encoded with --long-docs window
+	// have it (windows the model saw for the row's document; 0 for an
+	// empty document), others do not.
+	ColNumWindows = "num_windows"
 )
 
 // listElement is the name of list elements. pqarrow names Parquet list
@@ -194,6 +198,17 @@ func ArrowSchema(m Metadata) (*arrow.Schema, error) {
 	}
 	md := arrow.NewMetadata(keys, values)
 	return arrow.NewSchema(shardFields(), &md), nil
+}
+
+// arrowSchemaWithWindows is ArrowSchema plus the optional num_windows column.
+func arrowSchemaWithWindows(m Metadata) (*arrow.Schema, error) {
+	s, err := ArrowSchema(m)
+	if err != nil {
+		return nil, err
+	}
+	md := s.Metadata()
+	fields := append(shardFields(), arrow.Field{Name: ColNumWindows, Type: arrow.PrimitiveTypes.Int32, Nullable: true})
+	return arrow.NewSchema(fields, &md), nil
 }
 
 func shardFields() []arrow.Field {

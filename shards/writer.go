@@ -77,6 +77,10 @@ type Row struct {
 	Vec       encode.SparseVec
 	NumTokens int32
 	Truncated bool
+	// NumWindows is the number of windows the model saw (--long-docs
+	// window); written only by a Writer with WriterOptions.NumWindows, and
+	// read back as 0 from shards without that column.
+	NumWindows int32
 }
 
 // Default writer settings.
@@ -99,6 +103,8 @@ type WriterOptions struct {
 	// alone, when the final name is taken: of two workers writing the same
 	// shard, the first to commit wins. Without it Commit replaces the file.
 	NoClobber bool
+	// NumWindows adds the optional num_windows column (Row.NumWindows).
+	NumWindows bool
 
 	// wrapFile, set only by this package's tests, wraps the temp file's
 	// writer (to inject write failures such as a full disk).
@@ -137,10 +143,11 @@ type Writer struct {
 	impactVals              *array.Uint16Builder
 	numTokens               *array.Int32Builder
 	truncated               *array.BooleanBuilder
-	pending                 int   // rows in the builders
-	rows                    int64 // rows accepted
-	err                     error // sticky write failure
-	done                    bool  // committed or aborted
+	numWindows              *array.Int32Builder // nil without the column
+	pending                 int                 // rows in the builders
+	rows                    int64               // rows accepted
+	err                     error               // sticky write failure
+	done                    bool                // committed or aborted
 }
 
 // NewWriter starts the impact shard outDir/<base><format.Ext()>. base is a
@@ -163,7 +170,11 @@ func NewWriter(outDir, base string, format Format, meta Metadata, opts WriterOpt
 		opts.Allocator = memory.DefaultAllocator
 	}
 	name := base + format.Ext()
-	schema, err := ArrowSchema(meta)
+	schemaOf := ArrowSchema
+	if opts.NumWindows {
+		schemaOf = arrowSchemaWithWindows
+	}
+	schema, err := schemaOf(meta)
 	if err != nil {
 		return nil, fmt.Errorf("new writer %s: %w", filepath.Join(outDir, name), err)
 	}
@@ -208,6 +219,9 @@ func NewWriter(outDir, base string, format Format, meta Metadata, opts WriterOpt
 	w.impacts = w.rb.Field(3).(*array.ListBuilder)
 	w.numTokens = w.rb.Field(4).(*array.Int32Builder)
 	w.truncated = w.rb.Field(5).(*array.BooleanBuilder)
+	if opts.NumWindows {
+		w.numWindows = w.rb.Field(6).(*array.Int32Builder)
+	}
 	w.termVals = w.terms.ValueBuilder().(*array.Uint32Builder)
 	w.weightVals = w.weights.ValueBuilder().(*array.Float32Builder)
 	w.impactVals = w.impacts.ValueBuilder().(*array.Uint16Builder)
@@ -253,6 +267,9 @@ func (w *Writer) Write(row Row) error {
 	w.impactVals.AppendValues(row.Vec.Impacts, nil)
 	w.numTokens.Append(row.NumTokens)
 	w.truncated.Append(row.Truncated)
+	if w.numWindows != nil {
+		w.numWindows.Append(row.NumWindows)
+	}
 	w.pending++
 	w.rows++
 	if w.pending >= w.opts.BatchRows {
@@ -279,6 +296,9 @@ func checkRow(row Row) error {
 	}
 	if row.NumTokens < 0 {
 		return fmt.Errorf("num_tokens %d < 0", row.NumTokens)
+	}
+	if row.NumWindows < 0 {
+		return fmt.Errorf("num_windows %d < 0", row.NumWindows)
 	}
 	if !utf8.ValidString(row.DocID) {
 		return errors.New("doc id is not valid UTF-8")

@@ -26,6 +26,11 @@ func newEncodeCommand() *cobra.Command {
 		shardIndex    int
 		metricsAddr   string
 		pushgateway   string
+		queryMode     string
+		idfPath       string
+		windowAgg     string
+		emit          string
+		logitsMiB     int64
 	)
 	cmd := &cobra.Command{
 		Use:   "encode --model DIR --input PATH[,PATH...] --output DIR",
@@ -36,6 +41,26 @@ shard per input shard into the output directory, named after the input, with
 the vocabulary (_vocabulary.tsv) and a manifest per shard (_manifest.NAME.json,
 written last: a shard counts as done only once its manifest verifies), and
 _SUCCESS with a summary once every shard is done.
+
+--role query encodes queries (query files have the same id and text
+columns) with the query encoder given as --model, into the same shard
+format; the max length defaults to 64. --query-mode bag encodes them without
+a model, for SPLADE-doc and inference-free SPLADE: each distinct token of
+the query (the tokenizer's [CLS]/[SEP]-style specials left out) gets weight
+1, or its weight from --idf FILE (a JSON object {"token": weight}, or lines
+token<TAB>weight); --model then needs only tokenizer.json.
+
+Documents longer than the max length are truncated (--long-docs truncate)
+or cut into windows (--long-docs window) of --window tokens, starting every
+--stride tokens, at most --max-windows of them; the document's vector is
+the max (--window-agg sum: the sum) over its windows' vectors, pruned by
+--min-weight and --top-k afterwards, and the num_windows column records the
+windows seen. --emit passages writes one row per window instead, with ids
+DOCID#K (K from 0).
+
+--echo (causal LLM encoders) feeds every text twice and pools only the
+second copy's positions, which have seen the whole text; each copy gets half
+of the max length.
 
 --input takes files, directories (their *.parquet files, sorted) and globs.
 Re-running the same command skips the shards already done and encodes the
@@ -61,6 +86,9 @@ refused unless --overwrite.`,
 			}
 			if err := cfg.Encode.Sparsify.Validate(); err != nil {
 				return usageErrorf("%v", err)
+			}
+			if err := encodingFlags(&cfg, queryMode, idfPath, windowAgg, emit, logitsMiB); err != nil {
+				return err
 			}
 			if cfg.Encode.BatchTokens < 0 {
 				return usageErrorf("--batch-tokens %d: must be positive (or 0: chosen for the device)", cfg.Encode.BatchTokens)
@@ -142,7 +170,64 @@ refused unless --overwrite.`,
 	f.Float64Var(&cfg.MaxBadFraction, "max-bad-fraction", 0.001, "fail the run when rejected input rows (null or empty ids, null texts, repeated ids; see _rejected.*.jsonl) exceed this fraction of all input rows (0: fail on the first)")
 	f.IntVar(&cfg.EncodeWorkers, "sessions", 1, "batches run concurrently on the CPU's ONNX Runtime session (GPUs: one each)")
 	f.DurationVar(&progressEvery, "progress-every", 30*time.Second, "interval of progress log lines when stderr is not a terminal")
+	f.StringVar(&cfg.Role, "role", job.RoleDocument, "what the texts are: document, or query (query encoder, max length 64 unless --max-length)")
+	f.StringVar(&queryMode, "query-mode", "model", "with --role query: model (run --model), or bag (no model: each distinct token weighs 1, or its --idf weight)")
+	f.StringVar(&idfPath, "idf", "", "with --query-mode bag: token weights, a JSON object {\"token\": weight} (.json) or lines token<TAB>weight; tokens not listed are left out")
+	f.BoolVar(&cfg.Echo, "echo", false, "feed each text twice and pool only the second copy (echo embeddings for causal LLM encoders)")
+	f.StringVar(&cfg.LongDocs.Mode, "long-docs", job.LongDocsTruncate, "documents over the max length: truncate, or window (encode overlapping windows and combine them)")
+	f.IntVar(&cfg.LongDocs.Window, "window", 0, "with --long-docs window: tokens per window, specials included (0: the max length)")
+	f.IntVar(&cfg.LongDocs.Stride, "stride", 0, "with --long-docs window: tokens between window starts (0: half a window, so windows overlap by half)")
+	f.IntVar(&cfg.LongDocs.MaxWindows, "max-windows", job.DefaultMaxWindows, "with --long-docs window: most windows per document (0: no bound); text past them is not seen and the row is marked truncated")
+	f.StringVar(&windowAgg, "window-agg", "max", "with --long-docs window: combine windows by max or sum")
+	f.StringVar(&emit, "emit", "documents", "with --long-docs window: documents (one row each), or passages (one row per window, ids DOCID#K)")
+	f.Int64Var(&logitsMiB, "logits-budget", 0, "bound one batch's [batch × length × vocab] float32 logits to N MiB by lowering --batch-tokens (0: 1024 on the CPU; on GPUs the free-memory budget already counts them)")
 	return cmd
+}
+
+// encodingFlags resolves the flags about roles, query bags, echo and long
+// documents into cfg.
+func encodingFlags(cfg *job.Config, queryMode, idfPath, windowAgg, emit string, logitsMiB int64) error {
+	switch cfg.Role {
+	case job.RoleDocument, job.RoleQuery:
+	default:
+		return usageErrorf("--role %q: want document or query", cfg.Role)
+	}
+	switch queryMode {
+	case "model":
+		if idfPath != "" {
+			return usageErrorf("--idf needs --query-mode bag")
+		}
+	case "bag":
+		if cfg.Role != job.RoleQuery {
+			return usageErrorf("--query-mode bag needs --role query")
+		}
+		if cfg.Echo {
+			return usageErrorf("--echo runs a model: it does not go with --query-mode bag")
+		}
+		cfg.Bag = &job.BagOptions{IDFPath: idfPath}
+	default:
+		return usageErrorf("--query-mode %q: want model or bag", queryMode)
+	}
+	agg, err := encode.ParseWindowAgg(windowAgg)
+	if err != nil {
+		return usageErrorf("--window-agg: %v", err)
+	}
+	cfg.LongDocs.Agg = agg
+	switch emit {
+	case "documents":
+	case "passages":
+		cfg.LongDocs.Passages = true
+	default:
+		return usageErrorf("--emit %q: want documents or passages", emit)
+	}
+	if cfg.LongDocs.Mode != job.LongDocsWindow && (cfg.LongDocs.Window != 0 || cfg.LongDocs.Stride != 0 || cfg.LongDocs.Passages || windowAgg != "max") {
+		return usageErrorf("--window, --stride, --window-agg and --emit passages need --long-docs window")
+	}
+	if logitsMiB < 0 {
+		return usageErrorf("--logits-budget %d: must be >= 0", logitsMiB)
+	}
+	cfg.LogitsBudget = logitsMiB << 20
+	return nil
 }
 
 // pushMetrics pushes the run's metrics to the Pushgateway, also after a

@@ -18,30 +18,62 @@ func newModelCommand() *cobra.Command {
 }
 
 func newGenTestCommand() *cobra.Command {
-	var out, tokenizerPath string
+	var out, tokenizerPath, arch string
 	var cfg testmodel.Config
+	var positionIDs bool
 	cmd := &cobra.Command{
-		Use:   "gen-test --out DIR [--layers N --hidden H --heads A --seed S]",
-		Short: "Write a small BERT masked-LM test model with random weights",
-		Long: `gen-test writes a model directory laid out like an optimum fill-mask export
-(model.onnx with inputs input_ids, attention_mask, token_type_ids and output
-logits; tokenizer.json; config.json). Its weights are random and
-deterministic: it exercises the real architecture and vocabulary, but its
-vectors mean nothing. The vocabulary is bert-base-uncased's tokenizer.json
-(by default looked up in ../shared/models/bert-base-uncased).`,
+		Use:   "gen-test --out DIR [--arch bert|distilbert|roberta|causal] [--layers N --hidden H --heads A --seed S]",
+		Short: "Write a small test model (BERT, DistilBERT, RoBERTa or causal LM) with random weights",
+		Long: `gen-test writes a model directory laid out like an optimum export
+(model.onnx with output logits; tokenizer.json; config.json). Its weights are
+random and deterministic: it exercises the real architecture and vocabulary,
+but its vectors mean nothing.
+
+--arch bert (default; inputs input_ids, attention_mask, token_type_ids),
+distilbert and roberta (inputs input_ids, attention_mask) are masked-LMs as
+optimum --task fill-mask exports them; causal is a GPT-2 style decoder with
+its LM head (inputs input_ids, attention_mask, and position_ids with
+--position-ids, as Llama/Mistral exports declare). The vocabulary is
+--tokenizer, by default looked up in ../shared/models: bert-base-uncased for
+bert and distilbert, gpt2 for causal, and for roberta a RoBERTa tokenizer
+built from gpt2's (<s> $A </s>, ids shifted by the four specials).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usageErrorf("--out is required")
 			}
+			shared := map[string]string{"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "gpt2", "causal": "gpt2"}[arch]
+			if shared == "" {
+				return usageErrorf("--arch %q: want bert, distilbert, roberta or causal", arch)
+			}
+			if positionIDs && arch != "causal" {
+				return usageErrorf("--position-ids applies to --arch causal only")
+			}
 			if tokenizerPath == "" {
-				p, err := findSharedTokenizer()
+				p, err := findSharedTokenizer(shared)
 				if err != nil {
 					return err
 				}
 				tokenizerPath = p
+				if arch == "roberta" {
+					if tokenizerPath, err = writeRobertaTokenizer(p); err != nil {
+						return err
+					}
+					defer os.RemoveAll(filepath.Dir(tokenizerPath))
+				}
 			}
-			if err := testmodel.Generate(out, cfg, tokenizerPath); err != nil {
+			var err error
+			switch arch {
+			case "causal":
+				err = testmodel.GenerateCausal(out, testmodel.CausalConfig{
+					Layers: cfg.Layers, Hidden: cfg.Hidden, Heads: cfg.Heads, Intermediate: cfg.Intermediate,
+					Seed: cfg.Seed, Opset: cfg.Opset, PositionIDs: positionIDs,
+				}, tokenizerPath)
+			default:
+				cfg.Arch = testmodel.Arch(arch)
+				err = testmodel.Generate(out, cfg, tokenizerPath)
+			}
+			if err != nil {
 				return err
 			}
 			log, _ := newLogger(cmd)
@@ -53,7 +85,9 @@ vectors mean nothing. The vocabulary is bert-base-uncased's tokenizer.json
 	}
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "", "output model directory")
-	f.StringVar(&tokenizerPath, "tokenizer", "", "tokenizer.json of the vocabulary (default: ../shared/models/bert-base-uncased/tokenizer.json)")
+	f.StringVar(&arch, "arch", "bert", "architecture: bert, distilbert, roberta (masked-LMs) or causal (decoder with LM head)")
+	f.BoolVar(&positionIDs, "position-ids", false, "causal: declare a position_ids input")
+	f.StringVar(&tokenizerPath, "tokenizer", "", "tokenizer.json of the vocabulary (default: from ../shared/models, see above)")
 	f.IntVar(&cfg.Layers, "layers", 2, "transformer layers")
 	f.IntVar(&cfg.Hidden, "hidden", 64, "hidden size")
 	f.IntVar(&cfg.Heads, "heads", 4, "attention heads")
@@ -63,14 +97,37 @@ vectors mean nothing. The vocabulary is bert-base-uncased's tokenizer.json
 	return cmd
 }
 
-// findSharedTokenizer looks for shared/models/bert-base-uncased/tokenizer.json
-// beside the working directory or any of its parents.
-func findSharedTokenizer() (string, error) {
+// writeRobertaTokenizer builds a RoBERTa tokenizer.json from GPT-2's into a
+// temp directory and returns its path.
+func writeRobertaTokenizer(gpt2 string) (string, error) {
+	data, err := os.ReadFile(gpt2)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", gpt2, err)
+	}
+	rob, err := testmodel.RobertaTokenizerJSON(data)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", gpt2, err)
+	}
+	dir, err := os.MkdirTemp("", "splash-roberta-tokenizer-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "tokenizer.json")
+	if err := os.WriteFile(path, rob, 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return path, nil
+}
+
+// findSharedTokenizer looks for shared/models/NAME/tokenizer.json beside the
+// working directory or any of its parents.
+func findSharedTokenizer(name string) (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("working directory: %w", err)
 	}
-	const rel = "shared/models/bert-base-uncased/tokenizer.json"
+	rel := "shared/models/" + name + "/tokenizer.json"
 	for dir := wd; ; dir = filepath.Dir(dir) {
 		p := filepath.Join(dir, rel)
 		if _, err := os.Stat(p); err == nil {
@@ -80,5 +137,5 @@ func findSharedTokenizer() (string, error) {
 			break
 		}
 	}
-	return "", usageErrorf("no %s found beside %s or its parents: pass --tokenizer PATH (a BERT WordPiece tokenizer.json)", rel, wd)
+	return "", usageErrorf("no %s found beside %s or its parents: pass --tokenizer PATH", rel, wd)
 }

@@ -25,6 +25,7 @@ type Options struct {
 	DisableSpinning   bool
 	DisableMemPattern bool
 	OptLevel          string
+	PoolMask          bool
 }
 
 // GPUOptions configure the CUDA and TensorRT execution providers (see the

@@ -13,8 +13,11 @@ import (
 // Result is one encoded document.
 type Result struct {
 	Vec       encode.SparseVec
-	NumTokens int32
+	NumTokens int32 // tokens the model saw, over all windows
 	Truncated bool
+	// NumWindows is the number of windows the model ran for the document
+	// (--long-docs window; 0 for an empty document); 0 otherwise.
+	NumWindows int32
 }
 
 // Counts accumulates what an encoding run saw.
@@ -88,7 +91,7 @@ func NewEncoder(m *Model, opts EncodeOptions) (*Encoder, error) {
 // Encode tokenizes texts (in parallel), packs them into length-bucketed
 // batches, runs the backend and sparsifies; results keep the order of texts.
 func (e *Encoder) Encode(ctx context.Context, texts []string) ([]Result, Counts, error) {
-	ids, truncated := e.tokenize(texts)
+	ids, poolFrom, truncated := e.tokenize(texts)
 	results := make([]Result, len(texts))
 	// A document with no content tokens (empty or whitespace-only text) is
 	// not run through the model: its row has an empty vector and 0 tokens,
@@ -115,6 +118,13 @@ func (e *Encoder) Encode(ctx context.Context, texts []string) ([]Result, Counts,
 			seqs = append(seqs, ids[i])
 		}
 		e.batch.Reset(seqs, e.model.Tokenizer.PadID())
+		if e.model.Echo {
+			from := make([]int, len(group))
+			for k, i := range group {
+				from[k] = poolFrom[i]
+			}
+			e.batch.SetPoolFrom(from)
+		}
 		if need := e.batch.Size * vocab; cap(e.pooled) < need {
 			e.pooled = make([]float32, need)
 		}
@@ -144,9 +154,11 @@ func (e *Encoder) Encode(ctx context.Context, texts []string) ([]Result, Counts,
 	return results, counts, nil
 }
 
-// tokenize runs the tokenizer over texts on every core.
-func (e *Encoder) tokenize(texts []string) (ids [][]int32, truncated []bool) {
+// tokenize runs the tokenizer over texts on every core (documents are
+// truncated: the Encoder has no windows).
+func (e *Encoder) tokenize(texts []string) (ids [][]int32, poolFrom []int, truncated []bool) {
 	ids = make([][]int32, len(texts))
+	poolFrom = make([]int, len(texts))
 	truncated = make([]bool, len(texts))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(texts)/16))
 	var wg sync.WaitGroup
@@ -155,12 +167,11 @@ func (e *Encoder) tokenize(texts []string) (ids [][]int32, truncated []bool) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(texts); i += workers {
-				enc := e.model.Tokenizer.Encode(texts[i], e.model.MaxLength)
-				ids[i] = enc.IDs
-				truncated[i] = enc.Truncated
+				parts, trunc := e.model.prepare(texts[i], LongDocs{})
+				ids[i], poolFrom[i], truncated[i] = parts[0].ids, parts[0].poolFrom, trunc
 			}
 		}(w)
 	}
 	wg.Wait()
-	return ids, truncated
+	return ids, poolFrom, truncated
 }

@@ -29,6 +29,16 @@ var ErrBadInput = errors.New("bad input")
 // DefaultMaxLength is used when the model's config.json does not say.
 const DefaultMaxLength = 512
 
+// DefaultQueryMaxLength is the max length of --role query when none is
+// asked for: queries are short, and SPLADE's query encoders are trained at 64.
+const DefaultQueryMaxLength = 64
+
+// Roles of an encoding run.
+const (
+	RoleDocument = "document"
+	RoleQuery    = "query"
+)
+
 // ModelOptions configures OpenModel.
 type ModelOptions struct {
 	// MaxLength truncates documents to this many tokens, specials included;
@@ -47,6 +57,25 @@ type ModelOptions struct {
 	// Log receives the warning of an auto fallback to the CPU; nil
 	// discards it.
 	Log *slog.Logger
+	// Role is RoleDocument ("" too) or RoleQuery, which only changes the
+	// default max length (DefaultQueryMaxLength).
+	Role string
+	// Echo feeds every text twice and pools only the second copy's
+	// positions (the echo variant of causal LLM encoders): each copy gets
+	// half of the max length.
+	Echo bool
+	// Bag, when set, encodes without a model: each text's vector is its
+	// bag of distinct token ids (queries of SPLADE-doc and inference-free
+	// SPLADE). The directory then needs only the tokenizer files.
+	Bag *BagOptions
+}
+
+// BagOptions configure model-free bag-of-tokens encoding.
+type BagOptions struct {
+	// IDFPath, when set, gives each token its weight from a file (see
+	// ReadIDF); tokens missing from it are left out of bags. Empty: every
+	// token weighs 1.
+	IDFPath string
 }
 
 // Hardware is where a model runs.
@@ -94,9 +123,15 @@ type Model struct {
 	Shape           gpu.ModelShape
 	MaxLength       int
 	Pooling         encode.Pooling
-	ModelFile       string
-	ModelSHA256     string
+	ModelFile       string // "" for bags
+	ModelSHA256     string // of the model file; of the IDF file for IDF bags; "" for plain bags
 	TokenizerSHA256 string
+	// Role, Echo and Bag are the ModelOptions the model was opened with;
+	// BagIDF is the IDF file of an IDF bag.
+	Role   string
+	Echo   bool
+	Bag    bool
+	BagIDF string
 }
 
 // Close releases the backends.
@@ -121,22 +156,102 @@ func (m *Model) DeviceName() string {
 	return strings.Join(names, ",")
 }
 
-// modelConfig is the part of a Hugging Face config.json splash reads.
+// modelConfig is the part of a Hugging Face config.json splash reads,
+// under the names of the BERT, DistilBERT and GPT-2 families (Llama and
+// Mistral use BERT's names).
 type modelConfig struct {
 	MaxPositionEmbeddings int    `json:"max_position_embeddings"`
+	NPositions            int    `json:"n_positions"` // GPT-2
 	ModelType             string `json:"model_type"`
 	VocabSize             int    `json:"vocab_size"`
+	PadTokenID            *int   `json:"pad_token_id"`
 	HiddenSize            int    `json:"hidden_size"`
+	NEmbd                 int    `json:"n_embd"` // GPT-2
+	Dim                   int    `json:"dim"`    // DistilBERT
 	NumAttentionHeads     int    `json:"num_attention_heads"`
+	NHead                 int    `json:"n_head"`  // GPT-2
+	NHeads                int    `json:"n_heads"` // DistilBERT
 	IntermediateSize      int    `json:"intermediate_size"`
+	NInner                int    `json:"n_inner"`    // GPT-2 (null: 4 × n_embd)
+	HiddenDim             int    `json:"hidden_dim"` // DistilBERT
+}
+
+// firstPositive returns the first of vs above 0, or 0.
+func firstPositive(vs ...int) int {
+	for _, v := range vs {
+		if v > 0 {
+			return v
+		}
+	}
+	return 0
+}
+
+// shape returns the sizes the device memory estimate needs.
+func (c modelConfig) shape() (hidden, heads, intermediate int) {
+	hidden = firstPositive(c.HiddenSize, c.NEmbd, c.Dim)
+	heads = firstPositive(c.NumAttentionHeads, c.NHead, c.NHeads)
+	intermediate = firstPositive(c.IntermediateSize, c.NInner, c.HiddenDim, 4*hidden)
+	return hidden, heads, intermediate
+}
+
+// positionOffsetTypes are the model types whose position ids start after
+// the padding id (HF create_position_ids_from_input_ids): of their
+// max_position_embeddings, pad_token_id + 1 are not usable.
+var positionOffsetTypes = map[string]bool{"roberta": true, "xlm-roberta": true, "camembert": true, "longformer": true, "data2vec-text": true}
+
+// positionLimit is how many tokens the model's position embeddings cover
+// (0: the config does not say).
+func (c modelConfig) positionLimit() int {
+	limit := firstPositive(c.MaxPositionEmbeddings, c.NPositions)
+	if limit > 0 && positionOffsetTypes[c.ModelType] {
+		pad := 1
+		if c.PadTokenID != nil {
+			pad = *c.PadTokenID
+		}
+		limit -= pad + 1
+	}
+	return limit
+}
+
+// tokenizerConfig is the part of tokenizer_config.json splash reads.
+type tokenizerConfig struct {
+	// ModelMaxLength is HF's model_max_length; files without a limit hold
+	// a huge number (int(1e30)), which is ignored.
+	ModelMaxLength float64 `json:"model_max_length"`
+}
+
+func readTokenizerConfig(path string) (tokenizerConfig, error) {
+	var cfg tokenizerConfig
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return cfg, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// maxLengthLimits gathers what the model directory says about lengths.
+type maxLengthLimits struct {
+	positions int    // usable position embeddings (config.json); 0: unknown
+	tokenizer int    // tokenizer_config.json model_max_length; 0: none
+	role      string // RoleQuery defaults to DefaultQueryMaxLength
 }
 
 // OpenModel loads the model directory dir: tokenizer.json, config.json (if
 // present) and model.onnx (or onnx/model.onnx), and checks that they agree.
 func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, error) {
-	modelFile, err := ort.ModelFile(dir)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
+	switch opts.Role {
+	case "", RoleDocument, RoleQuery:
+	default:
+		return nil, fmt.Errorf("%w: role %q: want %s or %s", ErrSettings, opts.Role, RoleDocument, RoleQuery)
+	}
+	if opts.Bag != nil && opts.Echo {
+		return nil, fmt.Errorf("%w: bag-of-tokens encoding runs no model: echo does not apply", ErrSettings)
 	}
 	tokPath := filepath.Join(dir, "tokenizer.json")
 	tok, err := tokenizer.Load(tokPath)
@@ -147,23 +262,44 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
-	maxLength, err := chooseMaxLength(opts.MaxLength, cfg)
+	tokCfg, err := readTokenizerConfig(filepath.Join(dir, "tokenizer_config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	limits := maxLengthLimits{positions: cfg.positionLimit(), role: opts.Role}
+	if tokCfg.ModelMaxLength > 0 && tokCfg.ModelMaxLength < 1<<30 {
+		limits.tokenizer = int(tokCfg.ModelMaxLength)
+	}
+	if opts.Bag != nil {
+		limits.positions = 0 // no model: no position embeddings to respect
+	}
+	maxLength, err := chooseMaxLength(opts.MaxLength, limits)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
 	if err := tok.ValidateMaxLength(maxLength); err != nil {
 		return nil, fmt.Errorf("%w: max length: %w", ErrBadInput, err)
 	}
-	modelSum, _, err := shards.FileSHA256(modelFile)
-	if err != nil {
-		return nil, err
+	if opts.Echo && (maxLength-tok.NumSpecialTokens())/2 < 1 {
+		return nil, fmt.Errorf("%w: max length %d leaves no room for two copies of a text besides %d special tokens", ErrSettings, maxLength, tok.NumSpecialTokens())
 	}
 	tokSum, _, err := shards.FileSHA256(tokPath)
 	if err != nil {
 		return nil, err
 	}
+	if opts.Bag != nil {
+		return openBag(tok, tokSum, dir, maxLength, opts)
+	}
+	modelFile, err := ort.ModelFile(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
+	}
+	modelSum, _, err := shards.FileSHA256(modelFile)
+	if err != nil {
+		return nil, err
+	}
 	base := ort.Options{
-		Library: opts.Library, Pooling: opts.Pooling, IntraOpThreads: opts.Threads,
+		Library: opts.Library, Pooling: opts.Pooling, IntraOpThreads: opts.Threads, PoolMask: opts.Echo,
 		ProfilePrefix: opts.Session.ProfilePrefix, DisableMemArena: opts.Session.DisableMemArena, DisableSpinning: opts.Session.DisableSpinning,
 		DisableMemPattern: opts.Session.DisableMemPattern, OptLevel: opts.Session.OptLevel,
 	}
@@ -189,14 +325,23 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	if st, err := os.Stat(modelFile); err == nil {
 		weights = uint64(st.Size())
 	}
+	hidden, heads, inter := cfg.shape()
 	return &Model{
 		Dir: dir, Tokenizer: tok, Backend: backend, Backends: backends, Devices: devices, Fallback: fallback, MaxLength: maxLength, Pooling: opts.Pooling,
 		Shape: gpu.ModelShape{
-			Vocab: backend.VocabSize(), Hidden: cfg.HiddenSize, Heads: cfg.NumAttentionHeads, Intermediate: cfg.IntermediateSize,
+			Vocab: backend.VocabSize(), Hidden: hidden, Heads: heads, Intermediate: inter,
 			MaxLength: maxLength, WeightBytes: weights,
 		},
 		ModelFile: modelFile, ModelSHA256: modelSum, TokenizerSHA256: tokSum,
+		Role: roleOrDefault(opts.Role), Echo: opts.Echo,
 	}, nil
+}
+
+func roleOrDefault(role string) string {
+	if role == "" {
+		return RoleDocument
+	}
+	return role
 }
 
 func readModelConfig(path string) (modelConfig, error) {
@@ -214,17 +359,29 @@ func readModelConfig(path string) (modelConfig, error) {
 	return cfg, nil
 }
 
-func chooseMaxLength(requested int, cfg modelConfig) (int, error) {
-	limit := cfg.MaxPositionEmbeddings
+// chooseMaxLength resolves --max-length: a request stands unless it
+// exceeds the model's position embeddings; 0 takes the role's default
+// (DefaultMaxLength, or DefaultQueryMaxLength for queries), lowered to the
+// position limit and to the tokenizer's model_max_length.
+func chooseMaxLength(requested int, l maxLengthLimits) (int, error) {
+	limit := l.positions
 	switch {
 	case requested < 0:
 		return 0, fmt.Errorf("--max-length %d must be positive", requested)
-	case requested == 0 && limit > 0:
-		return min(limit, DefaultMaxLength), nil
 	case requested == 0:
-		return DefaultMaxLength, nil
+		n := DefaultMaxLength
+		if l.role == RoleQuery {
+			n = DefaultQueryMaxLength
+		}
+		if limit > 0 {
+			n = min(n, limit)
+		}
+		if l.tokenizer > 0 {
+			n = min(n, l.tokenizer)
+		}
+		return n, nil
 	case limit > 0 && requested > limit:
-		return 0, fmt.Errorf("--max-length %d exceeds the model's max_position_embeddings %d", requested, limit)
+		return 0, fmt.Errorf("--max-length %d exceeds the model's %d positions (config.json max_position_embeddings or n_positions)", requested, limit)
 	default:
 		return requested, nil
 	}
@@ -309,6 +466,34 @@ func openBackends(ctx context.Context, dir string, base ort.Options, opts ModelO
 		}))
 	}
 	return backends, devices, "", nil
+}
+
+// DefaultLogitsBudget bounds one batch's float32 logits on the CPU unless
+// Config.LogitsBudget says otherwise.
+const DefaultLogitsBudget = 1 << 30
+
+// logitsBound returns the largest batch token budget, at most batchTokens
+// and at least the max length (one document must fit), whose float32
+// logits ([tokens, vocab]) fit in budget bytes, and whether that is below
+// batchTokens. budget 0 means DefaultLogitsBudget on the CPU and no bound
+// on GPUs (their budget from free memory counts the logits already). Bags
+// run no model: no logits.
+func (m *Model) logitsBound(batchTokens int, budget int64) (int, bool) {
+	if m.Bag {
+		return batchTokens, false
+	}
+	if budget == 0 {
+		if len(m.Devices) > 0 {
+			return batchTokens, false
+		}
+		budget = DefaultLogitsBudget
+	}
+	perToken := int64(4 * m.Backend.VocabSize())
+	fit := max(int(budget/perToken), m.MaxLength)
+	if fit >= batchTokens {
+		return batchTokens, false
+	}
+	return fit, true
 }
 
 // CPUBatchTokens is the batch token budget on the CPU when none is asked

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -36,6 +37,18 @@ type Config struct {
 	Columns  shards.Columns
 	Format   shards.Format
 	Encode   EncodeOptions
+	// LongDocs says what happens to documents longer than the max length
+	// (truncation by default).
+	LongDocs LongDocs
+	// LogitsBudget bounds the bytes of one batch's [batch, sequence, vocab]
+	// float32 logits, which grow with the vocabulary (an LLM's 128k ids):
+	// the batch token budget is lowered to fit. 0: 1 GiB on the CPU; on
+	// GPUs the budget from free memory already accounts for the logits.
+	LogitsBudget int64
+	// Role, Echo and Bag are passed to OpenModel (see ModelOptions).
+	Role string
+	Echo bool
+	Bag  *BagOptions
 	// Window is how many tokenized documents the batcher sorts by length
 	// together; 0 means 4096.
 	Window int
@@ -214,14 +227,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	}
 	m, err := OpenModel(ctx, cfg.ModelDir, ModelOptions{
 		MaxLength: cfg.MaxLength, Pooling: cfg.Pooling, Threads: cfg.Threads, Library: cfg.Library, Session: cfg.Session,
-		Hardware: cfg.Hardware, Log: log,
+		Hardware: cfg.Hardware, Log: log, Role: cfg.Role, Echo: cfg.Echo, Bag: cfg.Bag,
 	})
 	if err != nil {
 		return Summary{}, err
 	}
 	defer m.Close()
 	modelLoad := time.Since(start)
+	if cfg.LongDocs, err = cfg.LongDocs.resolve(m.MaxLength, m.Tokenizer.NumSpecialTokens(), m.Echo); err != nil {
+		return Summary{}, err
+	}
 	cfg.Encode.BatchTokens = m.BatchTokens(cfg.Encode.BatchTokens)
+	if limited, ok := m.logitsBound(cfg.Encode.BatchTokens, cfg.LogitsBudget); ok {
+		log.Info("batch token budget lowered so that one batch's logits stay within the logits budget",
+			slog.Int("batch_tokens", limited), slog.Int("from", cfg.Encode.BatchTokens), slog.Int("vocab", m.Backend.VocabSize()))
+		cfg.Encode.BatchTokens = limited
+	}
 	log.Info("model loaded", slog.Duration("in", modelLoad), slog.String("model", m.ModelFile), slog.Int("vocab", m.Backend.VocabSize()),
 		slog.Int("max_length", m.MaxLength), slog.String("pooling", m.Pooling.String()), slog.String("device", m.DeviceName()),
 		slog.Int("batch_tokens", cfg.Encode.BatchTokens))
@@ -472,6 +493,7 @@ func planShards(ctx context.Context, m *Model, cfg Config, settings map[string]s
 				VocabSize: m.Backend.VocabSize(), MaxLength: m.MaxLength, Pooling: m.Pooling.String(),
 				MinWeight: cfg.Encode.Sparsify.MinWeight, TopK: cfg.Encode.Sparsify.TopK, Scale: cfg.Encode.Sparsify.Scale,
 				SourcePath: in, SourceSize: ident.Size, SourceSHA256: ident.SHA256,
+				Extra: encodingMetadata(m, cfg),
 			},
 		})
 	}
@@ -514,7 +536,62 @@ func checkOutputsSpareInputs(cfg Config) error {
 	return nil
 }
 
+// encodingSettings are the settings beyond those of every run: the role,
+// how texts reach the model, and windows. Only settings that differ from
+// the defaults are listed, so that documents encoded by default keep the
+// settings (and metadata) they had before these existed, and resume.
+func encodingSettings(m *Model, cfg Config) map[string]string {
+	s := map[string]string{}
+	if m.Role != RoleDocument {
+		s["role"] = m.Role
+	}
+	if k := m.encoderKind(); k != "model" {
+		s["encoder"] = k
+	}
+	if cfg.LongDocs.windowed() {
+		maps.Copy(s, cfg.LongDocs.settings())
+	}
+	return s
+}
+
+// encodingMetadata is encodingSettings as shard metadata ("splash." keys),
+// with the sha256 of the IDF file of IDF bags.
+func encodingMetadata(m *Model, cfg Config) map[string]string {
+	md := map[string]string{}
+	for k, v := range encodingSettings(m, cfg) {
+		md["splash."+k] = v
+	}
+	if m.BagIDF != "" {
+		md["splash.idf.sha256"] = m.ModelSHA256
+	}
+	if len(md) == 0 {
+		return nil
+	}
+	return md
+}
+
+// encoderKind names how texts become vectors: "model", "model+echo", "bag"
+// or "bag+idf".
+func (m *Model) encoderKind() string {
+	switch {
+	case m.Bag && m.BagIDF != "":
+		return "bag+idf"
+	case m.Bag:
+		return "bag"
+	case m.Echo:
+		return "model+echo"
+	default:
+		return "model"
+	}
+}
+
 func settingsOf(m *Model, cfg Config) map[string]string {
+	s := baseSettings(m, cfg)
+	maps.Copy(s, encodingSettings(m, cfg))
+	return s
+}
+
+func baseSettings(m *Model, cfg Config) map[string]string {
 	return map[string]string{
 		"model_sha256":     m.ModelSHA256,
 		"tokenizer_sha256": m.TokenizerSHA256,

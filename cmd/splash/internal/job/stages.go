@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,10 @@ type docItem struct {
 	text      string // cleared once tokenized
 	ids       []int32
 	truncated bool
+	// A document cut into windows (LongDocs) travels as parts items with
+	// the same seq, part 0..parts-1; otherwise part 0 of 1.
+	part, parts int
+	poolFrom    int // echo: first pooled position
 }
 
 // docChunk is a run of consecutive documents; index numbers the chunks of
@@ -170,11 +175,7 @@ func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, s
 		g.Go(func() error {
 			defer tokWG.Done()
 			for c := range chunks {
-				for i := range c.items {
-					it := &c.items[i]
-					enc := m.Tokenizer.Encode(it.text, m.MaxLength)
-					it.ids, it.truncated, it.text = enc.IDs, enc.Truncated, ""
-				}
+				c.items = prepareItems(m, c.items, cfg.LongDocs)
 				if err := send(ctx, tokenized, c); err != nil {
 					return err
 				}
@@ -206,7 +207,7 @@ func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, s
 
 	g.Go(func() error {
 		defer close(results)
-		return sparsifyBatches(ctx, pooled, results, free, vocab, cfg.Encode.Sparsify)
+		return sparsifyBatches(ctx, pooled, results, free, vocab, cfg.Encode.Sparsify, cfg.LongDocs)
 	})
 
 	var counts Counts
@@ -220,6 +221,24 @@ func runPipeline(ctx context.Context, m *Model, tasks []shardTask, cfg Config, s
 	counts.Batches = sc.batches.Load()
 	counts.PaddedTokens = sc.padded.Load()
 	return counts, res, err
+}
+
+// prepareItems tokenizes the documents of a chunk into the items the model
+// runs: one per document, or one per window of it.
+func prepareItems(m *Model, items []docItem, l LongDocs) []docItem {
+	out := items[:0:0]
+	if !l.windowed() {
+		out = items[:0] // one item per document: tokenize in place
+	}
+	for _, it := range items {
+		parts, truncated := m.prepare(it.text, l)
+		it.text, it.truncated, it.parts = "", truncated, len(parts)
+		for k, p := range parts {
+			it.part, it.ids, it.poolFrom = k, p.ids, p.poolFrom
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // send delivers v on ch unless ctx is cancelled first.
@@ -529,6 +548,13 @@ func encodeBatches(ctx context.Context, m *Model, backend encode.Backend, device
 			seqs = append(seqs, it.ids)
 		}
 		batch.Reset(seqs, m.Tokenizer.PadID())
+		if m.Echo {
+			from := make([]int, len(items))
+			for r, it := range items {
+				from[r] = it.poolFrom
+			}
+			batch.SetPoolFrom(from)
+		}
 		var buf []float32
 		select {
 		case buf = <-free:
@@ -554,26 +580,55 @@ func encodeBatches(ctx context.Context, m *Model, backend encode.Backend, device
 	return nil
 }
 
-// docItemResult is one encoded document for the writer.
+// docItemResult is one encoded document, or one window of it, for the
+// writer.
 type docItemResult struct {
-	shard int
-	seq   int64
-	id    string
-	res   Result
+	shard       int
+	seq         int64
+	id          string
+	res         Result
+	part, parts int
+	// passages holds the rows of a document emitted per window, in window
+	// order (set once the writer has all of them).
+	passages []Result
+	// padded is the positions the item's batch row ran, padding included;
+	// firstInBatch marks the first item of its shard in its batch.
+	padded       int
+	firstInBatch bool
 }
 
-// sparsifyBatches turns pooled rows into sparse vectors.
-func sparsifyBatches(ctx context.Context, in <-chan encodedBatch, out chan<- []docItemResult, free chan<- []float32, vocab int, opts encode.SparsifyOptions) error {
+// sparsifyBatches turns pooled rows into sparse vectors. The windows of a
+// document that the writer will combine keep every positive weight: the
+// pruning settings apply to the combined vector.
+func sparsifyBatches(ctx context.Context, in <-chan encodedBatch, out chan<- []docItemResult, free chan<- []float32, vocab int, opts encode.SparsifyOptions, l LongDocs) error {
+	raw := encode.SparsifyOptions{Scale: opts.Scale}
 	for b := range in {
 		rs := make([]docItemResult, len(b.items))
+		seqLen := 0
+		for _, it := range b.items {
+			seqLen = max(seqLen, len(it.ids))
+		}
+		seen := map[int]bool{}
 		for r, it := range b.items {
-			rs[r] = docItemResult{shard: it.shard, seq: it.seq, id: it.id}
+			rs[r] = docItemResult{shard: it.shard, seq: it.seq, id: it.id, part: it.part, parts: it.parts}
 			if b.pooled != nil {
-				rs[r].res = Result{
-					Vec:       encode.Sparsify(b.pooled[r*vocab:(r+1)*vocab], opts, encode.SparseVec{}),
-					NumTokens: int32(len(it.ids)),
-					Truncated: it.truncated,
+				rs[r].padded = seqLen
+				rs[r].firstInBatch = !seen[it.shard]
+				seen[it.shard] = true
+			}
+			rs[r].res = Result{Truncated: it.truncated}
+			if it.parts > 1 || l.windowed() {
+				rs[r].res.NumWindows = 1
+			}
+			if b.pooled != nil {
+				o := opts
+				if it.parts > 1 && !l.Passages {
+					o = raw
 				}
+				rs[r].res.Vec = encode.Sparsify(b.pooled[r*vocab:(r+1)*vocab], o, encode.SparseVec{})
+				rs[r].res.NumTokens = int32(len(it.ids))
+			} else {
+				rs[r].res.NumWindows = 0 // no text: the model saw nothing
 			}
 		}
 		if b.pooled != nil {
@@ -596,8 +651,11 @@ type shardState struct {
 	rejected *shards.RejectedWriter
 	next     int64                   // next seq to write
 	waiting  map[int64]docItemResult // arrived out of order
+	partial  map[int64]*windowSet    // documents with windows still to come
 	total    int64                   // rows in the shard; -1 until the reader is done with it
 	failed   bool                    // aborted: later results are dropped
+	stats    shards.ManifestStats
+	started  time.Time // when the writer saw the shard's first result
 }
 
 // writeShards restores each shard's input order, writes its rows and
@@ -622,11 +680,11 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 			return st, nil
 		}
 		t := tasks[i]
-		w, err := shards.NewWriter(cfg.OutputDir, t.base, cfg.Format, t.meta, shards.WriterOptions{})
+		w, err := shards.NewWriter(cfg.OutputDir, t.base, cfg.Format, t.meta, shards.WriterOptions{NumWindows: cfg.LongDocs.windowed()})
 		if err != nil {
 			return nil, err
 		}
-		st := &shardState{task: t, w: w, waiting: map[int64]docItemResult{}, total: -1}
+		st := &shardState{task: t, w: w, waiting: map[int64]docItemResult{}, partial: map[int64]*windowSet{}, total: -1, started: time.Now()}
 		open[i] = st
 		return st, nil
 	}
@@ -660,6 +718,9 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 			Rejected:      rejected,
 			CreatedAt:     time.Now().UTC(),
 		}
+		st.stats.Documents = out.Rows
+		st.stats.Seconds = time.Since(st.started).Seconds()
+		man.Stats = &st.stats
 		man.Input.Rows = out.Rows + st.rejected.Rows()
 		if err := shards.WriteManifest(cfg.OutputDir, man); err != nil {
 			// Leave no final name without a manifest behind (it would not
@@ -697,7 +758,37 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 		return nil
 	}
 	write := func(st *shardState, r docItemResult) error {
-		row := shards.Row{DocID: r.id, Vec: r.res.Vec, NumTokens: r.res.NumTokens, Truncated: r.res.Truncated}
+		if r.passages != nil {
+			for k, p := range r.passages {
+				row := shards.Row{DocID: r.id + "#" + strconv.Itoa(k), Vec: p.Vec, NumTokens: p.NumTokens, Truncated: p.Truncated, NumWindows: p.NumWindows}
+				if err := st.w.Write(row); err != nil {
+					return fmt.Errorf("write %s document %d (id %q) window %d: %w", st.task.base, r.seq, r.id, k, err)
+				}
+			}
+			st.next++
+			counts.Docs++
+			for _, p := range r.passages {
+				counts.Tokens += int64(p.NumTokens)
+				counts.NonZeros = append(counts.NonZeros, p.Vec.Len())
+				cfg.Metrics.AddDocs(1, int64(p.NumTokens), 0)
+				if progress != nil {
+					progress.AddDocs(1, int64(p.NumTokens))
+				}
+			}
+			if r.res.Truncated {
+				counts.Truncated++
+				st.stats.Truncated++
+			}
+			for _, p := range r.passages {
+				st.stats.Tokens += int64(p.NumTokens)
+				if p.Vec.Len() == 0 {
+					st.stats.Empty++
+					counts.Empty++
+				}
+			}
+			return nil
+		}
+		row := shards.Row{DocID: r.id, Vec: r.res.Vec, NumTokens: r.res.NumTokens, Truncated: r.res.Truncated, NumWindows: r.res.NumWindows}
 		if err := st.w.Write(row); err != nil {
 			return fmt.Errorf("write %s row %d (id %q): %w", st.task.base, r.seq, r.id, err)
 		}
@@ -706,7 +797,12 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 		counts.Docs++
 		counts.Tokens += int64(r.res.NumTokens)
 		counts.NonZeros = append(counts.NonZeros, r.res.Vec.Len())
+		st.stats.Tokens += int64(r.res.NumTokens)
+		if r.res.Truncated {
+			st.stats.Truncated++
+		}
 		if r.res.Vec.Len() == 0 {
+			st.stats.Empty++
 			counts.Empty++
 			cfg.Metrics.AddEmpty(1)
 		}
@@ -735,6 +831,16 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 				}
 				if st.failed {
 					continue
+				}
+				st.stats.PaddedTokens += int64(r.padded)
+				if r.firstInBatch {
+					st.stats.Batches++
+				}
+				if r.parts > 1 || cfg.LongDocs.Passages {
+					var complete bool
+					if r, complete = st.assemble(r, cfg.LongDocs, cfg.Encode.Sparsify); !complete {
+						continue
+					}
 				}
 				st.waiting[r.seq] = r
 				for {
@@ -798,4 +904,53 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 		return counts, res, fmt.Errorf("internal error: %d of %d shards finished when the pipeline ended", finished, len(tasks))
 	}
 	return counts, res, nil
+}
+
+// windowSet collects the windows of one document.
+type windowSet struct {
+	got      int
+	acc      encode.SparseVec // combined weights (AggMax or AggSum)
+	tokens   int32
+	passages []Result // --emit passages: each window's row, by window index
+}
+
+// assemble adds a window's result to its document and, once the last
+// window is in, returns the document's result: the windows' vectors
+// combined and then pruned and quantized by opts, or (passages) every
+// window's own row.
+func (st *shardState) assemble(r docItemResult, l LongDocs, opts encode.SparsifyOptions) (docItemResult, bool) {
+	ws := st.partial[r.seq]
+	if ws == nil {
+		ws = &windowSet{}
+		if l.Passages {
+			ws.passages = make([]Result, r.parts)
+		}
+		st.partial[r.seq] = ws
+	}
+	ws.got++
+	ws.tokens += r.res.NumTokens
+	if l.Passages {
+		p := r.res
+		p.NumWindows = int32(r.parts)
+		if p.Vec.Len() == 0 && p.NumTokens == 0 {
+			p.NumWindows = 0 // an empty document: no window seen
+		}
+		ws.passages[r.part] = p
+	} else {
+		ws.acc = encode.MergeWindow(ws.acc, r.res.Vec, l.Agg)
+	}
+	if ws.got < r.parts {
+		return r, false
+	}
+	delete(st.partial, r.seq)
+	out := docItemResult{shard: r.shard, seq: r.seq, id: r.id, part: 0, parts: r.parts}
+	out.res.Truncated = r.res.Truncated
+	if l.Passages {
+		out.passages = ws.passages
+		return out, true
+	}
+	out.res.Vec = encode.SparsifySparse(ws.acc, opts)
+	out.res.NumTokens = ws.tokens
+	out.res.NumWindows = int32(r.parts)
+	return out, true
 }
