@@ -7,6 +7,9 @@
 # this runs as root, scripts/install-cuda-toolkit.sh installs it (about 5
 # minutes, in the background while the tests run); without root they are
 # skipped with a message. SPLASH_CUDA_CHECK=0 skips them.
+# When run as root it also installs Debian's chromium (scripts/install-
+# chromium.sh, about 155 MB) for the report's headless-browser test, which
+# skips, saying so, without it.
 # ../shared (Cranfield data and real tokenizers) must stand beside the checkout.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +28,11 @@ else
 fi
 
 bash scripts/setup.sh
+# The report's headless-browser test needs Chromium (it skips, saying so,
+# without it); installed here when root, otherwise left to the machine.
+if [[ "$(id -u)" == 0 ]]; then
+  bash scripts/install-chromium.sh || echo "test.sh: could not install chromium; the report's browser test will skip" >&2
+fi
 
 unformatted="$(gofmt -l $(git ls-files '*.go'))"
 if [[ -n "$unformatted" ]]; then

@@ -44,7 +44,7 @@ type ManifestStats struct {
 	Batches      int64   `json:"batches"`       // forward passes
 	Truncated    int64   `json:"truncated"`     // documents cut at the max length
 	Empty        int64   `json:"empty"`         // documents with an empty vector
-	Seconds      float64 `json:"seconds"`       // wall time from the shard's first read to its commit
+	Seconds      float64 `json:"seconds"`       // wall time from the shard's first encoded row reaching the writer to its commit
 }
 
 // ManifestInput identifies the input shard.

@@ -1,23 +1,25 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/splash-encode/splash/cmd/splash/internal/job"
+	"github.com/splash-encode/splash/cmd/splash/internal/shardstats"
 	"github.com/splash-encode/splash/shards"
 )
 
 func newInspectCommand() *cobra.Command {
 	var rows, terms int
+	var format string
 	cmd := &cobra.Command{
 		Use:   "inspect SHARD|DIR",
 		Short: "Describe impact shards: schema, metadata, rows, non-zero statistics, top expansion terms",
@@ -25,195 +27,220 @@ func newInspectCommand() *cobra.Command {
 non-zero statistics (mean, p50, p99, max), empty and truncated documents,
 the terms found in most documents (as tokens, from _vocabulary.tsv beside
 the shard) and its first rows with their heaviest terms. Given a directory,
-it does so for every shard in it and adds the totals.`,
+it does so for every shard in it and adds the totals.
+
+With --format json it writes the same facts as one JSON object: for a shard
+{"path", "schema", "metadata", "rows", "tokens", "empty", "truncated",
+"nnz": {"mean", "p50", "p99", "max", "total"}, "top_terms": [{"id",
+"token", "df"}], "first_rows": [{"row", "doc_id", "num_tokens",
+"truncated", "terms", "heaviest_terms": [{"id", "token", "weight",
+"impact"}]}]}; for a directory {"path", "shards": [one such object per
+shard], "totals": {"shards", "rows", "tokens", "empty", "truncated", "nnz",
+"top_terms"}}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return inspectPath(cmd.OutOrStdout(), args[0], rows, terms)
+			switch format {
+			case "text":
+				return inspectPath(cmd.Context(), cmd.OutOrStdout(), args[0], rows, terms)
+			case "json":
+				return inspectJSON(cmd.Context(), cmd.OutOrStdout(), args[0], rows, terms)
+			default:
+				return usageErrorf("--format %q: want text or json", format)
+			}
 		},
 	}
 	cmd.Flags().IntVar(&rows, "rows", 3, "rows to print per shard")
 	cmd.Flags().IntVar(&terms, "terms", 10, "top terms to print")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, or json (one JSON object)")
 	return cmd
 }
 
-// shardStats accumulates what inspect reports about rows.
-type shardStats struct {
-	rows, empty, truncated, tokens int64
-	nnz                            []int
-	df                             map[uint32]int64 // documents containing each term
+// inspectedShard is what inspect reports about one shard (the JSON object
+// of --format json).
+type inspectedShard struct {
+	Path     string            `json:"path"`
+	Schema   []string          `json:"schema"`
+	Metadata map[string]string `json:"metadata"`
+	shardstats.Summary
+	FirstRows []inspectedRow `json:"first_rows"`
 }
 
-func (s *shardStats) add(r shards.Row) {
-	s.rows++
-	s.tokens += int64(r.NumTokens)
-	s.nnz = append(s.nnz, r.Vec.Len())
-	if r.Vec.Len() == 0 {
-		s.empty++
-	}
-	if r.Truncated {
-		s.truncated++
-	}
-	for _, t := range r.Vec.Terms {
-		s.df[t]++
-	}
+type inspectedRow struct {
+	Row       int64           `json:"row"`
+	DocID     string          `json:"doc_id"`
+	NumTokens int32           `json:"num_tokens"`
+	Truncated bool            `json:"truncated"`
+	Terms     int             `json:"terms"`
+	Heaviest  []inspectedTerm `json:"heaviest_terms"`
 }
 
-func (s *shardStats) print(w io.Writer, vocab []string, topTerms int) {
-	sorted := slices.Clone(s.nnz)
-	slices.Sort(sorted)
-	var total int64
-	for _, n := range sorted {
-		total += int64(n)
-	}
-	pct := func(p float64) int {
-		if len(sorted) == 0 {
-			return 0
+type inspectedTerm struct {
+	ID     uint32  `json:"id"`
+	Token  string  `json:"token"`
+	Weight float32 `json:"weight"`
+	Impact uint16  `json:"impact"`
+}
+
+// inspectedDir is the JSON object of --format json for a directory.
+type inspectedDir struct {
+	Path   string            `json:"path"`
+	Shards []*inspectedShard `json:"shards"`
+	Totals inspectedTotals   `json:"totals"`
+}
+
+type inspectedTotals struct {
+	Shards int `json:"shards"`
+	shardstats.Summary
+}
+
+// inspectShard reads one shard: its schema, metadata, statistics and first
+// maxRows rows with their maxTerms heaviest terms.
+func inspectShard(ctx context.Context, path string, vocab []string, maxRows, maxTerms int) (*inspectedShard, *shardstats.Stats, error) {
+	badInput := func(err error) error {
+		if ctx.Err() != nil {
+			return err
 		}
-		return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
-	}
-	mean := 0.0
-	if s.rows > 0 {
-		mean = float64(total) / float64(s.rows)
-	}
-	fmt.Fprintf(w, "rows %d, tokens %d, empty %d, truncated %d\n", s.rows, s.tokens, s.empty, s.truncated)
-	fmt.Fprintf(w, "non-zeros per row: mean %.1f, p50 %d, p99 %d, max %d (total %d)\n", mean, pct(0.5), pct(0.99), pct(1), total)
-	terms := make([]uint32, 0, len(s.df))
-	for t := range s.df {
-		terms = append(terms, t)
-	}
-	slices.SortFunc(terms, func(a, b uint32) int {
-		if s.df[a] != s.df[b] {
-			return int(s.df[b] - s.df[a])
-		}
-		return int(a) - int(b)
-	})
-	var parts []string
-	for _, t := range terms[:min(topTerms, len(terms))] {
-		parts = append(parts, fmt.Sprintf("%s(%d)", tokenName(vocab, t), s.df[t]))
-	}
-	fmt.Fprintf(w, "terms in most rows: %s\n", strings.Join(parts, " "))
-}
-
-func tokenName(vocab []string, id uint32) string {
-	if int(id) < len(vocab) {
-		return vocab[id]
-	}
-	return fmt.Sprintf("#%d", id)
-}
-
-func inspectPath(w io.Writer, path string, maxRows, maxTerms int) error {
-	st, err := os.Stat(path)
-	if err != nil {
 		return fmt.Errorf("%w: %w", job.ErrBadInput, err)
 	}
-	if !st.IsDir() {
-		vocab, err := readVocabBeside(filepath.Dir(path))
-		if err != nil {
-			return err
-		}
-		_, err = inspectShard(w, path, vocab, maxRows, maxTerms)
-		return err
-	}
-	vocab, err := readVocabBeside(path)
-	if err != nil {
-		return err
-	}
-	var files []string
-	for _, pattern := range []string{"*.parquet", "*.arrow"} {
-		m, _ := filepath.Glob(filepath.Join(path, pattern))
-		for _, f := range m {
-			if b := filepath.Base(f); !strings.HasPrefix(b, "_") && !strings.HasPrefix(b, ".") {
-				files = append(files, f)
-			}
-		}
-	}
-	sort.Strings(files)
-	if len(files) == 0 {
-		return fmt.Errorf("%w: %s holds no impact shard (*.parquet or *.arrow)", job.ErrBadInput, path)
-	}
-	all := &shardStats{df: map[uint32]int64{}}
-	for _, f := range files {
-		s, err := inspectShard(w, f, vocab, maxRows, maxTerms)
-		if err != nil {
-			return err
-		}
-		all.rows += s.rows
-		all.empty += s.empty
-		all.truncated += s.truncated
-		all.tokens += s.tokens
-		all.nnz = append(all.nnz, s.nnz...)
-		for t, n := range s.df {
-			all.df[t] += n
-		}
-		fmt.Fprintln(w)
-	}
-	fmt.Fprintf(w, "== %s: %d shards\n", path, len(files))
-	all.print(w, vocab, maxTerms)
-	return nil
-}
-
-func readVocabBeside(dir string) ([]string, error) {
-	vocab, err := shards.ReadVocabulary(filepath.Join(dir, shards.VocabularyFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	return vocab, nil
-}
-
-func inspectShard(w io.Writer, path string, vocab []string, maxRows, maxTerms int) (*shardStats, error) {
 	schema, err := shards.ShardSchema(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", job.ErrBadInput, err)
+		return nil, nil, badInput(err)
 	}
 	meta, err := shards.ShardMetadata(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", job.ErrBadInput, err)
+		return nil, nil, badInput(err)
 	}
-	fmt.Fprintf(w, "== %s\nschema:\n", path)
-	for _, f := range schema {
+	sh := &inspectedShard{Path: path, Schema: schema, Metadata: meta, FirstRows: []inspectedRow{}}
+	stats := shardstats.New()
+	err = stats.Read(ctx, path, func(i int64, r shards.Row) error {
+		if i >= int64(maxRows) {
+			return nil
+		}
+		row := inspectedRow{Row: i, DocID: r.DocID, NumTokens: r.NumTokens, Truncated: r.Truncated, Terms: r.Vec.Len(), Heaviest: []inspectedTerm{}}
+		for _, k := range shardstats.Heaviest(r.Vec, maxTerms) {
+			row.Heaviest = append(row.Heaviest, inspectedTerm{
+				ID: r.Vec.Terms[k], Token: shardstats.TokenName(vocab, r.Vec.Terms[k]),
+				Weight: r.Vec.Weights[k], Impact: r.Vec.Impacts[k],
+			})
+		}
+		sh.FirstRows = append(sh.FirstRows, row)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, badInput(err)
+	}
+	sh.Summary = stats.Summary(vocab, maxTerms)
+	return sh, stats, nil
+}
+
+// inspectTarget resolves inspect's argument: the shards to read (one, or a
+// directory's), the vocabulary beside them, and whether it is a directory.
+func inspectTarget(path string) (files, vocab []string, dir bool, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("%w: %w", job.ErrBadInput, err)
+	}
+	if !st.IsDir() {
+		vocab, err := shardstats.Vocabulary(filepath.Dir(path))
+		return []string{path}, vocab, false, err
+	}
+	if vocab, err = shardstats.Vocabulary(path); err != nil {
+		return nil, nil, true, err
+	}
+	if files, err = shardstats.ListShards(path); err != nil {
+		return nil, nil, true, err
+	}
+	if len(files) == 0 {
+		return nil, nil, true, fmt.Errorf("%w: %s holds no impact shard (*.parquet or *.arrow)", job.ErrBadInput, path)
+	}
+	return files, vocab, true, nil
+}
+
+func inspectPath(ctx context.Context, w io.Writer, path string, maxRows, maxTerms int) error {
+	files, vocab, dir, err := inspectTarget(path)
+	if err != nil {
+		return err
+	}
+	all := shardstats.New()
+	for _, f := range files {
+		sh, s, err := inspectShard(ctx, f, vocab, maxRows, maxTerms)
+		if err != nil {
+			return err
+		}
+		printShard(w, sh)
+		if !dir {
+			return nil
+		}
+		all.Merge(s)
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "== %s: %d shards\n", path, len(files))
+	printSummary(w, all.Summary(vocab, maxTerms))
+	return nil
+}
+
+func inspectJSON(ctx context.Context, w io.Writer, path string, maxRows, maxTerms int) error {
+	files, vocab, dir, err := inspectTarget(path)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if !dir {
+		sh, _, err := inspectShard(ctx, files[0], vocab, maxRows, maxTerms)
+		if err != nil {
+			return err
+		}
+		return enc.Encode(sh)
+	}
+	out := inspectedDir{Path: path, Totals: inspectedTotals{Shards: len(files)}}
+	all := shardstats.New()
+	for _, f := range files {
+		sh, s, err := inspectShard(ctx, f, vocab, maxRows, maxTerms)
+		if err != nil {
+			return err
+		}
+		out.Shards = append(out.Shards, sh)
+		all.Merge(s)
+	}
+	out.Totals.Summary = all.Summary(vocab, maxTerms)
+	return enc.Encode(out)
+}
+
+func printShard(w io.Writer, sh *inspectedShard) {
+	fmt.Fprintf(w, "== %s\nschema:\n", sh.Path)
+	for _, f := range sh.Schema {
 		fmt.Fprintf(w, "  %s\n", f)
 	}
 	fmt.Fprintln(w, "metadata:")
-	keys := make([]string, 0, len(meta))
-	for k := range meta {
+	keys := make([]string, 0, len(sh.Metadata))
+	for k := range sh.Metadata {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(w, "  %s = %s\n", k, meta[k])
+		fmt.Fprintf(w, "  %s = %s\n", k, sh.Metadata[k])
 	}
-	stats := &shardStats{df: map[uint32]int64{}}
-	err = shards.ReadShard(path, func(r shards.Row) error {
-		stats.add(r)
-		if stats.rows > int64(maxRows) {
-			return nil
-		}
-		fmt.Fprintf(w, "row %d: doc_id=%q num_tokens=%d truncated=%v terms=%d\n", stats.rows-1, r.DocID, r.NumTokens, r.Truncated, r.Vec.Len())
-		order := make([]int, r.Vec.Len())
-		for i := range order {
-			order[i] = i
-		}
-		slices.SortStableFunc(order, func(a, b int) int {
-			switch wa, wb := r.Vec.Weights[a], r.Vec.Weights[b]; {
-			case wa > wb:
-				return -1
-			case wa < wb:
-				return 1
-			}
-			return 0
-		})
-		var parts []string
-		for _, i := range order[:min(maxTerms, len(order))] {
-			parts = append(parts, fmt.Sprintf("%s:%d", tokenName(vocab, r.Vec.Terms[i]), r.Vec.Impacts[i]))
+	for _, r := range sh.FirstRows {
+		fmt.Fprintf(w, "row %d: doc_id=%q num_tokens=%d truncated=%v terms=%d\n", r.Row, r.DocID, r.NumTokens, r.Truncated, r.Terms)
+		parts := make([]string, 0, len(r.Heaviest))
+		for _, t := range r.Heaviest {
+			parts = append(parts, fmt.Sprintf("%s:%d", t.Token, t.Impact))
 		}
 		fmt.Fprintf(w, "  %s\n", strings.Join(parts, " "))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", job.ErrBadInput, err)
 	}
-	stats.print(w, vocab, maxTerms)
-	return stats, nil
+	printSummary(w, sh.Summary)
+}
+
+func printSummary(w io.Writer, s shardstats.Summary) {
+	fmt.Fprintf(w, "rows %d, tokens %d, empty %d, truncated %d\n", s.Rows, s.Tokens, s.Empty, s.Truncated)
+	fmt.Fprintf(w, "non-zeros per row: mean %.1f, p50 %d, p99 %d, max %d (total %d)\n", s.NNZ.Mean, s.NNZ.P50, s.NNZ.P99, s.NNZ.Max, s.NNZ.Total)
+	parts := make([]string, 0, len(s.TopTerms))
+	for _, t := range s.TopTerms {
+		parts = append(parts, fmt.Sprintf("%s(%d)", t.Token, t.DF))
+	}
+	fmt.Fprintf(w, "terms in most rows: %s\n", strings.Join(parts, " "))
 }
 
 func newVerifyCommand() *cobra.Command {

@@ -60,7 +60,8 @@ func newRootCommand() *cobra.Command {
 		}
 		return nil
 	}
-	root.AddCommand(newTokenizeCommand(), newEncodeCommand(), newModelCommand(), newInspectCommand(), newVerifyCommand(), newSelftestCommand(), newFinalizeCommand())
+	root.AddCommand(newTokenizeCommand(), newEncodeCommand(), newModelCommand(), newInspectCommand(), newVerifyCommand(), newSelftestCommand(), newFinalizeCommand(),
+		newExportCommand(), newSearchCommand(), newEvalCommand(), newReportCommand())
 	return root
 }
 
