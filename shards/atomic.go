@@ -276,6 +276,20 @@ func writeFileAtomic(dir, name string, write func(io.Writer) error) error {
 	return commitTempIn(r, f, name, false)
 }
 
+// WriteFileAtomic writes the file path through write (buffered): to a temp
+// file "_tmp.<name>.<random>" beside it, then fsync, rename over path, fsync
+// the directory. A reader sees the old file or the whole new one, never
+// part of it; on any error (write's included) the temp file is removed and
+// path is left as it was. Exporters, runs and reports use it for their
+// single-file outputs.
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	dir, name := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	return writeFileAtomic(dir, name, write)
+}
+
 // FileSHA256 streams the file at path and returns its sha256 (lower-case
 // hex) and size in bytes.
 func FileSHA256(path string) (string, int64, error) {

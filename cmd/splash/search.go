@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/splash-encode/splash/cmd/splash/internal/job"
 	"github.com/splash-encode/splash/cmd/splash/internal/retrieval"
 	"github.com/splash-encode/splash/cmd/splash/internal/trec"
+	"github.com/splash-encode/splash/shards"
 )
 
 func newSearchCommand() *cobra.Command {
@@ -131,34 +130,9 @@ func asBadInput(err error) error {
 // writeOutput calls write with stdout for "-", or with a temporary file in
 // path's directory that is synced and renamed to path once write succeeds
 // (removed otherwise), so that path never holds a partial run.
-func writeOutput(stdout io.Writer, path string, write func(io.Writer) error) (err error) {
+func writeOutput(stdout io.Writer, path string, write func(io.Writer) error) error {
 	if path == "-" {
 		return write(stdout)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := write(f); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return shards.WriteFileAtomic(path, write)
 }

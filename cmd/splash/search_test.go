@@ -299,7 +299,13 @@ func TestSearchThenEvalMatchBruteForce(t *testing.T) {
 	if data, _ := os.ReadFile(run); string(data) != want.String() {
 		t.Errorf("a failed search changed %s", run)
 	}
-	if names, _ := filepath.Glob(filepath.Join(filepath.Dir(run), ".*tmp*")); len(names) != 0 {
-		t.Errorf("temp files left: %v", names)
+	entries, err := os.ReadDir(filepath.Dir(run))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != filepath.Base(run) {
+			t.Errorf("file left beside the run: %s", e.Name())
+		}
 	}
 }

@@ -118,91 +118,27 @@ func resolveDir(ctx context.Context, dir string) (Input, error) {
 }
 
 // WriteFile exports the shards (see Write) to the file path, and for
-// FormatSeismic the doc ids to path + ".ids". Each is written to a hidden
-// temp file in path's directory, synced and renamed into place (the ids
-// first) only when the whole export succeeded: an existing file is replaced
-// only by a complete one, and a failed or cancelled export leaves nothing
-// behind.
+// FormatSeismic the doc ids to path + ".ids". Each is written to a temp file
+// in path's directory, synced and renamed into place (the ids first, once
+// the export succeeded; the export itself last) with shards.WriteFileAtomic:
+// an existing file is replaced only by a complete one, and a failed or
+// cancelled export leaves nothing behind.
 func WriteFile(ctx context.Context, path string, shardPaths []string, vocab []string, opts Options) (Stats, error) {
 	if _, err := opts.validate(); err != nil {
 		return Stats{}, err
 	}
-	dir := filepath.Dir(path)
-	out, err := createTemp(path)
-	if err != nil {
-		return Stats{}, err
-	}
-	defer out.discard()
-	var ids *tempFile
-	var idsW io.Writer
-	if opts.Format == FormatSeismic {
-		if ids, err = createTemp(path + ".ids"); err != nil {
-			return Stats{}, err
+	var stats Stats
+	err := shards.WriteFileAtomic(path, func(out io.Writer) error {
+		if opts.Format != FormatSeismic {
+			var err error
+			stats, err = Write(ctx, out, nil, shardPaths, vocab, opts)
+			return err
 		}
-		defer ids.discard()
-		idsW = ids.f
-	}
-	stats, err := Write(ctx, out.f, idsW, shardPaths, vocab, opts)
-	if err != nil {
-		return stats, err
-	}
-	if ids != nil {
-		if err := ids.commit(); err != nil {
-			return stats, err
-		}
-	}
-	if err := out.commit(); err != nil {
-		return stats, err
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return stats, fmt.Errorf("sync %s: %w", dir, err)
-		}
-	}
-	return stats, nil
-}
-
-// tempFile is a hidden temp file that becomes final by rename.
-type tempFile struct {
-	f     *os.File
-	final string
-	done  bool
-}
-
-func createTemp(final string) (*tempFile, error) {
-	f, err := os.CreateTemp(filepath.Dir(final), "."+filepath.Base(final)+".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", final, err)
-	}
-	return &tempFile{f: f, final: final}, nil
-}
-
-// commit syncs, closes and renames the file to its final name.
-func (t *tempFile) commit() error {
-	err := t.f.Chmod(0o644)
-	if err == nil {
-		err = t.f.Sync()
-	}
-	if cerr := t.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(t.f.Name(), t.final)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", t.final, err)
-	}
-	t.done = true
-	return nil
-}
-
-// discard removes the temp file unless it was committed.
-func (t *tempFile) discard() {
-	if t.done {
-		return
-	}
-	t.f.Close()
-	os.Remove(t.f.Name())
+		return shards.WriteFileAtomic(path+".ids", func(ids io.Writer) error {
+			var err error
+			stats, err = Write(ctx, out, ids, shardPaths, vocab, opts)
+			return err
+		})
+	})
+	return stats, err
 }
