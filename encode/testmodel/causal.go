@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 )
 
 // TokenizerConfigFile is copied by GenerateCausal from beside the tokenizer
@@ -60,24 +58,9 @@ func (cfg CausalConfig) withDefaults() (CausalConfig, error) {
 	if cfg.Opset == 0 {
 		cfg.Opset = 14
 	}
-	switch {
-	case cfg.Layers < 1:
-		return cfg, fmt.Errorf("%w: Layers %d, want >= 1", ErrConfig, cfg.Layers)
-	case cfg.Hidden < 2:
-		// LayerNorm of a single feature is constant: the model would ignore its input.
-		return cfg, fmt.Errorf("%w: Hidden %d, want >= 2", ErrConfig, cfg.Hidden)
-	case cfg.Heads < 1:
-		return cfg, fmt.Errorf("%w: Heads %d, want >= 1", ErrConfig, cfg.Heads)
-	case cfg.Hidden%cfg.Heads != 0:
-		return cfg, fmt.Errorf("%w: Hidden %d is not a multiple of Heads %d", ErrConfig, cfg.Hidden, cfg.Heads)
-	case cfg.Intermediate < 1:
-		return cfg, fmt.Errorf("%w: Intermediate %d, want >= 1", ErrConfig, cfg.Intermediate)
-	case cfg.MaxPositions < 1:
-		return cfg, fmt.Errorf("%w: MaxPositions %d, want >= 1", ErrConfig, cfg.MaxPositions)
-	case cfg.Opset < MinOpset || cfg.Opset > MaxOpset:
-		return cfg, fmt.Errorf("%w: Opset %d, want %d..%d", ErrConfig, cfg.Opset, MinOpset, MaxOpset)
-	}
-	return cfg, nil
+	// Hidden >= 2: LayerNorm of a single feature is constant, the model
+	// would ignore its input.
+	return cfg, checkDims(cfg.Layers, cfg.Hidden, 2, cfg.Heads, cfg.Intermediate, cfg.MaxPositions, cfg.Opset)
 }
 
 // GenerateCausal writes a model directory like an optimum causal-lm export
@@ -399,63 +382,4 @@ func writeCausalModel(w io.Writer, cfg CausalConfig, vocab int) error {
 			cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed, cfg.PositionIDs, logitsNote),
 	}
 	return streamModelProto(w, model, graph, cfg.Seed, causalWeightSpecs(cfg, vocab))
-}
-
-// streamModelProto writes model with graph as its graph and the float32
-// initializers specs appended to the graph, as writeModel does: the model
-// and graph without the weights are marshalled with the protobuf library,
-// and each weight follows as a further GraphProto.initializer field whose
-// raw_data is generated row by row, so that no second in-memory copy of the
-// weights is made. model.Graph must be nil.
-func streamModelProto(w io.Writer, model *onnx.ModelProto, graph *onnx.GraphProto, seed uint64, specs []tensorSpec) error {
-	opts := proto.MarshalOptions{Deterministic: true}
-	modelHead, err := opts.Marshal(model)
-	if err != nil {
-		return fmt.Errorf("marshal model: %w", err)
-	}
-	graphHead, err := opts.Marshal(graph)
-	if err != nil {
-		return fmt.Errorf("marshal graph: %w", err)
-	}
-	heads := make([][]byte, len(specs))
-	graphLen := len(graphHead)
-	for i, s := range specs {
-		th, err := opts.Marshal(&onnx.TensorProto{Name: s.name, Dims: s.dims, DataType: int32(onnx.TensorProto_FLOAT)})
-		if err != nil {
-			return fmt.Errorf("marshal initializer %s: %w", s.name, err)
-		}
-		heads[i] = th
-		graphLen += protowire.SizeTag(5) + protowire.SizeBytes(tensorLen(th, s))
-	}
-	total := len(modelHead) + protowire.SizeTag(7) + protowire.SizeBytes(graphLen)
-	if total > maxProtoBytes {
-		return fmt.Errorf("model would be %d bytes, over the 2 GiB protobuf limit (external data is not supported)", total)
-	}
-	if _, err := w.Write(modelHead); err != nil {
-		return err
-	}
-	var pre []byte
-	pre = protowire.AppendTag(pre, 7, protowire.BytesType) // ModelProto.graph
-	pre = protowire.AppendVarint(pre, uint64(graphLen))
-	if _, err := w.Write(pre); err != nil {
-		return err
-	}
-	if _, err := w.Write(graphHead); err != nil {
-		return err
-	}
-	for i, s := range specs {
-		pre = pre[:0]
-		pre = protowire.AppendTag(pre, 5, protowire.BytesType) // GraphProto.initializer
-		pre = protowire.AppendVarint(pre, uint64(tensorLen(heads[i], s)))
-		pre = append(pre, heads[i]...)
-		pre = protowire.AppendTag(pre, 9, protowire.BytesType) // TensorProto.raw_data
-		pre = protowire.AppendVarint(pre, uint64(4*s.numel()))
-		if _, err := w.Write(pre); err != nil {
-			return err
-		}
-		if _, err := w.Write(generateRaw(seed, s)); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -194,18 +194,7 @@ func (o *CausalOracle) Float16Logits() bool { return o.fp16 }
 
 // Validate reports why Logits would refuse ids (nil when it accepts them).
 func (o *CausalOracle) Validate(ids []int32) error {
-	if len(ids) == 0 {
-		return fmt.Errorf("testmodel: causal oracle: empty sequence")
-	}
-	if len(ids) > o.maxPos {
-		return fmt.Errorf("testmodel: causal oracle: sequence of %d tokens, longer than %d positions", len(ids), o.maxPos)
-	}
-	for i, id := range ids {
-		if id < 0 || int(id) >= o.vocab {
-			return fmt.Errorf("testmodel: causal oracle: id %d at position %d outside vocabulary [0, %d)", id, i, o.vocab)
-		}
-	}
-	return nil
+	return checkSequence("causal oracle", ids, o.vocab, o.maxPos)
 }
 
 // Logits returns the LM-head logits [seq][vocab] of one unpadded sequence
@@ -213,15 +202,7 @@ func (o *CausalOracle) Validate(ids []int32) error {
 // positions), as the model outputs them: rounded to float16 for a float16
 // model. It returns nil when Validate rejects ids.
 func (o *CausalOracle) Logits(ids []int32) [][]float64 {
-	logits := o.Float64Logits(ids)
-	if o.fp16 {
-		for _, row := range logits {
-			for j, z := range row {
-				row[j] = RoundToFloat16(z)
-			}
-		}
-	}
-	return logits
+	return roundLogits(o.Float64Logits(ids), o.fp16)
 }
 
 // Float64Logits is Logits without the rounding of a float16 model.
@@ -271,26 +252,10 @@ func (o *CausalOracle) Pooled(ids []int32, pooling string) []float64 {
 // repeats the text and pools the second copy, whose positions have seen the
 // whole text). It returns nil when from is outside [0, len(ids)).
 func (o *CausalOracle) PooledFrom(ids []int32, from int, pooling string) []float64 {
-	if pooling != "max" && pooling != "sum" || from < 0 || from >= len(ids) {
+	if from < 0 || from >= len(ids) {
 		return nil
 	}
-	logits := o.Logits(ids)
-	if logits == nil {
-		return nil
-	}
-	out := make([]float64, o.vocab)
-	for i := from; i < len(logits); i++ {
-		for j, z := range logits[i] {
-			a := math.Log1p(math.Max(z, 0))
-			switch {
-			case pooling == "sum":
-				out[j] += a
-			case i == from || a > out[j]:
-				out[j] = a
-			}
-		}
-	}
-	return out
+	return poolLogits(o.Logits(ids), o.vocab, from, pooling)
 }
 
 // norm applies LayerNorm p to every row of x (two-pass mean and biased

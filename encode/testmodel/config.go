@@ -93,23 +93,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Opset == 0 {
 		cfg.Opset = 14
 	}
+	if err := checkDims(cfg.Layers, cfg.Hidden, 1, cfg.Heads, cfg.Intermediate, cfg.MaxPositions, cfg.Opset); err != nil {
+		return cfg, err
+	}
 	switch {
-	case cfg.Layers < 1:
-		return cfg, fmt.Errorf("%w: Layers %d, want >= 1", ErrConfig, cfg.Layers)
-	case cfg.Hidden < 1:
-		return cfg, fmt.Errorf("%w: Hidden %d, want >= 1", ErrConfig, cfg.Hidden)
-	case cfg.Heads < 1:
-		return cfg, fmt.Errorf("%w: Heads %d, want >= 1", ErrConfig, cfg.Heads)
-	case cfg.Hidden%cfg.Heads != 0:
-		return cfg, fmt.Errorf("%w: Hidden %d is not a multiple of Heads %d", ErrConfig, cfg.Hidden, cfg.Heads)
-	case cfg.Intermediate < 1:
-		return cfg, fmt.Errorf("%w: Intermediate %d, want >= 1", ErrConfig, cfg.Intermediate)
-	case cfg.MaxPositions < 1:
-		return cfg, fmt.Errorf("%w: MaxPositions %d, want >= 1", ErrConfig, cfg.MaxPositions)
 	case cfg.TypeVocab < 1 && cfg.Arch != ArchDistilBERT:
 		return cfg, fmt.Errorf("%w: TypeVocab %d, want >= 1", ErrConfig, cfg.TypeVocab)
-	case cfg.Opset < MinOpset || cfg.Opset > MaxOpset:
-		return cfg, fmt.Errorf("%w: Opset %d, want %d..%d", ErrConfig, cfg.Opset, MinOpset, MaxOpset)
 	}
 	return cfg, nil
 }
@@ -147,4 +136,26 @@ func hfClass(arch Arch) string {
 		return "RobertaForMaskedLM"
 	}
 	return "BertForMaskedLM"
+}
+
+// checkDims checks the sizes every generated model has; minHidden is the
+// smallest hidden size the architecture can use.
+func checkDims(layers, hidden, minHidden, heads, intermediate, maxPositions, opset int) error {
+	switch {
+	case layers < 1:
+		return fmt.Errorf("%w: Layers %d, want >= 1", ErrConfig, layers)
+	case hidden < minHidden:
+		return fmt.Errorf("%w: Hidden %d, want >= %d", ErrConfig, hidden, minHidden)
+	case heads < 1:
+		return fmt.Errorf("%w: Heads %d, want >= 1", ErrConfig, heads)
+	case hidden%heads != 0:
+		return fmt.Errorf("%w: Hidden %d is not a multiple of Heads %d", ErrConfig, hidden, heads)
+	case intermediate < 1:
+		return fmt.Errorf("%w: Intermediate %d, want >= 1", ErrConfig, intermediate)
+	case maxPositions < 1:
+		return fmt.Errorf("%w: MaxPositions %d, want >= 1", ErrConfig, maxPositions)
+	case opset < MinOpset || opset > MaxOpset:
+		return fmt.Errorf("%w: Opset %d, want %d..%d", ErrConfig, opset, MinOpset, MaxOpset)
+	}
+	return nil
 }

@@ -206,4 +206,10 @@
 // from model.onnx) Logits and Pooled round each float64 logit to float16,
 // ties to even (RoundToFloat16), as the model's final Cast does;
 // Float64Logits gives the logits before that rounding.
+//
+// GenerateCausal writes a decoder-only causal LM instead (GPT-2 style, its
+// LM head over the tokenizer's whole vocabulary, optionally a position_ids
+// input as Llama and Mistral exports declare), and CausalOracle is its
+// float64 forward pass, with PooledFrom for the echo variant's pooling of
+// the second copy of a text.
 package testmodel

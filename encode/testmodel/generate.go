@@ -323,6 +323,16 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 		DocString: fmt.Sprintf("splash test model: %s with random weights (not a trained model); "+
 			"layers=%d hidden=%d heads=%d intermediate=%d seed=%d%s", class, cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed, logitsNote),
 	}
+	return streamModelProto(w, model, graph, cfg.Seed, weightSpecs(cfg, vocab))
+}
+
+// streamModelProto writes model with graph as its graph and the float32
+// initializers specs appended to the graph, for writeModel and writeCausalModel: the model
+// and graph without the weights are marshalled with the protobuf library,
+// and each weight follows as a further GraphProto.initializer field whose
+// raw_data is generated row by row, so that no second in-memory copy of the
+// weights is made. model.Graph must be nil.
+func streamModelProto(w io.Writer, model *onnx.ModelProto, graph *onnx.GraphProto, seed uint64, specs []tensorSpec) error {
 	opts := proto.MarshalOptions{Deterministic: true}
 	modelHead, err := opts.Marshal(model)
 	if err != nil {
@@ -332,7 +342,6 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 	if err != nil {
 		return fmt.Errorf("marshal graph: %w", err)
 	}
-	specs := weightSpecs(cfg, vocab)
 	heads := make([][]byte, len(specs))
 	graphLen := len(graphHead)
 	for i, s := range specs {
@@ -347,7 +356,6 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 	if total > maxProtoBytes {
 		return fmt.Errorf("model would be %d bytes, over the 2 GiB protobuf limit (external data is not supported)", total)
 	}
-
 	if _, err := w.Write(modelHead); err != nil {
 		return err
 	}
@@ -370,7 +378,7 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 		if _, err := w.Write(pre); err != nil {
 			return err
 		}
-		if _, err := w.Write(generateRaw(cfg.Seed, s)); err != nil {
+		if _, err := w.Write(generateRaw(seed, s)); err != nil {
 			return err
 		}
 	}

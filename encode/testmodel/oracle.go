@@ -352,18 +352,7 @@ func (o *Oracle) PositionIDs(ids []int32) []int {
 
 // Validate reports why Logits would refuse ids (nil when it accepts them).
 func (o *Oracle) Validate(ids []int32) error {
-	if len(ids) == 0 {
-		return fmt.Errorf("testmodel: oracle: empty sequence")
-	}
-	if len(ids) > o.MaxLength() {
-		return fmt.Errorf("testmodel: oracle: sequence of %d tokens, longer than %d positions", len(ids), o.MaxLength())
-	}
-	for i, id := range ids {
-		if id < 0 || int(id) >= o.vocab {
-			return fmt.Errorf("testmodel: oracle: id %d at position %d outside vocabulary [0, %d)", id, i, o.vocab)
-		}
-	}
-	return nil
+	return checkSequence("oracle", ids, o.vocab, o.MaxLength())
 }
 
 // Logits returns the masked-LM logits [seq][vocab] of one unpadded sequence
@@ -372,15 +361,7 @@ func (o *Oracle) Validate(ids []int32) error {
 // float16 model (Float16Logits) each float64 logit rounded to the nearest
 // float16, ties to even. It returns nil when Validate rejects ids.
 func (o *Oracle) Logits(ids []int32) [][]float64 {
-	logits := o.Float64Logits(ids)
-	if o.fp16 {
-		for _, row := range logits {
-			for j, z := range row {
-				row[j] = RoundToFloat16(z)
-			}
-		}
-	}
-	return logits
+	return roundLogits(o.Float64Logits(ids), o.fp16)
 }
 
 // Float64Logits is Logits without the rounding to float16 of a float16
@@ -501,26 +482,7 @@ func (o *Oracle) project(t, logits [][]float64) {
 // z being what Logits returns (rounded to float16 for a float16 model).
 // It returns nil for another pooling name or for ids that Logits rejects.
 func (o *Oracle) Pooled(ids []int32, pooling string) []float64 {
-	if pooling != "max" && pooling != "sum" {
-		return nil
-	}
-	logits := o.Logits(ids)
-	if logits == nil {
-		return nil
-	}
-	out := make([]float64, o.vocab)
-	for i, row := range logits {
-		for j, z := range row {
-			a := math.Log1p(math.Max(z, 0))
-			switch {
-			case pooling == "sum":
-				out[j] += a
-			case i == 0 || a > out[j]:
-				out[j] = a
-			}
-		}
-	}
-	return out
+	return poolLogits(o.Logits(ids), o.vocab, 0, pooling)
 }
 
 // RoundToFloat16 returns the float16 value nearest to x, ties to even, as a

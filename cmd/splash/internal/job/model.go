@@ -220,20 +220,6 @@ type tokenizerConfig struct {
 	ModelMaxLength float64 `json:"model_max_length"`
 }
 
-func readTokenizerConfig(path string) (tokenizerConfig, error) {
-	var cfg tokenizerConfig
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return cfg, nil
-	}
-	if err != nil {
-		return cfg, fmt.Errorf("read %s: %w", path, err)
-	}
-	if err := json.Unmarshal(data, &cfg); err != nil {
-		return cfg, fmt.Errorf("parse %s: %w", path, err)
-	}
-	return cfg, nil
-}
 
 // maxLengthLimits gathers what the model directory says about lengths.
 type maxLengthLimits struct {
@@ -258,11 +244,11 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
-	cfg, err := readModelConfig(filepath.Join(dir, "config.json"))
+	cfg, err := readOptionalJSON[modelConfig](filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
-	tokCfg, err := readTokenizerConfig(filepath.Join(dir, "tokenizer_config.json"))
+	tokCfg, err := readOptionalJSON[tokenizerConfig](filepath.Join(dir, "tokenizer_config.json"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
@@ -344,8 +330,10 @@ func roleOrDefault(role string) string {
 	return role
 }
 
-func readModelConfig(path string) (modelConfig, error) {
-	var cfg modelConfig
+// readOptionalJSON reads the JSON file at path into a T; a missing file
+// gives T's zero value (config.json and tokenizer_config.json are optional).
+func readOptionalJSON[T any](path string) (T, error) {
+	var cfg T
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return cfg, nil
