@@ -359,27 +359,9 @@ func writeCausalModel(w io.Writer, cfg CausalConfig, vocab int) error {
 	if cfg.PositionIDs {
 		names = append(names, InputPositionIDs)
 	}
-	inputs := make([]*onnx.ValueInfoProto, 0, len(names))
-	for _, name := range names {
-		inputs = append(inputs, &onnx.ValueInfoProto{Name: name, Type: tensorType(onnx.TensorProto_INT64, DimBatch, DimSequence)})
-	}
-	graph := &onnx.GraphProto{
-		Name:        "GPT2LMHeadModel",
-		Node:        nodes,
-		Initializer: consts,
-		Input:       inputs,
-		Output: []*onnx.ValueInfoProto{{
-			Name: OutputLogits, Type: tensorType(logitsElem, DimBatch, DimSequence, vocab),
-		}},
-	}
-	model := &onnx.ModelProto{
-		IrVersion:       irVersion(cfg.Opset),
-		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: int64(cfg.Opset)}},
-		ProducerName:    Producer,
-		ProducerVersion: "1",
-		DocString: fmt.Sprintf("splash test model: GPT2LMHeadModel (causal LM) with random weights (not a trained model); "+
+	model, graph := modelProto("GPT2LMHeadModel", cfg.Opset, nodes, consts, names, logitsElem, vocab,
+		fmt.Sprintf("splash test model: GPT2LMHeadModel (causal LM) with random weights (not a trained model); "+
 			"layers=%d hidden=%d heads=%d intermediate=%d seed=%d position_ids=%t%s",
-			cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed, cfg.PositionIDs, logitsNote),
-	}
+			cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed, cfg.PositionIDs, logitsNote))
 	return streamModelProto(w, model, graph, cfg.Seed, causalWeightSpecs(cfg, vocab))
 }

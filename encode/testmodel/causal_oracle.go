@@ -263,23 +263,7 @@ func (o *CausalOracle) PooledFrom(ids []int32, from int, pooling string) []float
 func (o *CausalOracle) norm(x [][]float64, p layerNormW) [][]float64 {
 	out := make([][]float64, len(x))
 	for i, row := range x {
-		n := float64(len(row))
-		var mean float64
-		for _, v := range row {
-			mean += v
-		}
-		mean /= n
-		var variance float64
-		for _, v := range row {
-			variance += (v - mean) * (v - mean)
-		}
-		variance /= n
-		inv := 1 / math.Sqrt(variance+o.eps)
-		y := make([]float64, len(row))
-		for k, v := range row {
-			y[k] = (v-mean)*inv*p.gamma[k] + p.beta[k]
-		}
-		out[i] = y
+		out[i] = layerNormRow(row, p, o.eps)
 	}
 	return out
 }

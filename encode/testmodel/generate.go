@@ -301,11 +301,23 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 	if cfg.FP16 {
 		logitsElem, logitsNote = onnx.TensorProto_FLOAT16, " logits=float16"
 	}
-	inputs := make([]*onnx.ValueInfoProto, 0, 3)
-	for _, name := range GraphInputs(cfg.Arch) {
+	class := hfClass(cfg.Arch)
+	model, graph := modelProto(class, cfg.Opset, nodes, consts, GraphInputs(cfg.Arch), logitsElem, vocab,
+		fmt.Sprintf("splash test model: %s with random weights (not a trained model); "+
+			"layers=%d hidden=%d heads=%d intermediate=%d seed=%d%s", class, cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed, logitsNote))
+	return streamModelProto(w, model, graph, cfg.Seed, weightSpecs(cfg, vocab))
+}
+
+// modelProto returns the ModelProto (without its graph) and the GraphProto
+// (without its weights) of a generated model: graph name class, int64
+// [batch, sequence] inputs, one logits output [batch, sequence, vocab] of
+// logitsElem, the default domain at opset.
+func modelProto(class string, opset int, nodes []*onnx.NodeProto, consts []*onnx.TensorProto, inputNames []string,
+	logitsElem onnx.TensorProto_DataType, vocab int, doc string) (*onnx.ModelProto, *onnx.GraphProto) {
+	inputs := make([]*onnx.ValueInfoProto, 0, len(inputNames))
+	for _, name := range inputNames {
 		inputs = append(inputs, &onnx.ValueInfoProto{Name: name, Type: tensorType(onnx.TensorProto_INT64, DimBatch, DimSequence)})
 	}
-	class := hfClass(cfg.Arch)
 	graph := &onnx.GraphProto{
 		Name:        class,
 		Node:        nodes,
@@ -316,14 +328,13 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 		}},
 	}
 	model := &onnx.ModelProto{
-		IrVersion:       irVersion(cfg.Opset),
-		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: int64(cfg.Opset)}},
+		IrVersion:       irVersion(opset),
+		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: int64(opset)}},
 		ProducerName:    Producer,
 		ProducerVersion: "1",
-		DocString: fmt.Sprintf("splash test model: %s with random weights (not a trained model); "+
-			"layers=%d hidden=%d heads=%d intermediate=%d seed=%d%s", class, cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed, logitsNote),
+		DocString:       doc,
 	}
-	return streamModelProto(w, model, graph, cfg.Seed, weightSpecs(cfg, vocab))
+	return model, graph
 }
 
 // streamModelProto writes model with graph as its graph and the float32

@@ -542,9 +542,12 @@ func (o *Oracle) attention(x [][]float64, ly oracleLayer) [][]float64 {
 	return ctx
 }
 
-// layerNorm returns gamma * (x - mean) / sqrt(var + eps) + beta, with the
-// mean and the (biased) variance computed in two passes.
-func (o *Oracle) layerNorm(x []float64, p layerNormW) []float64 {
+// layerNorm returns gamma * (x - mean) / sqrt(var + eps) + beta.
+func (o *Oracle) layerNorm(x []float64, p layerNormW) []float64 { return layerNormRow(x, p, o.eps) }
+
+// layerNormRow returns gamma * (x - mean) / sqrt(var + eps) + beta, with
+// the mean and the (biased) variance computed in two passes.
+func layerNormRow(x []float64, p layerNormW, eps float64) []float64 {
 	n := float64(len(x))
 	var mean float64
 	for _, v := range x {
@@ -556,7 +559,7 @@ func (o *Oracle) layerNorm(x []float64, p layerNormW) []float64 {
 		variance += (v - mean) * (v - mean)
 	}
 	variance /= n
-	inv := 1 / math.Sqrt(variance+o.eps)
+	inv := 1 / math.Sqrt(variance+eps)
 	out := make([]float64, len(x))
 	for k, v := range x {
 		out[k] = (v-mean)*inv*p.gamma[k] + p.beta[k]
