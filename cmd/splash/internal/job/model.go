@@ -220,7 +220,6 @@ type tokenizerConfig struct {
 	ModelMaxLength float64 `json:"model_max_length"`
 }
 
-
 // maxLengthLimits gathers what the model directory says about lengths.
 type maxLengthLimits struct {
 	positions int    // usable position embeddings (config.json); 0: unknown
