@@ -767,24 +767,27 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 			}
 			st.next++
 			counts.Docs++
+			// One document for the progress and the metrics, however many
+			// rows (windows) it gave.
+			var tokens int64
 			for _, p := range r.passages {
-				counts.Tokens += int64(p.NumTokens)
+				tokens += int64(p.NumTokens)
 				counts.NonZeros = append(counts.NonZeros, p.Vec.Len())
-				cfg.Metrics.AddDocs(1, int64(p.NumTokens), 0)
-				if progress != nil {
-					progress.AddDocs(1, int64(p.NumTokens))
+				if p.Vec.Len() == 0 {
+					st.stats.Empty++
+					counts.Empty++
+					cfg.Metrics.AddEmpty(1)
 				}
+			}
+			counts.Tokens += tokens
+			st.stats.Tokens += tokens
+			cfg.Metrics.AddDocs(1, tokens, 0)
+			if progress != nil {
+				progress.AddDocs(1, tokens)
 			}
 			if r.res.Truncated {
 				counts.Truncated++
 				st.stats.Truncated++
-			}
-			for _, p := range r.passages {
-				st.stats.Tokens += int64(p.NumTokens)
-				if p.Vec.Len() == 0 {
-					st.stats.Empty++
-					counts.Empty++
-				}
 			}
 			return nil
 		}
