@@ -141,13 +141,9 @@ func GenerateCausal(dir string, cfg CausalConfig, tokenizerJSON string) error {
 	if err != nil {
 		return err
 	}
-	tok, err := os.ReadFile(tokenizerJSON)
+	tok, vocab, err := readTokenizer(tokenizerJSON)
 	if err != nil {
-		return fmt.Errorf("testmodel: read tokenizer: %w", err)
-	}
-	vocab, err := VocabSize(tok)
-	if err != nil {
-		return fmt.Errorf("testmodel: %s: %w", tokenizerJSON, err)
+		return err
 	}
 	tokConfPath := filepath.Join(filepath.Dir(tokenizerJSON), TokenizerConfigFile)
 	tokConf, err := os.ReadFile(tokConfPath)

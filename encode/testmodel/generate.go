@@ -43,13 +43,9 @@ func Generate(dir string, cfg Config, tokenizerJSON string) error {
 	if err != nil {
 		return err
 	}
-	tok, err := os.ReadFile(tokenizerJSON)
+	tok, vocab, err := readTokenizer(tokenizerJSON)
 	if err != nil {
-		return fmt.Errorf("testmodel: read tokenizer: %w", err)
-	}
-	vocab, err := VocabSize(tok)
-	if err != nil {
-		return fmt.Errorf("testmodel: %s: %w", tokenizerJSON, err)
+		return err
 	}
 	if cfg.Arch == ArchRoBERTa {
 		if id, ok := vocabID(tok, "<pad>"); !ok || id != robertaPadID {
@@ -80,6 +76,19 @@ func Generate(dir string, cfg Config, tokenizerJSON string) error {
 		return err
 	}
 	return syncDir(dir)
+}
+
+// readTokenizer reads a tokenizer.json and its vocabulary size.
+func readTokenizer(path string) ([]byte, int, error) {
+	tok, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("testmodel: read tokenizer: %w", err)
+	}
+	vocab, err := VocabSize(tok)
+	if err != nil {
+		return nil, 0, fmt.Errorf("testmodel: %s: %w", path, err)
+	}
+	return tok, vocab, nil
 }
 
 // VocabSize returns max id + 1 over the vocabulary ("model.vocab", either a
