@@ -55,6 +55,12 @@ func Sparsify(row []float32, o SparsifyOptions, dst SparseVec) SparseVec {
 			v.Weights = append(v.Weights, w)
 		}
 	}
+	return pruneAndQuantize(v, o)
+}
+
+// pruneAndQuantize keeps the o.TopK largest weights of v (whose weights are
+// already above o.MinWeight) and appends their impacts.
+func pruneAndQuantize(v SparseVec, o SparsifyOptions) SparseVec {
 	if o.TopK > 0 && len(v.Terms) > o.TopK {
 		keepTopK(&v, o.TopK)
 	}

@@ -103,19 +103,12 @@ func MergeWindow(acc, v SparseVec, agg WindowAgg) SparseVec {
 // whose terms are ascending and weights > 0, as Sparsify does to a dense
 // row with the same non-zero entries.
 func SparsifySparse(v SparseVec, o SparsifyOptions) SparseVec {
-	out := SparseVec{Terms: make([]uint32, 0, len(v.Terms)), Weights: make([]float32, 0, len(v.Terms))}
+	out := SparseVec{Terms: make([]uint32, 0, len(v.Terms)), Weights: make([]float32, 0, len(v.Terms)), Impacts: make([]uint16, 0, len(v.Terms))}
 	for k, w := range v.Weights {
 		if w > o.MinWeight && w > 0 {
 			out.Terms = append(out.Terms, v.Terms[k])
 			out.Weights = append(out.Weights, w)
 		}
 	}
-	if o.TopK > 0 && len(out.Terms) > o.TopK {
-		keepTopK(&out, o.TopK)
-	}
-	out.Impacts = make([]uint16, len(out.Weights))
-	for k, w := range out.Weights {
-		out.Impacts[k] = Quantize(w, o.Scale)
-	}
-	return out
+	return pruneAndQuantize(out, o)
 }

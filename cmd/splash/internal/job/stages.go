@@ -617,18 +617,16 @@ func sparsifyBatches(ctx context.Context, in <-chan encodedBatch, out chan<- []d
 				seen[it.shard] = true
 			}
 			rs[r].res = Result{Truncated: it.truncated}
-			if it.parts > 1 || l.windowed() {
-				rs[r].res.NumWindows = 1
-			}
-			if b.pooled != nil {
+			if b.pooled != nil { // else no text: the model saw nothing, no window
 				o := opts
 				if it.parts > 1 && !l.Passages {
 					o = raw
 				}
 				rs[r].res.Vec = encode.Sparsify(b.pooled[r*vocab:(r+1)*vocab], o, encode.SparseVec{})
 				rs[r].res.NumTokens = int32(len(it.ids))
-			} else {
-				rs[r].res.NumWindows = 0 // no text: the model saw nothing
+				if l.windowed() {
+					rs[r].res.NumWindows = 1 // assemble counts a document's windows
+				}
 			}
 		}
 		if b.pooled != nil {
@@ -757,64 +755,43 @@ func writeShards(ctx context.Context, tasks []shardTask, cfg Config, settings ma
 			slog.Int("done", finished), slog.Int("shards", len(tasks)))
 		return nil
 	}
+	// write writes a document's row, or its window rows (--emit passages,
+	// ids DOCID#K); a document counts once in the counts, the progress and
+	// the metrics, however many rows it gave.
 	write := func(st *shardState, r docItemResult) error {
-		if r.passages != nil {
-			for k, p := range r.passages {
-				row := shards.Row{DocID: r.id + "#" + strconv.Itoa(k), Vec: p.Vec, NumTokens: p.NumTokens, Truncated: p.Truncated, NumWindows: p.NumWindows}
-				if err := st.w.Write(row); err != nil {
-					return fmt.Errorf("write %s document %d (id %q) window %d: %w", st.task.base, r.seq, r.id, k, err)
-				}
-			}
-			st.next++
-			counts.Docs++
-			// One document for the progress and the metrics, however many
-			// rows (windows) it gave.
-			var tokens int64
-			for _, p := range r.passages {
-				tokens += int64(p.NumTokens)
-				counts.NonZeros = append(counts.NonZeros, p.Vec.Len())
-				if p.Vec.Len() == 0 {
-					st.stats.Empty++
-					counts.Empty++
-					cfg.Metrics.AddEmpty(1)
-				}
-			}
-			counts.Tokens += tokens
-			st.stats.Tokens += tokens
-			cfg.Metrics.AddDocs(1, tokens, 0)
-			if progress != nil {
-				progress.AddDocs(1, tokens)
-			}
-			if r.res.Truncated {
-				counts.Truncated++
-				st.stats.Truncated++
-			}
-			return nil
+		rows := r.passages
+		if rows == nil {
+			rows = []Result{r.res}
 		}
-		row := shards.Row{DocID: r.id, Vec: r.res.Vec, NumTokens: r.res.NumTokens, Truncated: r.res.Truncated, NumWindows: r.res.NumWindows}
-		if err := st.w.Write(row); err != nil {
-			return fmt.Errorf("write %s row %d (id %q): %w", st.task.base, r.seq, r.id, err)
+		var tokens int64
+		for k, p := range rows {
+			row := shards.Row{DocID: r.id, Vec: p.Vec, NumTokens: p.NumTokens, Truncated: p.Truncated, NumWindows: p.NumWindows}
+			if r.passages != nil {
+				row.DocID += "#" + strconv.Itoa(k)
+			}
+			if err := st.w.Write(row); err != nil {
+				return fmt.Errorf("write %s row %d (id %q): %w", st.task.base, r.seq, row.DocID, err)
+			}
+			cfg.failpoint(FailpointRowWritten)
+			tokens += int64(p.NumTokens)
+			counts.NonZeros = append(counts.NonZeros, p.Vec.Len())
+			if p.Vec.Len() == 0 {
+				st.stats.Empty++
+				counts.Empty++
+				cfg.Metrics.AddEmpty(1)
+			}
 		}
 		st.next++
-		cfg.failpoint(FailpointRowWritten)
 		counts.Docs++
-		counts.Tokens += int64(r.res.NumTokens)
-		counts.NonZeros = append(counts.NonZeros, r.res.Vec.Len())
-		st.stats.Tokens += int64(r.res.NumTokens)
-		if r.res.Truncated {
-			st.stats.Truncated++
-		}
-		if r.res.Vec.Len() == 0 {
-			st.stats.Empty++
-			counts.Empty++
-			cfg.Metrics.AddEmpty(1)
-		}
-		cfg.Metrics.AddDocs(1, int64(r.res.NumTokens), 0)
+		counts.Tokens += tokens
+		st.stats.Tokens += tokens
 		if r.res.Truncated {
 			counts.Truncated++
+			st.stats.Truncated++
 		}
+		cfg.Metrics.AddDocs(1, tokens, 0)
 		if progress != nil {
-			progress.AddDocs(1, int64(r.res.NumTokens))
+			progress.AddDocs(1, tokens)
 		}
 		return nil
 	}
