@@ -81,11 +81,9 @@ func (l LongDocs) resolve(maxLength, specials int, echo bool) (LongDocs, error) 
 	return l, nil
 }
 
-// settings returns the manifest settings and shard metadata of l.
+// settings returns the manifest settings and shard metadata of windows
+// (truncation, the default, records none).
 func (l LongDocs) settings() map[string]string {
-	if !l.windowed() {
-		return map[string]string{"long_docs": LongDocsTruncate}
-	}
 	emit := "documents"
 	if l.Passages {
 		emit = "passages"
