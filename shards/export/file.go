@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,64 +40,31 @@ type Input struct {
 // the file exists. Errors about the input wrap ErrInput; a path that does not
 // exist wraps fs.ErrNotExist.
 func ResolveInput(ctx context.Context, path string) (Input, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return Input{}, err
-	}
-	var in Input
-	dir := path
-	if st.IsDir() {
-		if in, err = resolveDir(ctx, path); err != nil {
-			return Input{}, err
-		}
-	} else {
-		dir = filepath.Dir(path)
-		base := shards.InputBase(path)
-		m, err := shards.VerifyShard(dir, base)
-		switch {
-		case err == nil && m.Output.Path == filepath.Base(path):
-			in.Verified = true
-		case err == nil || errors.Is(err, fs.ErrNotExist):
-			// No manifest names this file: take it as it is.
-		default:
-			return Input{}, fmt.Errorf("%w: %s does not verify against its manifest: %w", ErrInput, path, err)
-		}
-		in.Shards = []string{path}
-	}
-	vocab, err := shards.ReadVocabulary(filepath.Join(dir, shards.VocabularyFile))
-	switch {
-	case err == nil:
-		in.Vocabulary = vocab
-	case !errors.Is(err, fs.ErrNotExist):
+	out, err := shards.ResolveOutput(ctx, path)
+	if errors.Is(err, shards.ErrNotOutput) {
 		return Input{}, fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	return in, nil
-}
-
-func resolveDir(ctx context.Context, dir string) (Input, error) {
-	bases, err := shards.ListManifests(dir)
 	if err != nil {
 		return Input{}, err
 	}
-	if len(bases) == 0 {
-		return Input{}, fmt.Errorf("%w: %s holds no manifest (_manifest.*.json): not an output directory of splash encode, or no shard of it is done yet", ErrInput, dir)
-	}
-	in := Input{Verified: true}
-	named := make(map[string]bool, len(bases))
-	for _, base := range bases {
-		if err := ctx.Err(); err != nil {
+	if out.IsDir {
+		if err := checkNoOrphans(path, out.Files); err != nil {
 			return Input{}, err
 		}
-		m, err := shards.VerifyShard(dir, base)
-		if err != nil {
-			return Input{}, fmt.Errorf("%w: shard %s of %s does not verify: %w", ErrInput, base, dir, err)
-		}
-		in.Shards = append(in.Shards, filepath.Join(dir, m.Output.Path))
-		named[m.Output.Path] = true
+	}
+	return Input{Shards: out.Files, Vocabulary: out.Vocabulary, Verified: out.Verified}, nil
+}
+
+// checkNoOrphans refuses a directory holding impact shards that no manifest
+// names (listed: the ones that do): an unfinished run.
+func checkNoOrphans(dir string, listed []string) error {
+	named := make(map[string]bool, len(listed))
+	for _, f := range listed {
+		named[filepath.Base(f)] = true
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return Input{}, err
+		return err
 	}
 	var orphans []string
 	for _, e := range entries {
@@ -112,9 +78,9 @@ func resolveDir(ctx context.Context, dir string) (Input, error) {
 	}
 	if len(orphans) > 0 {
 		sort.Strings(orphans)
-		return Input{}, fmt.Errorf("%w: %s: %d shard(s) without a manifest, e.g. %s: the run that wrote them did not finish (run splash encode again to complete it)", ErrInput, dir, len(orphans), orphans[0])
+		return fmt.Errorf("%w: %s: %d shard(s) without a manifest, e.g. %s: the run that wrote them did not finish (run splash encode again to complete it)", ErrInput, dir, len(orphans), orphans[0])
 	}
-	return in, nil
+	return nil
 }
 
 // WriteFile exports the shards (see Write) to the file path, and for

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/splash-encode/splash/shards"
 )
@@ -41,44 +38,17 @@ type Collection struct {
 // vocabulary size and the impact scale. Problems with the data wrap
 // ErrBadInput.
 func OpenCollection(path string) (*Collection, error) {
-	st, err := os.Stat(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
-	c := &Collection{Path: path}
-	dir := path
-	if st.IsDir() {
-		bases, err := shards.ListManifests(path)
-		if err != nil {
-			return nil, fmt.Errorf("list shards of %s: %w", path, err)
-		}
-		if len(bases) == 0 {
-			return nil, fmt.Errorf("%w: %s holds no impact shard manifest (_manifest.*.json): is it a splash encode output directory?", ErrBadInput, path)
-		}
-		for _, base := range bases {
-			m, err := shards.VerifyShard(path, base)
-			if err != nil {
-				return nil, fmt.Errorf("%w: shard %s of %s does not verify: %w", ErrBadInput, base, path, err)
-			}
-			c.Files = append(c.Files, filepath.Join(path, m.Output.Path))
-			c.Rows += m.Output.Rows
-		}
-	} else {
-		dir = filepath.Dir(path)
-		name := filepath.Base(path)
-		base := strings.TrimSuffix(name, filepath.Ext(name))
-		m, err := shards.VerifyShard(dir, base)
-		switch {
-		case err == nil && m.Output.Path == name:
-			c.Rows = m.Output.Rows
-		case err == nil, errors.Is(err, fs.ErrNotExist):
-			// No manifest for this file (a bare shard, or a manifest of
-			// another file with the same base name): read it as it is.
-		default:
-			return nil, fmt.Errorf("%w: shard %s does not verify: %w", ErrBadInput, path, err)
-		}
-		c.Files = []string{path}
+	out, err := shards.ResolveOutput(context.Background(), path)
+	if errors.Is(err, shards.ErrNotOutput) {
+		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("list shards of %s: %w", path, err)
+	}
+	c := &Collection{Path: path, Files: out.Files, Rows: out.Rows}
 	for i, f := range c.Files {
 		kv, err := shards.ShardMetadata(f)
 		if err != nil {
@@ -99,17 +69,11 @@ func OpenCollection(path string) (*Collection, error) {
 			return nil, fmt.Errorf("%w: %s has impact scale %g, %s has %g: impacts are not comparable", ErrBadInput, f, scale, c.Files[0], c.Scale)
 		}
 	}
-	vpath := filepath.Join(dir, shards.VocabularyFile)
-	vocab, err := shards.ReadVocabulary(vpath)
-	switch {
-	case err == nil:
-		if len(vocab) != c.VocabSize {
-			return nil, fmt.Errorf("%w: %s has %d entries, the shards' vocabulary size is %d", ErrBadInput, vpath, len(vocab), c.VocabSize)
+	if out.Vocabulary != nil {
+		if len(out.Vocabulary) != c.VocabSize {
+			return nil, fmt.Errorf("%w: %s has %d entries, the shards' vocabulary size is %d", ErrBadInput, out.VocabularyPath, len(out.Vocabulary), c.VocabSize)
 		}
-		c.Vocabulary, c.VocabularyPath = vocab, vpath
-	case errors.Is(err, fs.ErrNotExist):
-	default:
-		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
+		c.Vocabulary, c.VocabularyPath = out.Vocabulary, out.VocabularyPath
 	}
 	return c, nil
 }
