@@ -911,9 +911,8 @@ func (st *shardState) assemble(r docItemResult, l LongDocs, opts encode.Sparsify
 	ws.tokens += r.res.NumTokens
 	if l.Passages {
 		p := r.res
-		p.NumWindows = int32(r.parts)
-		if p.Vec.Len() == 0 && p.NumTokens == 0 {
-			p.NumWindows = 0 // an empty document: no window seen
+		if p.NumWindows > 0 { // 0: an empty document, no window run
+			p.NumWindows = int32(r.parts)
 		}
 		ws.passages[r.part] = p
 	} else {
