@@ -194,16 +194,22 @@ func (c modelConfig) shape() (hidden, heads, intermediate int) {
 	return hidden, heads, intermediate
 }
 
-// positionOffsetTypes are the model types whose position ids start after
-// the padding id (HF create_position_ids_from_input_ids): of their
+// positionsAfterPadding reports the model types whose position ids start
+// after the padding id (HF create_position_ids_from_input_ids): of their
 // max_position_embeddings, pad_token_id + 1 are not usable.
-var positionOffsetTypes = map[string]bool{"roberta": true, "xlm-roberta": true, "camembert": true, "longformer": true, "data2vec-text": true}
+func positionsAfterPadding(modelType string) bool {
+	switch modelType {
+	case "roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text":
+		return true
+	}
+	return false
+}
 
 // positionLimit is how many tokens the model's position embeddings cover
 // (0: the config does not say).
 func (c modelConfig) positionLimit() int {
 	limit := firstPositive(c.MaxPositionEmbeddings, c.NPositions)
-	if limit > 0 && positionOffsetTypes[c.ModelType] {
+	if limit > 0 && positionsAfterPadding(c.ModelType) {
 		pad := 1
 		if c.PadTokenID != nil {
 			pad = *c.PadTokenID
