@@ -84,7 +84,7 @@ func ListManifests(outDir string) ([]string, error) {
 }
 
 // NewManifestOutput describes a committed shard for its manifest.
-func NewManifestOutput(out Output, format Format) ManifestOutput {
+func NewManifestOutput(out Committed, format Format) ManifestOutput {
 	return ManifestOutput{
 		Path:   filepath.Base(out.Path),
 		Format: format.String(),

@@ -111,8 +111,8 @@ type WriterOptions struct {
 	wrapFile func(io.Writer) io.Writer
 }
 
-// Output describes a committed impact shard.
-type Output struct {
+// Committed describes a committed impact shard.
+type Committed struct {
 	Path   string // outDir/<base><ext>
 	Rows   int64
 	Size   int64  // bytes
@@ -344,9 +344,9 @@ func (w *Writer) closeFormat() error {
 // and returns the output's size and sha256 (of the bytes written). On error
 // the temp file is removed and nothing has the final name (unless another
 // writer committed it). The Writer cannot be used afterwards.
-func (w *Writer) Commit() (Output, error) {
+func (w *Writer) Commit() (Committed, error) {
 	if w.done {
-		return Output{}, fmt.Errorf("commit %s: %w", w.path, ErrClosed)
+		return Committed{}, fmt.Errorf("commit %s: %w", w.path, ErrClosed)
 	}
 	w.done = true
 	defer w.rb.Release()
@@ -367,12 +367,12 @@ func (w *Writer) Commit() (Output, error) {
 	if err != nil {
 		w.f.Close()
 		removeTempIn(w.root, w.f)
-		return Output{}, err
+		return Committed{}, err
 	}
 	if err := commitTempIn(w.root, w.f, w.name, w.opts.NoClobber); err != nil {
-		return Output{}, err
+		return Committed{}, err
 	}
-	return Output{Path: w.path, Rows: w.rows, Size: w.hw.n, SHA256: w.hw.sum()}, nil
+	return Committed{Path: w.path, Rows: w.rows, Size: w.hw.n, SHA256: w.hw.sum()}, nil
 }
 
 // Abort discards the shard: it releases memory and removes the temp file.

@@ -78,7 +78,7 @@ func rowsEqual(a, b Row) bool {
 
 // writeShard writes rows with a checked allocator and checks that every
 // byte of Arrow memory is released.
-func writeShard(t *testing.T, dir, base string, format Format, rows []Row, opts WriterOptions) Output {
+func writeShard(t *testing.T, dir, base string, format Format, rows []Row, opts WriterOptions) Committed {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
