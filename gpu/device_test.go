@@ -3,12 +3,11 @@ package gpu
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/splash-encode/splash/gpu/cuda"
 )
 
 func TestParseDevice(t *testing.T) {
@@ -79,7 +78,11 @@ func fakeSMI(t *testing.T, out string, code int) string {
 	return path
 }
 
-func noDriver() ([]cuda.Device, error) { return nil, cuda.ErrDisabled }
+// noCUDA is the driver of a build without CUDA support, as gpu/cuda's
+// ErrDisabled wraps ErrNoDriver.
+func noCUDA() ([]Device, error) {
+	return nil, fmt.Errorf("%w: rebuild with -tags cuda", ErrNoDriver)
+}
 
 func env(vars map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
@@ -104,7 +107,7 @@ func TestDiscoverNvidiaSMI(t *testing.T) {
 		{map[string]string{"CUDA_VISIBLE_DEVICES": "-1"}, nil, "hides every GPU"},
 	}
 	for _, c := range cases {
-		got := Discoverer{Driver: noDriver, SMI: smi, LookupEnv: env(c.visible)}.Discover(context.Background())
+		got := Discoverer{Driver: noCUDA, SMI: smi, LookupEnv: env(c.visible)}.Discover(context.Background())
 		var names []string
 		for i, d := range got.Devices {
 			names = append(names, d.Name)
@@ -119,7 +122,7 @@ func TestDiscoverNvidiaSMI(t *testing.T) {
 			t.Errorf("%v: source %q", c.visible, got.Source)
 		}
 	}
-	got := Discoverer{Driver: noDriver, SMI: smi, LookupEnv: env(nil)}.Discover(context.Background())
+	got := Discoverer{Driver: noCUDA, SMI: smi, LookupEnv: env(nil)}.Discover(context.Background())
 	if h := got.Devices[0]; h.TotalMemory != 81559<<20 || h.FreeMemory != 81000<<20 {
 		t.Errorf("H100 memory %d/%d", h.FreeMemory, h.TotalMemory)
 	}
@@ -134,24 +137,24 @@ func TestDiscoverNvidiaSMI(t *testing.T) {
 
 func TestDiscoverFailures(t *testing.T) {
 	ctx := context.Background()
-	missing := Discoverer{Driver: noDriver, SMI: filepath.Join(t.TempDir(), "nvidia-smi"), LookupEnv: env(nil)}.Discover(ctx)
+	missing := Discoverer{Driver: noCUDA, SMI: filepath.Join(t.TempDir(), "nvidia-smi"), LookupEnv: env(nil)}.Discover(ctx)
 	if len(missing.Devices) != 0 || !strings.Contains(missing.Note, "nvidia-smi is not on PATH") {
 		t.Errorf("no nvidia-smi: %+v", missing)
 	}
-	failing := Discoverer{Driver: noDriver, SMI: fakeSMI(t, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n", 9), LookupEnv: env(nil)}.Discover(ctx)
+	failing := Discoverer{Driver: noCUDA, SMI: fakeSMI(t, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n", 9), LookupEnv: env(nil)}.Discover(ctx)
 	if len(failing.Devices) != 0 || !strings.Contains(failing.Note, "couldn't communicate") {
 		t.Errorf("failing nvidia-smi: %+v", failing)
 	}
-	garbled := Discoverer{Driver: noDriver, SMI: fakeSMI(t, "0, only two\n", 0), LookupEnv: env(nil)}.Discover(ctx)
+	garbled := Discoverer{Driver: noCUDA, SMI: fakeSMI(t, "0, only two\n", 0), LookupEnv: env(nil)}.Discover(ctx)
 	if len(garbled.Devices) != 0 || !strings.Contains(garbled.Note, "want 5") {
 		t.Errorf("garbled nvidia-smi: %+v", garbled)
 	}
-	driverErr := Discoverer{Driver: func() ([]cuda.Device, error) { return nil, errors.New("cuda: count devices: boom") }}.Discover(ctx)
+	driverErr := Discoverer{Driver: func() ([]Device, error) { return nil, errors.New("cuda: count devices: boom") }}.Discover(ctx)
 	if len(driverErr.Devices) != 0 || !strings.Contains(driverErr.Note, "boom") {
 		t.Errorf("driver error: %+v", driverErr)
 	}
-	byDriver := Discoverer{Driver: func() ([]cuda.Device, error) {
-		return []cuda.Device{{Index: 0, Name: "NVIDIA H200", TotalMemory: 150 << 30, FreeMemory: 149 << 30}}, nil
+	byDriver := Discoverer{Driver: func() ([]Device, error) {
+		return []Device{{Index: 0, Name: "NVIDIA H200", TotalMemory: 150 << 30, FreeMemory: 149 << 30}}, nil
 	}, SMI: fakeSMI(t, twoGPUs, 0)}.Discover(ctx)
 	if len(byDriver.Devices) != 1 || byDriver.Source != "CUDA driver" || byDriver.Devices[0].FreeMemory != 149<<30 {
 		t.Errorf("the driver's list must win over nvidia-smi: %+v", byDriver)

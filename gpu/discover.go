@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-
-	"github.com/splash-encode/splash/gpu/cuda"
 )
 
 // Discovery is what Discover found.
@@ -23,21 +21,18 @@ type Discovery struct {
 	Note string
 }
 
-// Discoverer finds NVIDIA GPUs. Its zero value uses the real system; tests
-// replace the sources.
+// Discoverer finds NVIDIA GPUs. Registry.Discover uses one with its
+// driver's Devices; tests replace the sources.
 type Discoverer struct {
-	// Driver lists devices through the CUDA driver; nil means gpu/cuda's
-	// Devices, which fails with cuda.ErrDisabled in builds without the cuda
-	// tag.
-	Driver func() ([]cuda.Device, error)
+	// Driver lists devices through the CUDA driver (a Driver's Devices); nil,
+	// or an error that wraps ErrNoDriver (gpu/cuda's ErrDisabled in builds
+	// without the cuda tag), means asking nvidia-smi.
+	Driver func() ([]Device, error)
 	// SMI is the nvidia-smi executable; "" means "nvidia-smi" on PATH.
 	SMI string
 	// LookupEnv reads the environment; nil means os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 }
-
-// Discover finds the visible NVIDIA GPUs with the zero Discoverer.
-func Discover(ctx context.Context) Discovery { return Discoverer{}.Discover(ctx) }
 
 // Discover lists the GPUs CUDA would number, in its order. A build with the
 // cuda tag asks the CUDA driver (names, total and free memory; it honours
@@ -49,22 +44,18 @@ func Discover(ctx context.Context) Discovery { return Discoverer{}.Discover(ctx)
 // GPU-... entries select by UUID prefix; as in CUDA, the list ends at the
 // first entry that matches nothing.
 func (d Discoverer) Discover(ctx context.Context) Discovery {
-	driver := d.Driver
-	if driver == nil {
-		driver = cuda.Devices
+	if d.Driver == nil {
+		return d.fromSMI(ctx)
 	}
-	devs, err := driver()
+	devs, err := d.Driver()
 	switch {
 	case err == nil:
-		out := Discovery{Source: "CUDA driver"}
-		for _, c := range devs {
-			out.Devices = append(out.Devices, Device{Index: c.Index, Name: c.Name, TotalMemory: c.TotalMemory, FreeMemory: c.FreeMemory})
-		}
+		out := Discovery{Source: "CUDA driver", Devices: devs}
 		if len(out.Devices) == 0 {
 			out.Note = "the CUDA driver reports no device"
 		}
 		return out
-	case !errors.Is(err, cuda.ErrDisabled):
+	case !errors.Is(err, ErrNoDriver):
 		return Discovery{Note: err.Error()}
 	}
 	return d.fromSMI(ctx)

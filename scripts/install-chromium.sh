@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # install-chromium.sh installs Debian's chromium (with fonts-liberation, the
 # fonts that the report's SVG plots name) so that the headless-browser test
-# of `splash report` (cmd/splash/internal/report, TestReportInChromium)
+# of `splash report` (shards/report, TestReportInChromium)
 # runs instead of skipping. Measured on a Debian 12 machine of this project
 # (chromium 156 with its recommended packages): 155 MB to download, 480 MB
 # installed, 22 s including apt-get update; without recommends it is less.

@@ -81,6 +81,23 @@
 // WriteSuccess writes _SUCCESS, atomically like every other file, once
 // every shard is done.
 //
+// # The committer
+//
+// Output puts these pieces together for a run, in a local directory or a
+// bucket (a local staging directory, each committed shard then published
+// create-only: the first writer wins). OpenOutput, then Begin (run lock,
+// vocabulary), Plan (resume decisions for every input found by
+// DiscoverSources), Encode (an Encoding: encode.Source that reads each
+// shard under its lock with dead letters for rejected rows, and
+// encode.Sink that writes, commits, writes the manifest and publishes),
+// Complete (the bad-row budget over the whole output, FindDuplicateIDs)
+// and WriteSuccess. Finalize does the last three for an output that several
+// processes encoded.
+//
+// The packages beside it read impact shards for their users: export (the
+// index builders' formats), ciff, search (exact retrieval, TREC runs), trec
+// (run and qrels files, metrics), stats and report.
+//
 // Arrow memory comes from WriterOptions.Allocator and is released by Commit
 // and Abort. Nothing in this package keeps global mutable state.
 package shards

@@ -20,7 +20,7 @@ func newModelBenchCommand() *cobra.Command {
 		modelDir string
 		pooling  string
 		mopts    job.ModelOptions
-		cfg      job.SessionBenchConfig
+		cfg      job.BenchConfig
 		hw       hardwareFlags
 	)
 	cmd := &cobra.Command{
@@ -42,12 +42,12 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 			if err != nil {
 				return usageErrorf("--pooling: %v", err)
 			}
-			mopts.Pooling = p
+			mopts.Backend.Pooling = p
 			cfg.Encode.Sparsify = encode.DefaultSparsifyOptions() // not used: nothing is sparsified
-			if cfg.Encode.BatchTokens < 0 || cfg.Repeats <= 0 || cfg.Workers <= 0 || mopts.Threads < 0 {
+			if cfg.Encode.BatchTokens < 0 || cfg.Repeats <= 0 || cfg.Workers <= 0 || mopts.Backend.Threads < 0 {
 				return usageErrorf("--repeats and --sessions must be positive, --batch-tokens and --threads >= 0")
 			}
-			if mopts.Hardware, err = hw.hardware(cfg.Encode.MaxBatch); err != nil {
+			if mopts.Device, err = hw.hardware(cfg.Encode.MaxBatch, &mopts.Backend); err != nil {
 				return err
 			}
 			log, err := newLogger(cmd)
@@ -61,8 +61,8 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 			}
 			defer m.Close()
 			log.Info("model loaded", slog.String("model", m.ModelFile), slog.Int("vocab", m.Backend.VocabSize()),
-				slog.Int("max_length", m.MaxLength), slog.String("device", m.DeviceName()), slog.Int("threads", mopts.Threads), slog.Int("sessions", cfg.Workers))
-			runs, err := job.BenchSession(cmd.Context(), m, cfg)
+				slog.Int("max_length", m.MaxLength), slog.String("device", m.DeviceName()), slog.Int("threads", mopts.Backend.Threads), slog.Int("sessions", cfg.Workers))
+			runs, err := job.Bench(cmd.Context(), m, cfg)
 			if err != nil {
 				return err
 			}
@@ -72,7 +72,7 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 					"system": "bare-session", "run": i + 1, "cold": cfg.Cold && i == 0, "docs": r.Docs, "tokens": r.Tokens,
 					"padded_tokens": r.PaddedTokens, "padding_waste": r.PaddingWaste(), "batches": r.Batches,
 					"wall_s": r.Wall.Seconds(), "docs_per_s": r.DocsPerS(), "tokens_per_s": r.TokensPerS(),
-					"threads": mopts.Threads, "sessions": cfg.Workers, "device": m.DeviceName(), "peak_rss_mb": peakRSSMiB(),
+					"threads": mopts.Backend.Threads, "sessions": cfg.Workers, "device": m.DeviceName(), "peak_rss_mb": peakRSSMiB(),
 				}
 				if err := enc.Encode(line); err != nil {
 					return fmt.Errorf("write result: %w", err)
@@ -82,7 +82,7 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 		},
 	}
 	f := cmd.Flags()
-	modelFlags(f, &mopts.MaxLength, &mopts.Threads, &mopts.Library, &cfg.Columns, &mopts.Session)
+	modelFlags(f, &mopts.MaxLength, &mopts.Backend.Threads, &mopts.Backend.Library, &cfg.Columns, &mopts.Backend.Session)
 	hw.register(f, "cpu")
 	f.StringVar(&modelDir, "model", "", "model directory (model.onnx or onnx/model.onnx, tokenizer.json, config.json)")
 	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs")
@@ -92,9 +92,9 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 	f.IntVar(&cfg.Workers, "sessions", 1, "batches run concurrently, as encode's --sessions")
 	f.IntVar(&cfg.Repeats, "repeats", 3, "timed passes over all batches (after one warm-up pass)")
 	f.BoolVar(&cfg.Cold, "cold", false, "no warm-up pass: the first timed pass pays ONNX Runtime's first use, as an encode run does")
-	f.StringVar(&mopts.Session.ProfilePrefix, "ort-profile", "", "write ONNX Runtime's per-node JSON profile to PREFIX_DATE.json")
-	f.BoolVar(&mopts.Session.DisableMemArena, "ort-no-arena", false, "turn off ONNX Runtime's CPU memory arena")
-	f.StringVar(&mopts.Session.OptLevel, "ort-opt-level", "all", "ONNX Runtime graph optimization level: all, extended, basic or disabled")
+	f.StringVar(&mopts.Backend.Session.ProfilePrefix, "ort-profile", "", "write ONNX Runtime's per-node JSON profile to PREFIX_DATE.json")
+	f.BoolVar(&mopts.Backend.Session.DisableMemArena, "ort-no-arena", false, "turn off ONNX Runtime's CPU memory arena")
+	f.StringVar(&mopts.Backend.Session.OptLevel, "ort-opt-level", "all", "ONNX Runtime graph optimization level: all, extended, basic or disabled")
 	return cmd
 }
 

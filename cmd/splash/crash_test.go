@@ -22,7 +22,6 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
 	"github.com/splash-encode/splash/shards"
 )
 
@@ -439,8 +438,8 @@ func crashSeed(t *testing.T) int64 {
 // random delay, or one of the failpoints of the commit protocol.
 const crashKillTimer = "timer"
 
-var crashKinds = []string{crashKillTimer, job.FailpointRowWritten, job.FailpointShardCommitted,
-	job.FailpointManifestWritten, job.FailpointBeforeSuccess}
+var crashKinds = []string{crashKillTimer, shards.FailpointRowWritten, shards.FailpointShardCommitted,
+	shards.FailpointManifestWritten, shards.FailpointBeforeSuccess}
 
 // TestCrashHarness kills `splash encode` with SIGKILL at random moments:
 // from outside after a random delay, and from inside at each failpoint of
@@ -460,12 +459,12 @@ func TestCrashHarness(t *testing.T) {
 	rng := rand.New(rand.NewSource(crashSeed(t)))
 
 	// Kills wanted per kind, and in all.
-	quota := map[string]int{crashKillTimer: 10, job.FailpointRowWritten: 4, job.FailpointShardCommitted: 4,
-		job.FailpointManifestWritten: 4, job.FailpointBeforeSuccess: 3}
+	quota := map[string]int{crashKillTimer: 10, shards.FailpointRowWritten: 4, shards.FailpointShardCommitted: 4,
+		shards.FailpointManifestWritten: 4, shards.FailpointBeforeSuccess: 3}
 	minKills := 25
 	if testing.Short() {
-		quota = map[string]int{crashKillTimer: 3, job.FailpointRowWritten: 1, job.FailpointShardCommitted: 1,
-			job.FailpointManifestWritten: 1, job.FailpointBeforeSuccess: 1}
+		quota = map[string]int{crashKillTimer: 3, shards.FailpointRowWritten: 1, shards.FailpointShardCommitted: 1,
+			shards.FailpointManifestWritten: 1, shards.FailpointBeforeSuccess: 1}
 		minKills = 7
 	}
 	maxAttempts := 3 * minKills
@@ -535,7 +534,7 @@ func TestCrashHarness(t *testing.T) {
 			pool = crashKinds
 		}
 		notNow := func(k string) bool {
-			return k == job.FailpointBeforeSuccess && leftShards > 2 || k == job.FailpointManifestWritten && leftShards < 2
+			return k == shards.FailpointBeforeSuccess && leftShards > 2 || k == shards.FailpointManifestWritten && leftShards < 2
 		}
 		if narrowed := slices.DeleteFunc(slices.Clone(pool), notNow); len(narrowed) > 0 {
 			pool = narrowed
@@ -562,11 +561,11 @@ func TestCrashHarness(t *testing.T) {
 		} else {
 			n := 1
 			switch kind {
-			case job.FailpointRowWritten:
+			case shards.FailpointRowWritten:
 				n = 1 + rng.Intn(min(leftRows, 80))
-			case job.FailpointShardCommitted:
+			case shards.FailpointShardCommitted:
 				n = 1 + rng.Intn(min(leftShards, 2))
-			case job.FailpointManifestWritten:
+			case shards.FailpointManifestWritten:
 				n = 1 + rng.Intn(max(min(leftShards-1, 2), 1))
 			}
 			fp := fmt.Sprintf("%s:%d", kind, n)
@@ -619,10 +618,10 @@ func TestCrashHarness(t *testing.T) {
 		"after kills: outputs without manifest %d times (%d truncated), temp files %d times; "+
 		"docs checked %d, lost %d, duplicated %d; wall %s",
 		len(f.bases), f.total, f.refWall.Round(time.Millisecond), attempts, rounds, totalKills,
-		kills[crashKillTimer], job.FailpointRowWritten, kills[job.FailpointRowWritten],
-		job.FailpointShardCommitted, kills[job.FailpointShardCommitted],
-		job.FailpointManifestWritten, kills[job.FailpointManifestWritten],
-		job.FailpointBeforeSuccess, kills[job.FailpointBeforeSuccess],
+		kills[crashKillTimer], shards.FailpointRowWritten, kills[shards.FailpointRowWritten],
+		shards.FailpointShardCommitted, kills[shards.FailpointShardCommitted],
+		shards.FailpointManifestWritten, kills[shards.FailpointManifestWritten],
+		shards.FailpointBeforeSuccess, kills[shards.FailpointBeforeSuccess],
 		timerLate, unplanned, orphansSeen, orphansTruncated, tempsSeen,
 		docsChecked, lostAll, dupAll, time.Since(began).Round(100*time.Millisecond))
 }

@@ -75,7 +75,7 @@ refused unless --overwrite.`,
 			if err != nil {
 				return usageErrorf("--pooling: %v", err)
 			}
-			cfg.Pooling = p
+			cfg.Backend.Pooling = p
 			switch format {
 			case "parquet":
 				cfg.Format = shards.FormatParquet
@@ -93,7 +93,7 @@ refused unless --overwrite.`,
 			if cfg.Encode.BatchTokens < 0 {
 				return usageErrorf("--batch-tokens %d: must be positive (or 0: chosen for the device)", cfg.Encode.BatchTokens)
 			}
-			if cfg.Hardware, err = hw.hardware(cfg.Encode.MaxBatch); err != nil {
+			if cfg.Device, err = hw.hardware(cfg.Encode.MaxBatch, &cfg.Backend); err != nil {
 				return err
 			}
 			if cfg.ShardIndex, err = resolveShardIndex(cmd, shardIndex, cfg.ShardCount); err != nil {
@@ -102,8 +102,8 @@ refused unless --overwrite.`,
 			if cfg.MaxBadFraction < 0 || cfg.MaxBadFraction > 1 || cfg.MaxBadFraction != cfg.MaxBadFraction {
 				return usageErrorf("--max-bad-fraction %g: want a fraction from 0 to 1", cfg.MaxBadFraction)
 			}
-			if cfg.Threads < 0 {
-				return usageErrorf("--threads %d: must be >= 0", cfg.Threads)
+			if cfg.Backend.Threads < 0 {
+				return usageErrorf("--threads %d: must be >= 0", cfg.Backend.Threads)
 			}
 			if cfg.Failpoint, err = failpointFromEnv(); err != nil {
 				return err
@@ -150,7 +150,7 @@ refused unless --overwrite.`,
 		},
 	}
 	f := cmd.Flags()
-	modelFlags(f, &cfg.MaxLength, &cfg.Threads, &cfg.Library, &cfg.Columns, &cfg.Session)
+	modelFlags(f, &cfg.MaxLength, &cfg.Backend.Threads, &cfg.Backend.Library, &cfg.Columns, &cfg.Backend.Session)
 	hw.register(f, "cpu")
 	f.IntVar(&cfg.ShardCount, "shard-count", 1, "split the inputs between `N` processes (a Kubernetes Indexed Job's completions); this one encodes the share of --shard-index, and splash finalize writes _SUCCESS once all are done")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR (e.g. :9090) at /metrics while the run lasts")
@@ -170,14 +170,14 @@ refused unless --overwrite.`,
 	f.Float64Var(&cfg.MaxBadFraction, "max-bad-fraction", 0.001, "fail the run when rejected input rows (null or empty ids, null texts, repeated ids; see _rejected.*.jsonl) exceed this fraction of all input rows (0: fail on the first)")
 	f.IntVar(&cfg.EncodeWorkers, "sessions", 1, "batches run concurrently on the CPU's ONNX Runtime session (GPUs: one each)")
 	f.DurationVar(&progressEvery, "progress-every", 30*time.Second, "interval of progress log lines when stderr is not a terminal")
-	f.StringVar(&cfg.Role, "role", job.RoleDocument, "what the texts are: document, or query (query encoder, max length 64 unless --max-length)")
+	f.StringVar(&cfg.Role, "role", encode.RoleDocument, "what the texts are: document, or query (query encoder, max length 64 unless --max-length)")
 	f.StringVar(&queryMode, "query-mode", "model", "with --role query: model (run --model), or bag (no model: each distinct token weighs 1, or its --idf weight)")
 	f.StringVar(&idfPath, "idf", "", "with --query-mode bag: token weights, a JSON object {\"token\": weight} (.json) or lines token<TAB>weight; tokens not listed are left out")
 	f.BoolVar(&cfg.Echo, "echo", false, "feed each text twice and pool only the second copy (echo embeddings for causal LLM encoders)")
-	f.StringVar(&cfg.LongDocs.Mode, "long-docs", job.LongDocsTruncate, "documents over the max length: truncate, or window (encode overlapping windows and combine them)")
+	f.StringVar(&cfg.LongDocs.Mode, "long-docs", encode.LongDocsTruncate, "documents over the max length: truncate, or window (encode overlapping windows and combine them)")
 	f.IntVar(&cfg.LongDocs.Window, "window", 0, "with --long-docs window: tokens per window, specials included (0: the max length)")
 	f.IntVar(&cfg.LongDocs.Stride, "stride", 0, "with --long-docs window: tokens between window starts (0: half a window, so windows overlap by half)")
-	f.IntVar(&cfg.LongDocs.MaxWindows, "max-windows", job.DefaultMaxWindows, "with --long-docs window: most windows per document (0: no bound); text past them is not seen and the row is marked truncated")
+	f.IntVar(&cfg.LongDocs.MaxWindows, "max-windows", encode.DefaultMaxWindows, "with --long-docs window: most windows per document (0: no bound); text past them is not seen and the row is marked truncated")
 	f.StringVar(&windowAgg, "window-agg", "max", "with --long-docs window: combine windows by max or sum")
 	f.StringVar(&emit, "emit", "documents", "with --long-docs window: documents (one row each), or passages (one row per window, ids DOCID#K)")
 	f.Int64Var(&logitsMiB, "logits-budget", 0, "bound one batch's [batch × length × vocab] float32 logits to N MiB by lowering --batch-tokens (0: 1024 on the CPU; on GPUs the free-memory budget already counts them)")
@@ -188,7 +188,7 @@ refused unless --overwrite.`,
 // documents into cfg.
 func encodingFlags(cfg *job.Config, queryMode, idfPath, windowAgg, emit string, logitsMiB int64) error {
 	switch cfg.Role {
-	case job.RoleDocument, job.RoleQuery:
+	case encode.RoleDocument, encode.RoleQuery:
 	default:
 		return usageErrorf("--role %q: want document or query", cfg.Role)
 	}
@@ -198,13 +198,13 @@ func encodingFlags(cfg *job.Config, queryMode, idfPath, windowAgg, emit string, 
 			return usageErrorf("--idf needs --query-mode bag")
 		}
 	case "bag":
-		if cfg.Role != job.RoleQuery {
+		if cfg.Role != encode.RoleQuery {
 			return usageErrorf("--query-mode bag needs --role query")
 		}
 		if cfg.Echo {
 			return usageErrorf("--echo runs a model: it does not go with --query-mode bag")
 		}
-		cfg.Bag = &job.BagOptions{IDFPath: idfPath}
+		cfg.Bag = &encode.BagOptions{IDFPath: idfPath}
 	default:
 		return usageErrorf("--query-mode %q: want model or bag", queryMode)
 	}
@@ -220,7 +220,7 @@ func encodingFlags(cfg *job.Config, queryMode, idfPath, windowAgg, emit string, 
 	default:
 		return usageErrorf("--emit %q: want documents or passages", emit)
 	}
-	if cfg.LongDocs.Mode != job.LongDocsWindow && (cfg.LongDocs.Window != 0 || cfg.LongDocs.Stride != 0 || cfg.LongDocs.Passages || windowAgg != "max") {
+	if cfg.LongDocs.Mode != encode.LongDocsWindow && (cfg.LongDocs.Window != 0 || cfg.LongDocs.Stride != 0 || cfg.LongDocs.Passages || windowAgg != "max") {
 		return usageErrorf("--window, --stride, --window-agg and --emit passages need --long-docs window")
 	}
 	if logitsMiB < 0 {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
-	"github.com/splash-encode/splash/cmd/splash/internal/trec"
+	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/shards/trec"
 )
 
 func newEvalCommand() *cobra.Command {
@@ -80,7 +80,7 @@ qrels query with a relevant document, those missing from the run counting 0
 			}
 			ev, err := trec.Evaluate(qrels, run, measures, trec.EvalOptions{Complete: complete})
 			if errors.Is(err, trec.ErrNoQueries) {
-				return fmt.Errorf("%w: %s and %s: %w", job.ErrBadInput, runPath, qrelsPath, err)
+				return fmt.Errorf("%w: %s and %s: %w", encode.ErrBadInput, runPath, qrelsPath, err)
 			}
 			if err != nil {
 				return err

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
+	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/shards"
 	"github.com/splash-encode/splash/shards/ciff"
 	"github.com/splash-encode/splash/shards/export"
@@ -195,7 +195,7 @@ func checkExportFlags(cmd *cobra.Command, f export.Format) string {
 // input (exit code 3).
 func exportError(ctx context.Context, err error) error {
 	if ctx.Err() == nil && (errors.Is(err, export.ErrInput) || errors.Is(err, shards.ErrInvalidShard)) {
-		return fmt.Errorf("%w: %w", job.ErrBadInput, err)
+		return fmt.Errorf("%w: %w", encode.ErrBadInput, err)
 	}
 	return err
 }

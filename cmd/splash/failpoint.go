@@ -12,10 +12,10 @@ import (
 // failpointEnv names the environment variable that crash tests set to make
 // `splash encode` kill itself with SIGKILL at a point of the commit protocol:
 // NAME or NAME:N (the N-th time the point is reached, from 1). The names are
-// job.Failpoint*. It exists for tests; operators never need it.
+// shards.Failpoint*. It exists for tests; operators never need it.
 const failpointEnv = "SPLASH_FAILPOINT"
 
-// failpointFromEnv returns the hook for job.Config.Failpoint, or nil when
+// failpointFromEnv returns the hook for job.Config.Failpoint (shards.OutputOptions.Failpoint), or nil when
 // the variable is unset.
 func failpointFromEnv() (func(string), error) {
 	v := os.Getenv(failpointEnv)

@@ -4,12 +4,11 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
+	"github.com/splash-encode/splash/shards"
 )
 
 func newFinalizeCommand() *cobra.Command {
-	var cfg job.FinalizeConfig
+	var cfg shards.FinalizeConfig
 	cmd := &cobra.Command{
 		Use:   "finalize --output DIR [--input PATH[,PATH...]]",
 		Short: "Check an output directory encoded by several processes (--shard-count) and write _SUCCESS",
@@ -34,7 +33,7 @@ own them (re-running an index encodes only what is not done).`,
 			if err != nil {
 				return err
 			}
-			sum, err := job.Finalize(cmd.Context(), cfg, log)
+			sum, err := shards.Finalize(cmd.Context(), cfg, log)
 			if err != nil {
 				return err
 			}

@@ -10,15 +10,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/splash-encode/splash/gpu"
-
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
 	"github.com/splash-encode/splash/shards"
 )
 
 // modelFlags are the flags that encode and `model bench` share about the
 // model, its input columns and the ONNX Runtime session, so that both read
 // the same documents and run the same session for the same command line.
-func modelFlags(f *pflag.FlagSet, maxLength, threads *int, library *string, cols *shards.Columns, session *job.SessionTuning) {
+func modelFlags(f *pflag.FlagSet, maxLength, threads *int, library *string, cols *shards.Columns, session *gpu.SessionTuning) {
 	f.IntVar(maxLength, "max-length", 0, "truncate documents to N tokens, specials included (0: the model's max_position_embeddings, at most 512)")
 	f.IntVar(threads, "threads", runtime.NumCPU(), "ONNX Runtime intra-op threads")
 	f.StringVar(&cols.ID, "id-column", "id", "input column holding document ids")
@@ -47,31 +45,30 @@ func (h *hardwareFlags) register(f *pflag.FlagSet, defaultDevice string) {
 	f.StringVar(&h.trtCacheDir, "trt-cache-dir", "", "keep TensorRT's built engines in DIR, so that later runs skip the engine build")
 }
 
-// hardware resolves the flags; maxBatch and maxSeqLen bound TensorRT's
-// input shapes (0: unbounded).
-func (h *hardwareFlags) hardware(maxBatch int) (job.Hardware, error) {
+// hardware resolves the flags into the device selection and the GPU
+// settings of opts (Provider and GPU; the other fields are left alone);
+// maxBatch bounds TensorRT's input shapes (0: unbounded).
+func (h *hardwareFlags) hardware(maxBatch int, opts *gpu.Options) (gpu.Selection, error) {
 	sel, err := gpu.ParseDevice(h.device)
 	if err != nil {
-		return job.Hardware{}, usageErrorf("%v", err)
+		return gpu.Selection{}, usageErrorf("%v", err)
 	}
 	switch h.provider {
 	case "cuda", "tensorrt":
 	default:
-		return job.Hardware{}, usageErrorf("--provider %q: want cuda or tensorrt", h.provider)
+		return gpu.Selection{}, usageErrorf("--provider %q: want cuda or tensorrt", h.provider)
 	}
 	if sel.Kind == gpu.CPU && (h.provider != "cuda" || h.trtFP16 || h.trtCacheDir != "" || h.memLimitMiB != 0 || h.tf32) {
-		return job.Hardware{}, usageErrorf("--provider, --gpu-* and --trt-* configure GPUs: they need --device cuda, cuda:N or auto")
+		return gpu.Selection{}, usageErrorf("--provider, --gpu-* and --trt-* configure GPUs: they need --device cuda, cuda:N or auto")
 	}
 	if h.provider != "tensorrt" && (h.trtFP16 || h.trtCacheDir != "") {
-		return job.Hardware{}, usageErrorf("--trt-fp16 and --trt-cache-dir need --provider tensorrt")
+		return gpu.Selection{}, usageErrorf("--trt-fp16 and --trt-cache-dir need --provider tensorrt")
 	}
-	hw := job.Hardware{Device: sel, Provider: h.provider}
-	hw.GPU.MemLimit = h.memLimitMiB << 20
-	hw.GPU.AllowTF32 = h.tf32
-	hw.GPU.TensorRTFP16 = h.trtFP16
-	hw.GPU.TensorRTCacheDir = h.trtCacheDir
-	hw.GPU.MaxBatch = maxBatch
-	return hw, nil
+	opts.Provider = h.provider
+	opts.GPU = gpu.GPUOptions{
+		MemLimit: h.memLimitMiB << 20, AllowTF32: h.tf32, TensorRTFP16: h.trtFP16, TensorRTCacheDir: h.trtCacheDir, MaxBatch: maxBatch,
+	}
+	return sel, nil
 }
 
 // completionIndexEnv is set by Kubernetes in every pod of an Indexed Job.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
-	"github.com/splash-encode/splash/cmd/splash/internal/shardstats"
+	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/shards"
+	"github.com/splash-encode/splash/shards/stats"
 )
 
 func newInspectCommand() *cobra.Command {
@@ -61,7 +61,7 @@ type inspectedShard struct {
 	Path     string            `json:"path"`
 	Schema   []string          `json:"schema"`
 	Metadata map[string]string `json:"metadata"`
-	shardstats.Summary
+	stats.Summary
 	FirstRows []inspectedRow `json:"first_rows"`
 }
 
@@ -90,17 +90,17 @@ type inspectedDir struct {
 
 type inspectedTotals struct {
 	Shards int `json:"shards"`
-	shardstats.Summary
+	stats.Summary
 }
 
 // inspectShard reads one shard: its schema, metadata, statistics and first
 // maxRows rows with their maxTerms heaviest terms.
-func inspectShard(ctx context.Context, path string, vocab []string, maxRows, maxTerms int) (*inspectedShard, *shardstats.Stats, error) {
+func inspectShard(ctx context.Context, path string, vocab []string, maxRows, maxTerms int) (*inspectedShard, *stats.Stats, error) {
 	badInput := func(err error) error {
 		if ctx.Err() != nil {
 			return err
 		}
-		return fmt.Errorf("%w: %w", job.ErrBadInput, err)
+		return fmt.Errorf("%w: %w", encode.ErrBadInput, err)
 	}
 	schema, err := shards.ShardSchema(path)
 	if err != nil {
@@ -111,15 +111,15 @@ func inspectShard(ctx context.Context, path string, vocab []string, maxRows, max
 		return nil, nil, badInput(err)
 	}
 	sh := &inspectedShard{Path: path, Schema: schema, Metadata: meta, FirstRows: []inspectedRow{}}
-	stats := shardstats.New()
-	err = stats.Read(ctx, path, func(i int64, r shards.Row) error {
+	st := stats.New()
+	err = st.Read(ctx, path, func(i int64, r shards.Row) error {
 		if i >= int64(maxRows) {
 			return nil
 		}
 		row := inspectedRow{Row: i, DocID: r.DocID, NumTokens: r.NumTokens, Truncated: r.Truncated, Terms: r.Vec.Len(), Heaviest: []inspectedTerm{}}
-		for _, k := range shardstats.Heaviest(r.Vec, maxTerms) {
+		for _, k := range stats.Heaviest(r.Vec, maxTerms) {
 			row.Heaviest = append(row.Heaviest, inspectedTerm{
-				ID: r.Vec.Terms[k], Token: shardstats.TokenName(vocab, r.Vec.Terms[k]),
+				ID: r.Vec.Terms[k], Token: stats.TokenName(vocab, r.Vec.Terms[k]),
 				Weight: r.Vec.Weights[k], Impact: r.Vec.Impacts[k],
 			})
 		}
@@ -129,8 +129,8 @@ func inspectShard(ctx context.Context, path string, vocab []string, maxRows, max
 	if err != nil {
 		return nil, nil, badInput(err)
 	}
-	sh.Summary = stats.Summary(vocab, maxTerms)
-	return sh, stats, nil
+	sh.Summary = st.Summary(vocab, maxTerms)
+	return sh, st, nil
 }
 
 // inspectTarget resolves inspect's argument: the shards to read (one, or a
@@ -138,20 +138,20 @@ func inspectShard(ctx context.Context, path string, vocab []string, maxRows, max
 func inspectTarget(path string) (files, vocab []string, dir bool, err error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("%w: %w", job.ErrBadInput, err)
+		return nil, nil, false, fmt.Errorf("%w: %w", encode.ErrBadInput, err)
 	}
 	if !st.IsDir() {
-		vocab, err := shardstats.Vocabulary(filepath.Dir(path))
+		vocab, err := stats.Vocabulary(filepath.Dir(path))
 		return []string{path}, vocab, false, err
 	}
-	if vocab, err = shardstats.Vocabulary(path); err != nil {
+	if vocab, err = stats.Vocabulary(path); err != nil {
 		return nil, nil, true, err
 	}
-	if files, err = shardstats.ListShards(path); err != nil {
+	if files, err = stats.ListShards(path); err != nil {
 		return nil, nil, true, err
 	}
 	if len(files) == 0 {
-		return nil, nil, true, fmt.Errorf("%w: %s holds no impact shard (*.parquet or *.arrow)", job.ErrBadInput, path)
+		return nil, nil, true, fmt.Errorf("%w: %s holds no impact shard (*.parquet or *.arrow)", encode.ErrBadInput, path)
 	}
 	return files, vocab, true, nil
 }
@@ -161,7 +161,7 @@ func inspectPath(ctx context.Context, w io.Writer, path string, maxRows, maxTerm
 	if err != nil {
 		return err
 	}
-	all := shardstats.New()
+	all := stats.New()
 	for _, f := range files {
 		sh, s, err := inspectShard(ctx, f, vocab, maxRows, maxTerms)
 		if err != nil {
@@ -195,7 +195,7 @@ func inspectJSON(ctx context.Context, w io.Writer, path string, maxRows, maxTerm
 		return enc.Encode(sh)
 	}
 	out := inspectedDir{Path: path, Totals: inspectedTotals{Shards: len(files)}}
-	all := shardstats.New()
+	all := stats.New()
 	for _, f := range files {
 		sh, s, err := inspectShard(ctx, f, vocab, maxRows, maxTerms)
 		if err != nil {
@@ -233,7 +233,7 @@ func printShard(w io.Writer, sh *inspectedShard) {
 	printSummary(w, sh.Summary)
 }
 
-func printSummary(w io.Writer, s shardstats.Summary) {
+func printSummary(w io.Writer, s stats.Summary) {
 	fmt.Fprintf(w, "rows %d, tokens %d, empty %d, truncated %d\n", s.Rows, s.Tokens, s.Empty, s.Truncated)
 	fmt.Fprintf(w, "non-zeros per row: mean %.1f, p50 %d, p99 %d, max %d (total %d)\n", s.NNZ.Mean, s.NNZ.P50, s.NNZ.P99, s.NNZ.Max, s.NNZ.Total)
 	parts := make([]string, 0, len(s.TopTerms))
@@ -255,7 +255,7 @@ func newVerifyCommand() *cobra.Command {
 				return err
 			}
 			if len(manifests) == 0 {
-				return fmt.Errorf("%w: %s holds no manifest (_manifest.*.json)", job.ErrBadInput, dir)
+				return fmt.Errorf("%w: %s holds no manifest (_manifest.*.json)", encode.ErrBadInput, dir)
 			}
 			var bad []error
 			for _, base := range manifests {
@@ -268,7 +268,7 @@ func newVerifyCommand() *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "ok   %s: %d rows, sha256 %s\n", m.Output.Path, m.Output.Rows, m.Output.SHA256)
 			}
 			if len(bad) > 0 {
-				return fmt.Errorf("%w: %d of %d shards failed verification", job.ErrBadInput, len(bad), len(manifests))
+				return fmt.Errorf("%w: %d of %d shards failed verification", encode.ErrBadInput, len(bad), len(manifests))
 			}
 			return nil
 		},

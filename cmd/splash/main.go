@@ -10,7 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
+	"github.com/splash-encode/splash/encode"
+	_ "github.com/splash-encode/splash/gpu/engines" // ONNX Runtime and the CUDA driver register with package gpu
 )
 
 func main() {
@@ -36,13 +37,13 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errUsage), errors.Is(err, job.ErrSettings):
+	case errors.Is(err, errUsage), errors.Is(err, encode.ErrSettings):
 		return exitUsage
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return exitTransient
 	case isTransientOSError(err): // before bad input: an input that cannot be read now may be fine later
 		return exitTransient
-	case errors.Is(err, job.ErrBadInput):
+	case errors.Is(err, encode.ErrBadInput):
 		return exitBadData
 	default:
 		return exitFailure

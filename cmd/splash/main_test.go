@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
+	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/shards"
 )
 
@@ -180,12 +180,12 @@ func TestExitCodeOfOSErrors(t *testing.T) {
 		{osErr(syscall.EIO), exitTransient},
 		{osErr(syscall.EAGAIN), exitTransient},
 		{osErr(syscall.ETIMEDOUT), exitTransient},
-		{fmt.Errorf("%w: %w", job.ErrBadInput, osErr(syscall.EIO)), exitTransient},
-		{fmt.Errorf("%w: %w", job.ErrBadInput, osErr(syscall.ENOENT)), exitBadData},
+		{fmt.Errorf("%w: %w", encode.ErrBadInput, osErr(syscall.EIO)), exitTransient},
+		{fmt.Errorf("%w: %w", encode.ErrBadInput, osErr(syscall.ENOENT)), exitBadData},
 		{osErr(syscall.EACCES), exitFailure},
 		{osErr(syscall.EROFS), exitFailure},
 		{fmt.Errorf("check resume: %w: out/_manifest.x.json is a symbolic link", shards.ErrUnsafePath), exitFailure},
-		{fmt.Errorf("%w: batch tokens", job.ErrSettings), exitUsage},
+		{fmt.Errorf("%w: batch tokens", encode.ErrSettings), exitUsage},
 		{context.Canceled, exitTransient},
 		{nil, exitOK},
 	} {

@@ -6,8 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
-	"github.com/splash-encode/splash/cmd/splash/internal/report"
+	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/shards/report"
 )
 
 func newReportCommand() *cobra.Command {
@@ -35,7 +35,7 @@ documents. The file is written atomically (temp file, then rename).`,
 			r, err := report.Write(cmd.Context(), input, output, opts)
 			if err != nil {
 				if errors.Is(err, report.ErrInput) {
-					return fmt.Errorf("%w: %w", job.ErrBadInput, err)
+					return fmt.Errorf("%w: %w", encode.ErrBadInput, err)
 				}
 				return err
 			}

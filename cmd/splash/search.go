@@ -9,10 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
-	"github.com/splash-encode/splash/cmd/splash/internal/retrieval"
-	"github.com/splash-encode/splash/cmd/splash/internal/trec"
+	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/shards"
+	"github.com/splash-encode/splash/shards/search"
+	"github.com/splash-encode/splash/shards/trec"
 )
 
 func newSearchCommand() *cobra.Command {
@@ -53,7 +53,7 @@ renamed when complete; --output - writes to stdout.`,
 			case workers < 0:
 				return usageErrorf("--workers %d: want 0 (one per CPU) or more", workers)
 			}
-			scoring, err := retrieval.ParseScoring(score)
+			scoring, err := search.ParseScoring(score)
 			if err != nil {
 				return usageErrorf("--score: %v", err)
 			}
@@ -66,30 +66,30 @@ renamed when complete; --output - writes to stdout.`,
 			}
 			ctx := cmd.Context()
 			start := time.Now()
-			docs, err := retrieval.OpenCollection(index)
+			docs, err := search.OpenCollection(index)
 			if err != nil {
 				return asBadInput(err)
 			}
-			qs, err := retrieval.OpenCollection(queries)
+			qs, err := search.OpenCollection(queries)
 			if err != nil {
 				return asBadInput(err)
 			}
-			if err := retrieval.SameVocabulary(docs, qs); err != nil {
+			if err := search.SameVocabulary(docs, qs); err != nil {
 				return asBadInput(err)
 			}
-			ix, err := retrieval.BuildIndex(ctx, docs, scoring)
+			ix, err := search.BuildIndex(ctx, docs, scoring)
 			if err != nil {
 				return asBadInput(err)
 			}
 			log.Info("indexed", "documents", ix.Docs(), "non_zeros", ix.NonZeros(), "shards", len(docs.Files), "scoring", scoring.String(), "took", time.Since(start).Round(time.Millisecond))
 			searchStart := time.Now()
-			var stats retrieval.RunStats
+			var stats search.RunStats
 			err = writeOutput(cmd.OutOrStdout(), output, func(w io.Writer) error {
 				rw, err := trec.NewRunWriter(w, tag)
 				if err != nil {
 					return err
 				}
-				stats, err = retrieval.SearchAll(ctx, ix, qs.Queries, retrieval.RunOptions{K: k, Workers: workers}, rw)
+				stats, err = search.SearchAll(ctx, ix, qs.Queries, search.RunOptions{K: k, Workers: workers}, rw)
 				if err != nil {
 					return err
 				}
@@ -121,8 +121,8 @@ renamed when complete; --output - writes to stdout.`,
 // asBadInput marks problems with the given shards, queries, qrels
 // or runs as bad input data (exit code 3).
 func asBadInput(err error) error {
-	if errors.Is(err, retrieval.ErrBadInput) || errors.Is(err, trec.ErrFormat) {
-		return fmt.Errorf("%w: %w", job.ErrBadInput, err)
+	if errors.Is(err, search.ErrBadInput) || errors.Is(err, trec.ErrFormat) {
+		return fmt.Errorf("%w: %w", encode.ErrBadInput, err)
 	}
 	return err
 }

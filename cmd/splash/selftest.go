@@ -29,8 +29,10 @@ func newSelftestCommand() *cobra.Command {
 vocabulary (or takes --model), encodes a synthetic corpus of --docs documents
 on the CPU and on the chosen device, and reports the largest weight difference
 and the throughput of each. With a generated model it also compares the CPU's
-vectors with a float64 forward pass in pure Go, and on a build with -tags cuda
-it checks splash's own CUDA kernels against their Go twins.
+vectors with a float64 forward pass in pure Go; with --model, it compares the
+CPU's batched vectors with those of documents encoded one per batch. On a
+build with -tags cuda it checks splash's own CUDA kernels against their Go
+twins.
 
 It needs no data files and writes only to a temporary directory. It exits 0
 when every difference is within --tolerance, 1 otherwise or when the chosen
@@ -40,10 +42,10 @@ GPU can be used.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
-			if cfg.Hardware, err = hw.hardware(128); err != nil {
+			if cfg.Device, err = hw.hardware(128, &cfg.Backend); err != nil {
 				return err
 			}
-			if cfg.Docs <= 0 || cfg.Tolerance <= 0 || cfg.Threads < 0 {
+			if cfg.Docs <= 0 || cfg.Tolerance <= 0 || cfg.Backend.Threads < 0 {
 				return usageErrorf("--docs and --tolerance must be positive, --threads >= 0")
 			}
 			log, err := newLogger(cmd)
@@ -85,8 +87,8 @@ GPU can be used.`,
 	f.IntVar(&cfg.TestModel.Layers, "layers", 2, "layers of the generated model")
 	f.IntVar(&cfg.TestModel.Hidden, "hidden", 128, "hidden size of the generated model")
 	f.IntVar(&cfg.TestModel.Heads, "heads", 4, "attention heads of the generated model")
-	f.IntVar(&cfg.Threads, "threads", 0, "ONNX Runtime intra-op threads of the CPU session (0: every core)")
-	f.StringVar(&cfg.Library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")
+	f.IntVar(&cfg.Backend.Threads, "threads", 0, "ONNX Runtime intra-op threads of the CPU session (0: every core)")
+	f.StringVar(&cfg.Backend.Library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&keepWork, "keep", false, "keep the generated model in the temporary directory")
 	cfg.TestModel.Seed = 1 // the generated model's other fields take testmodel's defaults
@@ -104,6 +106,9 @@ func printSelftest(w io.Writer, r job.SelftestReport) {
 	if r.OracleDocs > 0 {
 		fmt.Fprintf(w, "  cpu vs float64 oracle (%d documents): largest difference %.3g\n", r.OracleDocs, r.OracleMaxDiff)
 	}
+	if r.AloneDocs > 0 {
+		fmt.Fprintf(w, "  cpu batched vs one document per batch (%d documents): largest difference %.3g\n", r.AloneDocs, r.AloneMaxDiff)
+	}
 	for _, d := range r.Devices {
 		fmt.Fprintf(w, "  %s: %8.1f docs/s %10.0f tokens/s (%.1f× the CPU); largest difference from the CPU %.3g (document %d)\n",
 			d.Device, d.DocsPerS, d.TokensPerS, d.DocsPerS/max(r.CPU.DocsPerS, 1e-9), d.MaxDiff, d.WorstDoc)
@@ -119,7 +124,10 @@ func printSelftest(w io.Writer, r job.SelftestReport) {
 		fmt.Fprintf(w, "  %s\n", r.KernelNote)
 	}
 	verdict := "PASS"
-	if !r.Pass {
+	switch {
+	case r.OracleDocs+r.AloneDocs+len(r.Devices) == 0:
+		verdict = "FAIL: nothing was compared"
+	case !r.Pass:
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(w, "%s (tolerance %g)\n", verdict, r.Tolerance)

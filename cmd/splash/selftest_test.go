@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,7 +15,7 @@ import (
 
 func requireORT(t *testing.T) {
 	t.Helper()
-	if _, err := ort.ResolveLibrary(""); err != nil {
+	if err := ort.Usable(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
 }
@@ -78,5 +80,36 @@ func TestSelftestFailures(t *testing.T) {
 		if _, code, err := runCLI(t, "", append([]string{"selftest"}, args...)...); code != exitUsage {
 			t.Errorf("%v: exit %d (%v), want %d", args, code, err, exitUsage)
 		}
+	}
+}
+
+// TestSelftestModelOnTheCPUComparesSomething: `selftest --model DIR
+// --device cpu` has no oracle and no GPU, so it compares the CPU's batched
+// vectors with those of documents encoded one per batch, and says so
+// before its verdict.
+func TestSelftestModelOnTheCPUComparesSomething(t *testing.T) {
+	requireORT(t)
+	model := t.TempDir()
+	if out, code, err := runCLI(t, "", "selftest", "--keep", "--docs", "4", "--layers", "1", "--hidden", "32", "--heads", "2", "--device", "cpu", "--json"); code != exitOK {
+		t.Fatalf("generate: exit %d (%v)\n%s", code, err, out)
+	} else {
+		var rep job.SelftestReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		model = rep.Model
+		t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(model)) })
+	}
+	out, code, err := runCLI(t, "", "selftest", "--model", model, "--docs", "24", "--device", "cpu")
+	if code != exitOK {
+		t.Fatalf("exit %d (%v)\n%s", code, err, out)
+	}
+	for _, want := range []string{"cpu batched vs one document per batch (16 documents)", "PASS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "oracle") {
+		t.Errorf("a model given with --model has no oracle:\n%s", out)
 	}
 }

@@ -19,7 +19,7 @@ const cranfieldDocs = "../../../shared/data/cranfield/parquet/docs-*.parquet"
 // buildSplash builds the CLI into a temporary directory.
 func buildSplash(t *testing.T) string {
 	t.Helper()
-	if _, err := ort.ResolveLibrary(""); err != nil {
+	if err := ort.Usable(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
 	if m, _ := filepath.Glob(cranfieldDocs); len(m) == 0 {

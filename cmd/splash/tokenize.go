@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/job"
+	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/encode/tokenizer"
 )
 
@@ -34,7 +34,7 @@ maximum length instead, so use --max-length to see what encode feeds the model.`
 			}
 			tok, err := tokenizer.Load(filepath.Join(modelDir, "tokenizer.json"))
 			if err != nil {
-				return fmt.Errorf("%w: %w", job.ErrBadInput, err)
+				return fmt.Errorf("%w: %w", encode.ErrBadInput, err)
 			}
 			if maxLength != 0 {
 				if err := tok.ValidateMaxLength(maxLength); err != nil {
@@ -57,7 +57,7 @@ func tokenizeLines(in io.Reader, out io.Writer, tok *tokenizer.Tokenizer, maxLen
 	for line := 1; sc.Scan(); line++ {
 		var text string
 		if err := json.Unmarshal(sc.Bytes(), &text); err != nil {
-			return fmt.Errorf("%w: stdin line %d: want a JSON string: %v", job.ErrBadInput, line, err)
+			return fmt.Errorf("%w: stdin line %d: want a JSON string: %v", encode.ErrBadInput, line, err)
 		}
 		enc := tok.Encode(text, maxLength)
 		buf = append(buf[:0], '[')

@@ -11,6 +11,8 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/splash-encode/splash/encode"
 )
 
 // CausalOracle is an independent float64 implementation of the GPT-2 causal
@@ -240,9 +242,10 @@ func (o *CausalOracle) Float64Logits(ids []int32) [][]float64 {
 }
 
 // Pooled returns the SPLADE vector over every position of one unpadded
-// sequence, the naive way: log(1 + relu(z_ij)) at each position, then
-// "max" or "sum" over positions, z being what Logits returns. It returns
-// nil for another pooling name or for ids that Logits rejects.
+// sequence, the naive way, encode.PoolReference: log(1 + relu(z_ij)) at
+// each position, then "max" or "sum" over positions, z being what Logits
+// returns. It returns nil for another pooling name or for ids that Logits
+// rejects.
 func (o *CausalOracle) Pooled(ids []int32, pooling string) []float64 {
 	return o.PooledFrom(ids, 0, pooling)
 }
@@ -252,10 +255,15 @@ func (o *CausalOracle) Pooled(ids []int32, pooling string) []float64 {
 // repeats the text and pools the second copy, whose positions have seen the
 // whole text). It returns nil when from is outside [0, len(ids)).
 func (o *CausalOracle) PooledFrom(ids []int32, from int, pooling string) []float64 {
-	if from < 0 || from >= len(ids) {
+	p, err := encode.ParsePooling(pooling)
+	if err != nil || from < 0 || from >= len(ids) {
 		return nil
 	}
-	return poolLogits(o.Logits(ids), o.vocab, from, pooling)
+	logits := o.Logits(ids)
+	if logits == nil {
+		return nil
+	}
+	return encode.PoolReference(logits[from:], nil, p)
 }
 
 // norm applies LayerNorm p to every row of x (two-pass mean and biased

@@ -12,6 +12,8 @@ import (
 
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/splash-encode/splash/encode"
 )
 
 // Oracle is an independent float64 implementation of the masked-LMs that
@@ -477,12 +479,17 @@ func (o *Oracle) project(t, logits [][]float64) {
 	wg.Wait()
 }
 
-// Pooled returns the SPLADE vector of one unpadded sequence the naive way:
-// log(1 + relu(z_ij)) at every position, then "max" or "sum" over positions,
-// z being what Logits returns (rounded to float16 for a float16 model).
-// It returns nil for another pooling name or for ids that Logits rejects.
+// Pooled returns the SPLADE vector of one unpadded sequence the naive way,
+// encode.PoolReference: log(1 + relu(z_ij)) at every position, then "max"
+// or "sum" over positions, z being what Logits returns (rounded to float16
+// for a float16 model). It returns nil for another pooling name or for ids
+// that Logits rejects.
 func (o *Oracle) Pooled(ids []int32, pooling string) []float64 {
-	return poolLogits(o.Logits(ids), o.vocab, 0, pooling)
+	p, err := encode.ParsePooling(pooling)
+	if err != nil {
+		return nil
+	}
+	return encode.PoolReference(o.Logits(ids), nil, p)
 }
 
 // RoundToFloat16 returns the float16 value nearest to x, ties to even, as a

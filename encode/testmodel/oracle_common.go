@@ -1,9 +1,6 @@
 package testmodel
 
-import (
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // checkSequence is the Validate of both oracles: a non-empty sequence of at
 // most maxLen ids inside [0, vocab). what names the oracle in errors.
@@ -33,27 +30,4 @@ func roundLogits(logits [][]float64, fp16 bool) [][]float64 {
 		}
 	}
 	return logits
-}
-
-// poolLogits is SPLADE pooling the naive way over positions from.. of
-// logits: log(1 + relu(z_ij)) at each position, then "max" or "sum" over
-// them. It returns nil for another pooling name, for nil logits, or when
-// from is outside the positions.
-func poolLogits(logits [][]float64, vocab, from int, pooling string) []float64 {
-	if pooling != "max" && pooling != "sum" || logits == nil || from < 0 || from >= len(logits) {
-		return nil
-	}
-	out := make([]float64, vocab)
-	for i := from; i < len(logits); i++ {
-		for j, z := range logits[i] {
-			a := math.Log1p(math.Max(z, 0))
-			switch {
-			case pooling == "sum":
-				out[j] += a
-			case i == from || a > out[j]:
-				out[j] = a
-			}
-		}
-	}
-	return out
 }

@@ -14,6 +14,8 @@ import (
 
 	"gorgonia.org/cu"
 
+	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/gpu"
 	"github.com/splash-encode/splash/kernels"
 )
 
@@ -30,7 +32,7 @@ var ErrClosed = errors.New("cuda: engine is closed")
 
 // Devices lists the NVIDIA GPUs with their total and free memory. Reading the
 // free memory retains each device's primary context for a moment.
-func Devices() (devs []Device, err error) {
+func Devices() (devs []gpu.Device, err error) {
 	defer recoverTo(&err, "list devices")
 	n, err := cu.NumDevices()
 	if err != nil {
@@ -55,7 +57,7 @@ func Devices() (devs []Device, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("cuda: device %d (%s): free memory: %w", i, name, err)
 		}
-		devs = append(devs, Device{Index: i, Name: name, TotalMemory: uint64(total), FreeMemory: free})
+		devs = append(devs, gpu.Device{Index: i, Name: name, TotalMemory: uint64(total), FreeMemory: free})
 	}
 	return devs, nil
 }
@@ -302,15 +304,15 @@ func recoverTo(err *error, op string) {
 // into [b][v]: log1p(relu(max over unmasked positions)), as
 // kernels.PoolMaxTwin (up to 1 ulp from CUDA's log1pf).
 func (e *Engine) PoolMax(logits []float32, mask []int64, b, t, v int) ([]float32, error) {
-	return e.pool(MaxPooling, logits, mask, b, t, v)
+	return e.pool(encode.PoolMax, logits, mask, b, t, v)
 }
 
 // PoolSum is PoolMax with sum pooling (SPLADE v1), as kernels.PoolSumTwin.
 func (e *Engine) PoolSum(logits []float32, mask []int64, b, t, v int) ([]float32, error) {
-	return e.pool(SumPooling, logits, mask, b, t, v)
+	return e.pool(encode.PoolSum, logits, mask, b, t, v)
 }
 
-func (e *Engine) pool(p Pooling, logits []float32, mask []int64, b, t, v int) ([]float32, error) {
+func (e *Engine) pool(p encode.Pooling, logits []float32, mask []int64, b, t, v int) ([]float32, error) {
 	if err := checkPool(p, logits, mask, b, t, v); err != nil {
 		return nil, err
 	}
@@ -354,7 +356,7 @@ func (e *Engine) Sparsify(pooled []float32, b, v int, minWeight float32, topK in
 // PoolSparsify pools and sparsifies in one call: the pooled [b][v] rows stay
 // on the device and only the CSR comes back. Equal to pooling with p and
 // then Sparsify.
-func (e *Engine) PoolSparsify(p Pooling, logits []float32, mask []int64, b, t, v int, minWeight float32, topK int) (offsets, terms []uint32, weights []float32, err error) {
+func (e *Engine) PoolSparsify(p encode.Pooling, logits []float32, mask []int64, b, t, v int, minWeight float32, topK int) (offsets, terms []uint32, weights []float32, err error) {
 	if err := checkPool(p, logits, mask, b, t, v); err != nil {
 		return nil, nil, nil, err
 	}
@@ -377,8 +379,8 @@ func (e *Engine) PoolSparsify(p Pooling, logits []float32, mask []int64, b, t, v
 	return offsets, terms, weights, nil
 }
 
-func checkPool(p Pooling, logits []float32, mask []int64, b, t, v int) error {
-	if p != MaxPooling && p != SumPooling {
+func checkPool(p encode.Pooling, logits []float32, mask []int64, b, t, v int) error {
+	if p != encode.PoolMax && p != encode.PoolSum {
 		return fmt.Errorf("cuda: pool: unknown pooling %v", p)
 	}
 	if err := kernels.CheckPool(len(logits), len(mask), -1, b, t, v); err != nil {
@@ -399,12 +401,12 @@ func (e *Engine) uploadPoolInputs(logits []float32, mask []int64) error {
 }
 
 // launchPool pools the uploaded logits into e.pooled. Context is current.
-func (e *Engine) launchPool(p Pooling, b, t, v int) error {
+func (e *Engine) launchPool(p encode.Pooling, b, t, v int) error {
 	if err := e.pooled.ensure(int64(b) * int64(v) * 4); err != nil {
 		return err
 	}
 	fn, name := e.poolMax, kernels.EntryPoolMax
-	if p == SumPooling {
+	if p == encode.PoolSum {
 		fn, name = e.poolSum, kernels.EntryPoolSum
 	}
 	grid := (v + poolBlock - 1) / poolBlock

@@ -2,10 +2,15 @@
 
 package cuda
 
-import "context"
+import (
+	"context"
+
+	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/gpu"
+)
 
 // Devices lists the NVIDIA GPUs; without the cuda build tag it always fails.
-func Devices() ([]Device, error) { return nil, ErrDisabled }
+func Devices() ([]gpu.Device, error) { return nil, ErrDisabled }
 
 // Engine runs splash's kernels on one GPU; without the cuda build tag it
 // cannot be opened and every method returns ErrDisabled.
@@ -33,11 +38,11 @@ func (e *Engine) Sparsify(pooled []float32, b, v int, minWeight float32, topK in
 }
 
 // PoolSparsify returns ErrDisabled in a build without the cuda tag.
-func (e *Engine) PoolSparsify(p Pooling, logits []float32, mask []int64, b, t, v int, minWeight float32, topK int) (offsets, terms []uint32, weights []float32, err error) {
+func (e *Engine) PoolSparsify(p encode.Pooling, logits []float32, mask []int64, b, t, v int, minWeight float32, topK int) (offsets, terms []uint32, weights []float32, err error) {
 	return nil, nil, nil, ErrDisabled
 }
 
 // SelfCheck returns ErrDisabled in a build without the cuda tag.
-func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (KernelCheck, error) {
-	return KernelCheck{}, ErrDisabled
+func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (gpu.KernelCheck, error) {
+	return gpu.KernelCheck{}, ErrDisabled
 }

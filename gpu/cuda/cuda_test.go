@@ -19,6 +19,7 @@ import (
 
 	"gorgonia.org/cu"
 
+	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/kernels"
 )
 
@@ -134,7 +135,7 @@ func makePoolInput(seed uint64, b, t, v int, odd bool) poolInput {
 }
 
 // twinPool runs the kernels twin over documents in parallel.
-func twinPool(tb testing.TB, p Pooling, in poolInput) []float32 {
+func twinPool(tb testing.TB, p encode.Pooling, in poolInput) []float32 {
 	tb.Helper()
 	out := make([]float32, in.b*in.v)
 	errs := make([]error, in.b)
@@ -143,7 +144,7 @@ func twinPool(tb testing.TB, p Pooling, in poolInput) []float32 {
 			lg := in.logits[i*in.t*in.v : (i+1)*in.t*in.v]
 			mk := in.mask[i*in.t : (i+1)*in.t]
 			o := out[i*in.v : (i+1)*in.v]
-			if p == SumPooling {
+			if p == encode.PoolSum {
 				errs[i] = kernels.PoolSumTwin(lg, mk, 1, in.t, in.v, o)
 			} else {
 				errs[i] = kernels.PoolMaxTwin(lg, mk, 1, in.t, in.v, o)
@@ -197,7 +198,7 @@ func TestPoolParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			// One log1pf per output: CUDA's 1 ulp is below 1.2e-7 relative.
-			comparePooled(t, in, got, twinPool(t, MaxPooling, in), 1e-6)
+			comparePooled(t, in, got, twinPool(t, encode.PoolMax, in), 1e-6)
 
 			got, err = e.PoolSum(in.logits, in.mask, in.b, in.t, in.v)
 			if err != nil {
@@ -205,7 +206,7 @@ func TestPoolParity(t *testing.T) {
 			}
 			// A float32 sum of up to t terms, each possibly 1 ulp apart:
 			// roundings can diverge once partial sums differ.
-			comparePooled(t, in, got, twinPool(t, SumPooling, in), 1e-5)
+			comparePooled(t, in, got, twinPool(t, encode.PoolSum, in), 1e-5)
 		})
 	}
 }
@@ -310,7 +311,7 @@ func TestSparsifyParity(t *testing.T) {
 func TestPoolSparsifyParity(t *testing.T) {
 	e := openEngine(t)
 	for _, in := range poolInputs() {
-		for _, p := range []Pooling{MaxPooling, SumPooling} {
+		for _, p := range []encode.Pooling{encode.PoolMax, encode.PoolSum} {
 			pooled, err := e.pool(p, in.logits, in.mask, in.b, in.t, in.v)
 			if err != nil {
 				t.Fatal(err)
@@ -342,7 +343,7 @@ func TestEngineErrors(t *testing.T) {
 	if _, _, _, err := e.Sparsify(make([]float32, 4), 2, 2, 0, -1); err == nil {
 		t.Error("Sparsify accepted top-k -1")
 	}
-	if _, _, _, err := e.PoolSparsify(Pooling(9), make([]float32, 6), make([]int64, 2), 1, 2, 3, 0, 0); err == nil {
+	if _, _, _, err := e.PoolSparsify(encode.Pooling(9), make([]float32, 6), make([]int64, 2), 1, 2, 3, 0, 0); err == nil {
 		t.Error("PoolSparsify accepted an unknown pooling")
 	}
 	if _, err := Open(context.Background(), 1<<20); err == nil {
@@ -380,7 +381,7 @@ func TestEngineConcurrentUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	comparePooled(t, in, want, twinPool(t, MaxPooling, in), 1e-6)
+	comparePooled(t, in, want, twinPool(t, encode.PoolMax, in), 1e-6)
 	wo, wt, ww, err := e.Sparsify(want, in.b, in.v, 0, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -453,7 +454,7 @@ func BenchmarkPoolSparsify(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			err := e.run("bench", func() error {
-				if err := e.launchPool(MaxPooling, nb, nt, nv); err != nil {
+				if err := e.launchPool(encode.PoolMax, nb, nt, nv); err != nil {
 					return err
 				}
 				return cu.Synchronize()
@@ -475,7 +476,7 @@ func BenchmarkPoolSparsify(b *testing.B) {
 			var nnz int
 			for i := 0; i < b.N; i++ {
 				err := e.run("bench", func() error {
-					if err := e.launchPool(MaxPooling, nb, nt, nv); err != nil {
+					if err := e.launchPool(encode.PoolMax, nb, nt, nv); err != nil {
 						return err
 					}
 					_, terms, _, err := e.sparsifyPooled(nb, nv, 0, topK)
@@ -493,7 +494,7 @@ func BenchmarkPoolSparsify(b *testing.B) {
 	b.Run("host/top-k=0", func(b *testing.B) {
 		b.SetBytes(bytes)
 		for i := 0; i < b.N; i++ {
-			if _, _, _, err := e.PoolSparsify(MaxPooling, logits, mask, nb, nt, nv, 0, 0); err != nil {
+			if _, _, _, err := e.PoolSparsify(encode.PoolMax, logits, mask, nb, nt, nv, 0, 0); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/gpu"
 	"github.com/splash-encode/splash/kernels"
 )
 
@@ -19,18 +21,18 @@ import (
 // pure-Go twins: pooling (max and sum) to a relative 1e-6, sparsification
 // exactly. It reports the largest differences and the time of one
 // PoolSparsify call, transfers included.
-func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (KernelCheck, error) {
-	res := KernelCheck{Device: deviceIndex, B: b, T: t, V: v}
+func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (gpu.KernelCheck, error) {
+	res := gpu.KernelCheck{Device: deviceIndex, B: b, T: t, V: v}
 	e, err := Open(ctx, deviceIndex)
 	if err != nil {
 		return res, err
 	}
 	defer e.Close()
 	logits, mask := randomLogits(seed, b, t, v)
-	for _, p := range []Pooling{MaxPooling, SumPooling} {
+	for _, p := range []encode.Pooling{encode.PoolMax, encode.PoolSum} {
 		want := make([]float32, b*v)
 		twin := kernels.PoolMaxTwin
-		if p == SumPooling {
+		if p == encode.PoolSum {
 			twin = kernels.PoolSumTwin
 		}
 		if err := twin(logits, mask, b, t, v, want); err != nil {
@@ -41,7 +43,7 @@ func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (Kern
 			return res, err
 		}
 		worst := maxRelative(got, want)
-		if p == MaxPooling {
+		if p == encode.PoolMax {
 			res.PoolMaxRel = worst
 		} else {
 			res.PoolSumRel = worst
@@ -65,7 +67,7 @@ func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (Kern
 	}
 	res.SparsifyExact = slices.Equal(go_, wo) && slices.Equal(gt, wt) && slices.Equal(gw, ww)
 	start := time.Now()
-	if _, _, _, err := e.PoolSparsify(MaxPooling, logits, mask, b, t, v, minWeight, topK); err != nil {
+	if _, _, _, err := e.PoolSparsify(encode.PoolMax, logits, mask, b, t, v, minWeight, topK); err != nil {
 		return res, err
 	}
 	res.PoolSparsifyTime = time.Since(start)

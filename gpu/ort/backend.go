@@ -14,7 +14,11 @@ import (
 	ortgo "github.com/yalue/onnxruntime_go"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/gpu"
 )
+
+// cgoEnabled: this build calls ONNX Runtime.
+const cgoEnabled = true
 
 // Options configures a Backend.
 type Options struct {
@@ -56,27 +60,9 @@ type Options struct {
 	PoolMask bool
 }
 
-// GPUOptions configure the CUDA and TensorRT execution providers.
-type GPUOptions struct {
-	// DeviceID is the CUDA device ordinal the session runs on.
-	DeviceID int
-	// MemLimit bounds the CUDA provider's memory arena, in bytes (0: no
-	// bound but the device's).
-	MemLimit uint64
-	// AllowTF32 lets the CUDA provider round float32 MatMul inputs to TF32
-	// (10 fraction bits) on Ampere and newer GPUs: several times faster for
-	// fp32 models, but vectors then differ from the CPU's by about 1e-3.
-	AllowTF32 bool
-	// TensorRTFP16 lets TensorRT run layers in float16 (faster; the vectors
-	// then differ from fp32 ones by float16 rounding).
-	TensorRTFP16 bool
-	// TensorRTCacheDir, when set, keeps TensorRT's built engines (and timing
-	// caches) there, so later runs skip the minutes-long engine build.
-	TensorRTCacheDir string
-	// MaxBatch and MaxSeqLen bound the input shapes, for TensorRT's
-	// optimization profile; 0 leaves the profile to TensorRT.
-	MaxBatch, MaxSeqLen int
-}
+// GPUOptions configure the CUDA and TensorRT execution providers (see
+// gpu.GPUOptions).
+type GPUOptions = gpu.GPUOptions
 
 // Backend is an ONNX Runtime session whose graph ends in SPLADE pooling.
 // It implements encode.Backend. Encode may be called from several goroutines.
@@ -146,7 +132,7 @@ func Open(ctx context.Context, modelPath string, opts Options) (*Backend, error)
 	if opts.LogitsOutput == "" {
 		opts.LogitsOutput = "logits"
 	}
-	file, err := ModelFile(modelPath)
+	file, err := encode.ModelFile(modelPath)
 	if err != nil {
 		return nil, err
 	}

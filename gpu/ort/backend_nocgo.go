@@ -4,13 +4,13 @@ package ort
 
 import (
 	"context"
-	"errors"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/gpu"
 )
 
-// ErrNoCgo explains how to get a build that can run ONNX Runtime.
-var ErrNoCgo = errors.New("this splash was built without cgo, which ONNX Runtime needs: rebuild with CGO_ENABLED=1 and gcc installed")
+// cgoEnabled: this build cannot call ONNX Runtime.
+const cgoEnabled = false
 
 // Options configures a Backend (see the cgo build).
 type Options struct {
@@ -28,17 +28,9 @@ type Options struct {
 	PoolMask          bool
 }
 
-// GPUOptions configure the CUDA and TensorRT execution providers (see the
-// cgo build).
-type GPUOptions struct {
-	DeviceID         int
-	MemLimit         uint64
-	AllowTF32        bool
-	TensorRTFP16     bool
-	TensorRTCacheDir string
-	MaxBatch         int
-	MaxSeqLen        int
-}
+// GPUOptions configure the CUDA and TensorRT execution providers (see
+// gpu.GPUOptions).
+type GPUOptions = gpu.GPUOptions
 
 // Backend is unavailable without cgo.
 type Backend struct{}

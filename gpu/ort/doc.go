@@ -1,6 +1,7 @@
 // Package ort runs SPLADE models with ONNX Runtime. It is the only package of
 // splash that imports github.com/yalue/onnxruntime_go (and so the only one
-// with cgo besides gpu/cuda).
+// with cgo besides gpu/cuda). It registers itself with package gpu as the
+// engine "ort" (Engine), through which the CLI opens it.
 //
 // At load time the model's graph is rewritten (AppendPooling) so that the
 // SPLADE pooling runs inside ONNX Runtime on whatever execution provider

@@ -18,6 +18,20 @@ const libraryRel = "third_party/onnxruntime/libonnxruntime.so.1"
 // ErrNoLibrary is returned when no ONNX Runtime shared library can be found.
 var ErrNoLibrary = errors.New("ONNX Runtime shared library not found")
 
+// ErrNoCgo explains how to get a build that can run ONNX Runtime.
+var ErrNoCgo = errors.New("this splash was built without cgo, which ONNX Runtime needs: rebuild with CGO_ENABLED=1 and gcc installed")
+
+// Usable says why ONNX Runtime cannot run in this process: a build without
+// cgo (ErrNoCgo) or no shared library found (ErrNoLibrary); nil when it
+// can. Tests that need ONNX Runtime skip with its error.
+func Usable() error {
+	if !cgoEnabled {
+		return ErrNoCgo
+	}
+	_, err := ResolveLibrary("")
+	return err
+}
+
 // ResolveLibrary returns the path of the ONNX Runtime shared library to load:
 // explicit (if non-empty), then $ONNXRUNTIME_SHARED_LIBRARY_PATH, then
 // third_party/onnxruntime beside the executable or in the working directory

@@ -1,10 +1,11 @@
 package ort
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/splash-encode/splash/gpu"
 )
 
 // Providers are the execution providers Options.Provider accepts.
@@ -13,8 +14,17 @@ var Providers = []string{"cpu", "cuda", "tensorrt"}
 // ErrProviderUnavailable marks an execution provider that this ONNX Runtime
 // library, or this machine, cannot load: the CPU build of ONNX Runtime (as
 // the npm package ships it) has no CUDA provider, and ONNX Runtime's GPU
-// build needs the CUDA and cuDNN runtime libraries and an NVIDIA driver.
-var ErrProviderUnavailable = errors.New("execution provider unavailable")
+// build needs the CUDA and cuDNN runtime libraries and an NVIDIA driver. It
+// wraps gpu.ErrUnavailable, on which --device auto falls back to the CPU.
+var ErrProviderUnavailable error = providerUnavailable{}
+
+// providerUnavailable is ErrProviderUnavailable: its own text, wrapping
+// gpu.ErrUnavailable.
+type providerUnavailable struct{}
+
+func (providerUnavailable) Error() string { return "execution provider unavailable" }
+
+func (providerUnavailable) Unwrap() error { return gpu.ErrUnavailable }
 
 // gpuProviderHelp says what the CUDA and TensorRT providers need.
 const gpuProviderHelp = "it needs ONNX Runtime's GPU build (onnxruntime-linux-x64-gpu-1.30.0: " +

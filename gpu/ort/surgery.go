@@ -37,8 +37,10 @@ const (
 // AppendPoolingExternal leaves in the model file rather than copying.
 const minExternalBytes = 1024
 
-// ErrBadModel marks models whose graph does not fit what splash needs.
-var ErrBadModel = errors.New("unsupported model")
+// ErrBadModel marks models whose graph does not fit what splash needs. It
+// is encode.ErrBadModel, so that callers need not import this package to
+// tell bad model files from other failures.
+var ErrBadModel = encode.ErrBadModel
 
 // ValueInfo describes one graph input or output.
 type ValueInfo struct {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/encode/tokenizer"
 	"github.com/splash-encode/splash/shards"
 )
@@ -71,8 +72,8 @@ func TestBagQueriesAreTheirDistinctTokens(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "out")
 		cfg := baseConfig(dir, out, queries)
 		cfg.Columns = shards.Columns{}
-		cfg.Role = RoleQuery
-		cfg.Bag = &BagOptions{}
+		cfg.Role = encode.RoleQuery
+		cfg.Bag = &encode.BagOptions{}
 		if withIDF {
 			cfg.Bag.IDFPath = idf
 		}
@@ -148,7 +149,7 @@ func TestBadIDFFilesAreRefused(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := ReadIDF(path, tok)
+			_, err := encode.ReadIDF(path, tok)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
 				t.Fatalf("error %v, want one naming %s and saying %q", err, path, tc.want)
 			}
@@ -158,7 +159,7 @@ func TestBadIDFFilesAreRefused(t *testing.T) {
 	if err := os.WriteFile(json, []byte(`{"flow": 2.5, "layer": 0.5}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w, err := ReadIDF(json, tok)
+	w, err := encode.ReadIDF(json, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func TestBadIDFFilesAreRefused(t *testing.T) {
 	if w[flow] != 2.5 || w[layer] != 0.5 || nonZero != 2 {
 		t.Fatalf("flow %v layer %v, %d non-zero weights", w[flow], w[layer], nonZero)
 	}
-	if _, err := OpenModel(context.Background(), filepath.Dir(json), ModelOptions{Bag: &BagOptions{}, Echo: true}); !errors.Is(err, ErrSettings) {
+	if _, err := OpenModel(context.Background(), filepath.Dir(json), ModelOptions{Bag: &encode.BagOptions{}, Echo: true}); !errors.Is(err, ErrSettings) {
 		t.Fatalf("bag with echo: %v, want ErrSettings", err)
 	}
 }

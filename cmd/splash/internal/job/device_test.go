@@ -14,7 +14,7 @@ import (
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/encode/testmodel"
 	"github.com/splash-encode/splash/gpu"
-	"github.com/splash-encode/splash/gpu/ort"
+	_ "github.com/splash-encode/splash/gpu/engines" // OpenModel's default registry, as in the CLI
 	"github.com/splash-encode/splash/shards"
 )
 
@@ -37,10 +37,32 @@ var twoH100 = []gpu.Device{
 	{Index: 1, Name: "NVIDIA H100 80GB HBM3", TotalMemory: 80 << 30, FreeMemory: 60 << 30},
 }
 
-// TestDeviceSelection opens a model with every --device form on this
-// machine, whose ONNX Runtime has no CUDA provider: auto falls back to the
-// CPU with exactly one warning (no GPU, or a GPU whose provider cannot
-// load); cuda and cuda:N fail with errors that say why.
+// cudaProviderLoads tells whether the default registry's engine opens a
+// session on GPU 0 on this machine: ONNX Runtime's GPU build beside an
+// NVIDIA GPU. It fails the test on errors other than gpu.ErrUnavailable.
+func cudaProviderLoads(t *testing.T, ctx context.Context, model string) bool {
+	t.Helper()
+	engine, err := gpu.Default().Engine("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := engine.Open(ctx, model, &gpu.Device{Index: 0}, gpu.Options{Provider: "cuda"})
+	if err == nil {
+		_ = b.Close()
+		return true
+	}
+	if !errors.Is(err, gpu.ErrUnavailable) {
+		t.Fatalf("probe of the cuda provider on GPU 0: %v", err)
+	}
+	return false
+}
+
+// TestDeviceSelection opens a model with every --device form. Where ONNX
+// Runtime has no CUDA provider (these machines: the npm package's CPU
+// build), auto falls back to the CPU with exactly one warning (no GPU, or
+// a GPU whose provider cannot load), and cuda and cuda:N fail with errors
+// that say why. Where the provider loads (ONNX Runtime's GPU build beside
+// a GPU), auto and cuda must open the GPU instead.
 func TestDeviceSelection(t *testing.T) {
 	requireEnvironment(t)
 	model := genModel(t, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 3})
@@ -48,6 +70,10 @@ func TestDeviceSelection(t *testing.T) {
 	auto, _ := gpu.ParseDevice("auto")
 	cuda, _ := gpu.ParseDevice("cuda")
 	cuda3, _ := gpu.ParseDevice("cuda:3")
+	providerLoads := cudaProviderLoads(t, ctx, model)
+	if providerLoads {
+		t.Log("ONNX Runtime's cuda provider loads on GPU 0 here: checking that auto and cuda use the GPU instead of the fallback")
+	}
 
 	for _, c := range []struct {
 		name     string
@@ -58,9 +84,17 @@ func TestDeviceSelection(t *testing.T) {
 		{"GPU without provider", twoH100[:1], []string{"found cuda:0 (NVIDIA H100 80GB HBM3", "cannot load its cuda execution provider", "libonnxruntime_providers_shared.so"}},
 	} {
 		var logs bytes.Buffer
-		m, err := OpenModel(ctx, model, ModelOptions{Hardware: Hardware{Device: auto, Discover: discovered(c.devices...)}, Log: logTo(&logs)})
+		m, err := OpenModel(ctx, model, ModelOptions{Device: auto, Backend: gpu.Options{Discover: discovered(c.devices...)}, Log: logTo(&logs)})
 		if err != nil {
 			t.Fatalf("auto, %s: %v", c.name, err)
+		}
+		if providerLoads && len(c.devices) > 0 {
+			if m.DeviceName() != "cuda:0" || len(m.Backends) != 1 || m.Fallback != "" || strings.Contains(logs.String(), "level=WARN") {
+				t.Errorf("auto, a GPU whose provider loads: device %s, %d backends, fallback %q; want cuda:0 without a warning:\n%s",
+					m.DeviceName(), len(m.Backends), m.Fallback, logs.String())
+			}
+			m.Close()
+			continue
 		}
 		if m.DeviceName() != "cpu" || len(m.Backends) != 1 || m.BatchTokens(0) != CPUBatchTokens || m.Fallback == "" {
 			t.Errorf("auto, %s: device %s, %d backends, batch tokens %d; want the CPU", c.name, m.DeviceName(), len(m.Backends), m.BatchTokens(0))
@@ -76,25 +110,37 @@ func TestDeviceSelection(t *testing.T) {
 		}
 	}
 
-	_, err := OpenModel(ctx, model, ModelOptions{Hardware: Hardware{Device: cuda, Discover: discovered()}})
+	_, err := OpenModel(ctx, model, ModelOptions{Device: cuda, Backend: gpu.Options{Discover: discovered()}})
 	if err == nil || !strings.Contains(err.Error(), "--device cuda: no NVIDIA GPU found") || !strings.Contains(err.Error(), "nvidia-smi") {
 		t.Errorf("cuda without GPUs: %v", err)
 	}
-	_, err = OpenModel(ctx, model, ModelOptions{Hardware: Hardware{Device: cuda, Discover: discovered(twoH100...)}})
-	if !errors.Is(err, ort.ErrProviderUnavailable) || !strings.Contains(err.Error(), "on cuda:0") || !strings.Contains(err.Error(), "--device cpu") {
-		t.Errorf("cuda with a GPU but no provider: %v", err)
+	if providerLoads {
+		m, err := OpenModel(ctx, model, ModelOptions{Device: cuda, Backend: gpu.Options{Discover: discovered(twoH100[:1]...)}})
+		if err != nil || m.DeviceName() != "cuda:0" {
+			t.Errorf("cuda with a GPU whose provider loads: %v", err)
+		}
+		if err == nil {
+			m.Close()
+		}
+	} else {
+		_, err = OpenModel(ctx, model, ModelOptions{Device: cuda, Backend: gpu.Options{Discover: discovered(twoH100...)}})
+		if !errors.Is(err, gpu.ErrUnavailable) || !strings.Contains(err.Error(), "on cuda:0") || !strings.Contains(err.Error(), "--device cpu") {
+			t.Errorf("cuda with a GPU but no provider: %v", err)
+		}
 	}
-	_, err = OpenModel(ctx, model, ModelOptions{Hardware: Hardware{Device: cuda3, Discover: discovered(twoH100...)}})
+	_, err = OpenModel(ctx, model, ModelOptions{Device: cuda3, Backend: gpu.Options{Discover: discovered(twoH100...)}})
 	if err == nil || !strings.Contains(err.Error(), "there is no GPU 3 (found 2") {
 		t.Errorf("cuda:3 of two GPUs: %v", err)
 	}
 }
 
-// standInGPU opens CPU sessions in place of GPU ones: each fails with
-// encode.ErrOutOfMemory on batches over limit padded tokens, as a device
-// with little free memory does. It records the device ids and options it
-// was asked for and counts runs and out-of-memory failures.
+// standInGPU is an engine that opens CPU sessions of the real engine in
+// place of GPU ones: each fails with encode.ErrOutOfMemory on batches over
+// limit padded tokens, as a device with little free memory does. It
+// records the devices and providers it was asked for and counts runs and
+// out-of-memory failures.
 type standInGPU struct {
+	cpu        gpu.Engine
 	limit      int
 	ooms, runs atomic.Int64
 	deviceIDs  []int
@@ -115,18 +161,15 @@ func (b oomBackend) Encode(ctx context.Context, batch *encode.Batch, out []float
 	return b.Backend.Encode(ctx, batch, out)
 }
 
-func (g *standInGPU) open(ctx context.Context, dir string, opts ort.Options) (encode.Backend, error) {
+func (g *standInGPU) Name() string { return gpu.DefaultEngine }
+
+func (g *standInGPU) Open(ctx context.Context, dir string, dev *gpu.Device, opts gpu.Options) (encode.Backend, error) {
+	b, err := g.cpu.Open(ctx, dir, nil, opts)
+	if err != nil || dev == nil {
+		return b, err
+	}
 	g.providers = append(g.providers, opts.Provider)
-	g.deviceIDs = append(g.deviceIDs, opts.GPU.DeviceID)
-	cpu := opts
-	cpu.Provider, cpu.GPU = "cpu", ort.GPUOptions{}
-	b, err := ort.Open(ctx, dir, cpu)
-	if err != nil {
-		return nil, err
-	}
-	if opts.Provider == "cpu" || opts.Provider == "" {
-		return b, nil
-	}
+	g.deviceIDs = append(g.deviceIDs, dev.Index)
 	return oomBackend{Backend: b, g: g}, nil
 }
 
@@ -144,10 +187,18 @@ func TestMultiGPURunSplitsOnOutOfMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	g := &standInGPU{limit: 600}
+	cpu, err := gpu.Default().Engine("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &standInGPU{cpu: cpu, limit: 600}
+	registry := &gpu.Registry{}
+	registry.Register(g)
 	cfg := baseConfig(model, filepath.Join(t.TempDir(), "gpu"), glob)
 	cfg.Encode.BatchTokens = 0 // chosen from the devices' free memory
-	cfg.Hardware = Hardware{Device: gpu.Selection{Kind: gpu.CUDA, Index: gpu.AllDevices}, Discover: discovered(twoH100...), Open: g.open}
+	cfg.Device = gpu.Selection{Kind: gpu.CUDA, Index: gpu.AllDevices}
+	cfg.Backend.Discover = discovered(twoH100...)
+	cfg.Registry = registry
 	var logs bytes.Buffer
 	sum, err := Run(ctx, cfg, logTo(&logs))
 	if err != nil {

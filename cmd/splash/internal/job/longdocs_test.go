@@ -93,7 +93,7 @@ func TestWindowsCombineSeparatelyEncodedWindows(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			cfg := baseConfig(modelDir, out, inputs[0])
 			cfg.MaxLength = 64
-			cfg.LongDocs = LongDocs{Mode: LongDocsWindow, Window: window, Stride: stride, MaxWindows: maxWindows, Agg: r.agg, Passages: r.passages}
+			cfg.LongDocs = encode.LongDocs{Mode: encode.LongDocsWindow, Window: window, Stride: stride, MaxWindows: maxWindows, Agg: r.agg, Passages: r.passages}
 			if _, err := Run(context.Background(), cfg, quietLog()); err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +220,7 @@ func TestHugeDocumentMemoryStaysBounded(t *testing.T) {
 	cfg := baseConfig(modelDir, out, in)
 	cfg.Columns = shards.Columns{}
 	cfg.MaxLength = 128
-	cfg.LongDocs = LongDocs{Mode: LongDocsWindow, MaxWindows: 8}
+	cfg.LongDocs = encode.LongDocs{Mode: encode.LongDocsWindow, MaxWindows: 8}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

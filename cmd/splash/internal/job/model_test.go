@@ -139,7 +139,7 @@ func TestRunRejectsUnreadableInputs(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			_, err := Run(context.Background(), Config{
 				ModelDir: model, Inputs: []string{c.input}, OutputDir: out, Columns: c.cols,
-				Encode: EncodeOptions{BatchTokens: 4096, Sparsify: encode.DefaultSparsifyOptions()},
+				Encode: encode.EncodeOptions{BatchTokens: 4096, Sparsify: encode.DefaultSparsifyOptions()},
 			}, quietLog())
 			expectBadInput(t, err, c.want...)
 			shardsLeft, _ := filepath.Glob(filepath.Join(out, "*.parquet"))
@@ -169,7 +169,7 @@ func TestRunNeverOverwritesItsInputs(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "b"), 0o755)
 	twin := filepath.Join(dir, "b", "docs.parquet")
 	writeParquet(t, twin)
-	cfg := Config{ModelDir: "unused", OutputDir: dir, Encode: EncodeOptions{BatchTokens: 4096, Sparsify: encode.DefaultSparsifyOptions()}}
+	cfg := Config{ModelDir: "unused", OutputDir: dir, Encode: encode.EncodeOptions{BatchTokens: 4096, Sparsify: encode.DefaultSparsifyOptions()}}
 
 	cfg.Inputs = []string{in}
 	_, err := Run(context.Background(), cfg, quietLog())
@@ -192,7 +192,7 @@ func TestRunRejectsABatchBudgetBelowTheMaxLength(t *testing.T) {
 	inputs := requireEnvironment(t)
 	model := genModel(t, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 3})
 	cfg := Config{ModelDir: model, Inputs: inputs[:1], OutputDir: filepath.Join(t.TempDir(), "out"),
-		Encode: EncodeOptions{BatchTokens: 256, Sparsify: encode.DefaultSparsifyOptions()}}
+		Encode: encode.EncodeOptions{BatchTokens: 256, Sparsify: encode.DefaultSparsifyOptions()}}
 	_, err := Run(context.Background(), cfg, quietLog())
 	if !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), "--batch-tokens 256") {
 		t.Fatalf("got %v, want a settings error naming --batch-tokens 256", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/encode/testmodel"
+	"github.com/splash-encode/splash/gpu"
 	"github.com/splash-encode/splash/gpu/ort"
 	"github.com/splash-encode/splash/shards"
 )
@@ -28,7 +29,7 @@ const (
 // requireEnvironment skips when the shared data or ONNX Runtime is missing.
 func requireEnvironment(t *testing.T) []string {
 	t.Helper()
-	if _, err := ort.ResolveLibrary(""); err != nil {
+	if err := ort.Usable(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
 	inputs, _ := filepath.Glob(cranfieldGlob)
@@ -125,7 +126,7 @@ func TestEncodingMatchesFloat64Oracle(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			cfg := Config{
 				ModelDir: modelDir, Inputs: inputs, OutputDir: out, Columns: cols, Format: shards.FormatParquet,
-				Encode: EncodeOptions{BatchTokens: 8192, MaxBatch: 64, Sparsify: encode.DefaultSparsifyOptions()},
+				Encode: encode.EncodeOptions{BatchTokens: 8192, MaxBatch: 64, Sparsify: encode.DefaultSparsifyOptions()},
 			}
 			sum, err := Run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err != nil {
@@ -269,16 +270,8 @@ func TestVectorDoesNotDependOnBatch(t *testing.T) {
 	for i, d := range docs {
 		texts[i] = d.text
 	}
-	encodeWith := func(budget, maxBatch int, texts []string) []Result {
-		e, err := NewEncoder(m, EncodeOptions{BatchTokens: budget, MaxBatch: maxBatch, Sparsify: encode.DefaultSparsifyOptions()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, _, err := e.Encode(context.Background(), texts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
+	encodeWith := func(budget, maxBatch int, texts []string) []encode.Result {
+		return encodeTexts(t, m, encode.EncodeOptions{BatchTokens: budget, MaxBatch: maxBatch, Sparsify: encode.DefaultSparsifyOptions()}, texts)
 	}
 	big := encodeWith(1<<16, 0, texts)
 	medium := encodeWith(2048, 16, texts)
@@ -291,7 +284,7 @@ func TestVectorDoesNotDependOnBatch(t *testing.T) {
 	worst := 0.0
 	for i, text := range texts {
 		alone := encodeWith(512, 1, []string{text})[0]
-		for name, other := range map[string]Result{"big": big[i], "medium": medium[i], "reversed": reversed[len(texts)-1-i]} {
+		for name, other := range map[string]encode.Result{"big": big[i], "medium": medium[i], "reversed": reversed[len(texts)-1-i]} {
 			d := maxVecDiff(alone.Vec, other.Vec, m.Backend.VocabSize())
 			worst = math.Max(worst, d)
 			if d > 1e-5 {
@@ -308,7 +301,7 @@ func TestVectorDoesNotDependOnBatch(t *testing.T) {
 func TestSumPoolingMatchesOracle(t *testing.T) {
 	inputs := requireEnvironment(t)
 	modelDir := genModel(t, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 21})
-	m, err := OpenModel(context.Background(), modelDir, ModelOptions{Pooling: encode.PoolSum})
+	m, err := OpenModel(context.Background(), modelDir, ModelOptions{Backend: gpu.Options{Pooling: encode.PoolSum}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,14 +315,7 @@ func TestSumPoolingMatchesOracle(t *testing.T) {
 	for i, d := range docs {
 		texts[i] = d.text
 	}
-	e, err := NewEncoder(m, EncodeOptions{BatchTokens: 4096, Sparsify: encode.SparsifyOptions{Scale: 100}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, _, err := e.Encode(context.Background(), texts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := encodeTexts(t, m, encode.EncodeOptions{BatchTokens: 4096, Sparsify: encode.SparsifyOptions{Scale: 100}}, texts)
 	worst := 0.0
 	for i, text := range texts {
 		ids := m.Tokenizer.Encode(text, m.MaxLength).IDs
@@ -350,4 +336,18 @@ func TestSumPoolingMatchesOracle(t *testing.T) {
 		}
 	}
 	t.Logf("sum pooling: worst relative difference %.3g over %d documents", worst, len(texts))
+}
+
+// encodeTexts runs texts through encode's stream from memory (one shard,
+// the CPU session) and returns their results in order.
+func encodeTexts(t *testing.T, m *Model, opts encode.EncodeOptions, texts []string) []encode.Result {
+	t.Helper()
+	if err := opts.Check(m.MaxLength); err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := encode.EncodeTexts(context.Background(), m.Model, texts, encode.StreamConfig{Options: opts, Workers: m.Workers(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

@@ -30,7 +30,7 @@ func baseConfig(model, out string, inputs ...string) Config {
 	return Config{
 		ModelDir: model, Inputs: inputs, OutputDir: out, Format: shards.FormatParquet,
 		Columns: shards.Columns{Title: "title"},
-		Encode:  EncodeOptions{BatchTokens: 8192, MaxBatch: 64, Sparsify: encode.DefaultSparsifyOptions()},
+		Encode:  encode.EncodeOptions{BatchTokens: 8192, MaxBatch: 64, Sparsify: encode.DefaultSparsifyOptions()},
 	}
 }
 
@@ -80,10 +80,7 @@ func TestDirectoryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	alone, err := NewEncoder(m, EncodeOptions{BatchTokens: 512, MaxBatch: 1, Sparsify: encode.DefaultSparsifyOptions()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	alone := encode.EncodeOptions{BatchTokens: 512, MaxBatch: 1, Sparsify: encode.DefaultSparsifyOptions()}
 	for i, d := range docs {
 		got, ok := rows[d.id]
 		if !ok {
@@ -92,10 +89,7 @@ func TestDirectoryRun(t *testing.T) {
 		if i%4 != 0 {
 			continue // a quarter suffices (CI time); TestVectorDoesNotDependOnBatch covers batching
 		}
-		res, _, err := alone.Encode(context.Background(), []string{d.text})
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := encodeTexts(t, m, alone, []string{d.text})
 		if diff := maxVecDiff(res[0].Vec, got.Vec, m.Backend.VocabSize()); diff > 1e-5 || res[0].Vec.Len() != got.Vec.Len() {
 			t.Fatalf("document %s: pipeline vector differs from its encoding alone by %g (%d vs %d terms)", d.id, diff, got.Vec.Len(), res[0].Vec.Len())
 		}

@@ -144,7 +144,7 @@ func TestObjectStorageRoundTrip(t *testing.T) {
 	if _, err := Run(ctx, baseConfig(model, s3("impacts2/"), s3("docs/")), quietLog()); err != nil {
 		t.Fatal(err)
 	}
-	fsum, err := Finalize(ctx, FinalizeConfig{OutputDir: s3("impacts2/"), Inputs: []string{s3("docs/")}, MaxBadFraction: 0.001}, quietLog())
+	fsum, err := shards.Finalize(ctx, shards.FinalizeConfig{OutputDir: s3("impacts2/"), Inputs: []string{s3("docs/")}, MaxBadFraction: 0.001}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestTwoRunsIntoOneBucket(t *testing.T) {
 	if encoded != len(inputs) {
 		t.Errorf("the two runs committed %d shards between them, want each of the %d once (%d counted as done by the other)", encoded, len(inputs), byOther)
 	}
-	fsum, err := Finalize(ctx, FinalizeConfig{OutputDir: out, MaxBadFraction: 0.001}, quietLog())
+	fsum, err := shards.Finalize(ctx, shards.FinalizeConfig{OutputDir: out, MaxBadFraction: 0.001}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/gpu"
 	"github.com/splash-encode/splash/pipeline"
 	"github.com/splash-encode/splash/shards"
 )
@@ -27,19 +25,19 @@ type Config struct {
 	Inputs    []string
 	OutputDir string
 	MaxLength int
-	Pooling   encode.Pooling
-	Threads   int
-	Library   string
-	// Session holds ONNX Runtime session settings (see SessionTuning).
-	Session SessionTuning
-	// Hardware says where the model runs (CPU, GPUs, auto).
-	Hardware Hardware
+	// Device says where the model runs (CPU, GPUs, auto); Backend
+	// configures the engine (pooling, threads, library, session and GPU
+	// settings); Registry opens the backends (nil: gpu.Default()). See
+	// ModelOptions.
+	Device   gpu.Selection
+	Backend  gpu.Options
+	Registry *gpu.Registry
 	Columns  shards.Columns
 	Format   shards.Format
-	Encode   EncodeOptions
+	Encode   encode.EncodeOptions
 	// LongDocs says what happens to documents longer than the max length
 	// (truncation by default).
-	LongDocs LongDocs
+	LongDocs encode.LongDocs
 	// LogitsBudget bounds the bytes of one batch's [batch, sequence, vocab]
 	// float32 logits, which grow with the vocabulary (an LLM's 128k ids):
 	// the batch token budget is lowered to fit. 0: 1 GiB on the CPU; on
@@ -48,7 +46,7 @@ type Config struct {
 	// Role, Echo and Bag are passed to OpenModel (see ModelOptions).
 	Role string
 	Echo bool
-	Bag  *BagOptions
+	Bag  *encode.BagOptions
 	// Window is how many tokenized documents the batcher sorts by length
 	// together; 0 means 4096.
 	Window int
@@ -75,28 +73,18 @@ type Config struct {
 	// NewProgress, when set, is called once the run knows the work left
 	// (documents and shards to encode) and is told about written documents.
 	NewProgress func(pipeline.Totals) Progress
-	// sources opens the inputs (files or objects); remote, when the output
-	// is in object storage, stages and publishes its shards. Run sets both.
-	sources *inputSet
-	remote  *remoteOutput
 	// Failpoint, when set, is called at the named points of the commit
-	// protocol (see the Failpoint* constants) so that crash tests can kill
-	// the process exactly there. Nil in normal runs.
+	// protocol (see the shards.Failpoint* constants) so that crash tests
+	// can kill the process exactly there. Nil in normal runs.
 	Failpoint func(name string)
 }
 
-// Failpoints: the moments of the commit protocol a crash test can stop at.
-const (
-	FailpointRowWritten      = "row-written"      // after each row is handed to a shard writer
-	FailpointShardCommitted  = "shard-committed"  // after a shard's data file took its name, before its manifest
-	FailpointManifestWritten = "manifest-written" // after a shard's manifest took its name
-	FailpointBeforeSuccess   = "before-success"   // after every shard, before _SUCCESS
-)
-
-func (c Config) failpoint(name string) {
-	if c.Failpoint != nil {
-		c.Failpoint(name)
-	}
+// Progress receives a run's progress (pipeline.Progress implements it).
+type Progress interface {
+	Start(ctx context.Context)
+	AddDocs(docs, tokens int64)
+	ShardDone()
+	Stop()
 }
 
 // Summary reports a finished run.
@@ -109,7 +97,7 @@ type Summary struct {
 	// rows are kept); DuplicateExamples lists some of them.
 	Duplicates        int
 	DuplicateExamples []string
-	Counts            Counts
+	Counts            encode.Counts
 	Wall              time.Duration
 	ModelLoad         time.Duration // part of Wall: reading the model and creating the session
 	MaxLen            int
@@ -176,10 +164,15 @@ func (s Summary) record(totalShards int) successRecord {
 // already verifies with the same input and settings are skipped; shards
 // whose manifest records another input or other settings are refused unless
 // cfg.Overwrite. _SUCCESS is written once every shard is done.
+//
+// Run is wiring: shards finds the inputs and owns the output and its commit
+// protocol, gpu's registry opens the model's backends, and encode.Stream
+// (built from package pipeline's stages) runs the documents from the
+// output's reader to its writer.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	start := time.Now()
 	if cfg.Window <= 0 {
-		cfg.Window = 4096
+		cfg.Window = encode.DefaultWindow
 	}
 	if cfg.TokenizeWorkers <= 0 {
 		cfg.TokenizeWorkers = runtime.GOMAXPROCS(0)
@@ -187,55 +180,117 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if cfg.EncodeWorkers <= 0 {
 		cfg.EncodeWorkers = 1
 	}
-	sources, err := discoverInputs(ctx, cfg.Inputs)
+	sources, err := shards.DiscoverSources(ctx, cfg.Inputs)
 	if err != nil {
 		return Summary{}, err
 	}
 	defer sources.Close()
-	cfg.sources = sources
-	inputs := sources.names
-	remote, err := openRemoteOutput(ctx, cfg.OutputDir)
+	out, err := openOutput(ctx, cfg, log)
 	if err != nil {
 		return Summary{}, err
 	}
-	outputName := cfg.OutputDir
-	if remote != nil {
-		defer remote.Close()
-		if cfg.Overwrite {
-			return Summary{}, fmt.Errorf("%w: --overwrite is not supported with an object storage --output yet: delete the shard's manifest (_manifest.NAME.json) under %s instead", ErrSettings, cfg.OutputDir)
-		}
-		cfg.remote = remote
-		cfg.OutputDir = remote.staging
-		log.Info("output in object storage: shards are staged locally, then published", slog.String("output", outputName), slog.String("staging", remote.staging))
+	defer out.Close()
+	inputs, err := assignedInputs(cfg, sources.Names, log)
+	if err != nil {
+		return Summary{}, err
 	}
-	if cfg.ShardCount > 1 {
-		mine, err := shards.AssignShards(inputs, cfg.ShardIndex, cfg.ShardCount)
-		if err != nil {
-			return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
-		}
-		log.Info("shard index", slog.Int("shard_index", cfg.ShardIndex), slog.Int("shard_count", cfg.ShardCount),
-			slog.Int("inputs", len(inputs)), slog.Int("assigned", len(mine)))
-		if len(mine) == 0 {
-			log.Info("no input shard falls to this index: nothing to do")
-			return Summary{}, nil
-		}
-		inputs = mine
+	if cfg.ShardCount > 1 && len(inputs) == 0 {
+		return Summary{}, nil // logged: no input falls to this index
 	}
-	cfg.Inputs = inputs
-	if err := checkOutputsSpareInputs(cfg); err != nil {
+	if err := out.SpareInputs(inputs); err != nil {
 		return Summary{}, err
 	}
 	m, err := OpenModel(ctx, cfg.ModelDir, ModelOptions{
-		MaxLength: cfg.MaxLength, Pooling: cfg.Pooling, Threads: cfg.Threads, Library: cfg.Library, Session: cfg.Session,
-		Hardware: cfg.Hardware, Log: log, Role: cfg.Role, Echo: cfg.Echo, Bag: cfg.Bag,
+		MaxLength: cfg.MaxLength, Device: cfg.Device, Backend: cfg.Backend, Registry: cfg.Registry,
+		Log: log, Role: cfg.Role, Echo: cfg.Echo, Bag: cfg.Bag,
 	})
 	if err != nil {
 		return Summary{}, err
 	}
 	defer m.Close()
 	modelLoad := time.Since(start)
-	if cfg.LongDocs, err = cfg.LongDocs.resolve(m.MaxLength, m.Tokenizer.NumSpecialTokens(), m.Echo); err != nil {
+	if err := resolveEncoding(&cfg, m, modelLoad, log); err != nil {
 		return Summary{}, err
+	}
+	if err := out.Begin(ctx, m.Tokenizer.Vocab()); err != nil {
+		return Summary{}, err
+	}
+	p, err := out.Plan(ctx, sources, inputs, settingsOf(m, cfg), shards.Metadata{
+		SplashVersion: cfg.Version, ModelSHA256: m.ModelSHA256, TokenizerSHA256: m.TokenizerSHA256,
+		VocabSize: m.Backend.VocabSize(), MaxLength: m.MaxLength, Pooling: m.Pooling.String(),
+		MinWeight: cfg.Encode.Sparsify.MinWeight, TopK: cfg.Encode.Sparsify.TopK, Scale: cfg.Encode.Sparsify.Scale,
+		Extra: encodingMetadata(m, cfg),
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	log.Info("plan", slog.Int("shards", len(inputs)), slog.Int("to_encode", len(p.Tasks)), slog.Int("already_done", p.Skipped),
+		slog.Int("unreadable", len(p.Failed)))
+	if len(p.Tasks) > 0 || len(p.Failed) > 0 {
+		// A _SUCCESS from an earlier run no longer holds while shards are redone.
+		if err := out.RemoveSuccess(ctx); err != nil {
+			return Summary{}, err
+		}
+	}
+	counts, res, err := encodePlan(ctx, cfg, m, out, p)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{MaxLen: m.MaxLength, Skipped: p.Skipped, ModelLoad: modelLoad,
+		Shards: res.Encoded, ByOther: res.ByOther, Rejected: res.Rejected, Counts: counts}
+	sum.Wall = time.Since(start)
+	sum.DocsPerS = float64(sum.Counts.Docs) / max(sum.Wall.Seconds(), 1e-9)
+	sum.NonZero = nonZeroStats(sum.Counts.NonZeros)
+	out.CleanTemp()
+	if failed := append(p.Failed, res.Failed...); len(failed) > 0 {
+		return sum, failedShardsError(failed, len(inputs))
+	}
+	return complete(ctx, cfg, out, inputs, sum, log)
+}
+
+// openOutput opens the output directory or bucket with the run's settings.
+func openOutput(ctx context.Context, cfg Config, log *slog.Logger) (*shards.Output, error) {
+	var observer shards.Observer
+	if cfg.Metrics != nil {
+		observer = cfg.Metrics
+	}
+	out, err := shards.OpenOutput(ctx, cfg.OutputDir, shards.OutputOptions{
+		Format: cfg.Format, Columns: cfg.Columns, Overwrite: cfg.Overwrite, MaxBadFraction: cfg.MaxBadFraction,
+		Version: cfg.Version, Observer: observer, Failpoint: cfg.Failpoint, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.Remote() {
+		log.Info("output in object storage: shards are staged locally, then published", slog.String("output", out.Name()), slog.String("staging", out.Dir()))
+	}
+	return out, nil
+}
+
+// assignedInputs returns this run's share of inputs (--shard-index of
+// --shard-count); none when no input falls to it.
+func assignedInputs(cfg Config, inputs []string, log *slog.Logger) ([]string, error) {
+	if cfg.ShardCount <= 1 {
+		return inputs, nil
+	}
+	mine, err := shards.AssignShards(inputs, cfg.ShardIndex, cfg.ShardCount)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSettings, err)
+	}
+	log.Info("shard index", slog.Int("shard_index", cfg.ShardIndex), slog.Int("shard_count", cfg.ShardCount),
+		slog.Int("inputs", len(inputs)), slog.Int("assigned", len(mine)))
+	if len(mine) == 0 {
+		log.Info("no input shard falls to this index: nothing to do")
+	}
+	return mine, nil
+}
+
+// resolveEncoding fills the settings that depend on the model: windows,
+// the batch token budget (lowered to the logits budget), and checks them.
+func resolveEncoding(cfg *Config, m *Model, modelLoad time.Duration, log *slog.Logger) error {
+	var err error
+	if cfg.LongDocs, err = cfg.LongDocs.Resolve(m.MaxLength, m.Tokenizer.NumSpecialTokens(), m.Echo); err != nil {
+		return err
 	}
 	cfg.Encode.BatchTokens = m.BatchTokens(cfg.Encode.BatchTokens)
 	if limited, ok := m.logitsBound(cfg.Encode.BatchTokens, cfg.LogitsBudget); ok {
@@ -247,123 +302,52 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 		slog.Int("max_length", m.MaxLength), slog.String("pooling", m.Pooling.String()), slog.String("device", m.DeviceName()),
 		slog.Int("batch_tokens", cfg.Encode.BatchTokens))
 	if err := cfg.Encode.Check(m.MaxLength); err != nil {
-		return Summary{}, fmt.Errorf("%w: %w", ErrSettings, err)
+		return fmt.Errorf("%w: %w", ErrSettings, err)
 	}
-	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
-		return Summary{}, fmt.Errorf("create output directory: %w", err)
+	return nil
+}
+
+// encodePlan runs the plan's shards through encode's stream, from the
+// output's reader to its writer, with the run's progress.
+func encodePlan(ctx context.Context, cfg Config, m *Model, out *shards.Output, p *shards.Plan) (encode.Counts, shards.EncodeResult, error) {
+	planned := p.Docs()
+	cfg.Metrics.Plan(len(p.Tasks), planned)
+	stream := encode.StreamConfig{
+		Options: cfg.Encode, LongDocs: cfg.LongDocs, Shards: len(p.Tasks), Window: cfg.Window,
+		TokenizeWorkers: cfg.TokenizeWorkers, Workers: m.Workers(cfg.EncodeWorkers), Metrics: cfg.Metrics,
 	}
-	runLock, cleaned, err := shards.LockRun(ctx, cfg.OutputDir)
-	if err != nil {
-		return Summary{}, err
-	}
-	defer runLock.Unlock()
-	if len(cleaned) > 0 {
-		log.Info("removed temp files of killed runs", slog.Int("files", len(cleaned)))
-	}
-	if err := shards.WriteVocabulary(cfg.OutputDir, m.Tokenizer.Vocab()); err != nil {
-		return Summary{}, err
-	}
-	if cfg.remote != nil {
-		if err := cfg.remote.putVocabulary(ctx); err != nil {
-			return Summary{}, err
-		}
-	}
-	settings := settingsOf(m, cfg)
-	p, err := planShards(ctx, m, cfg, settings, log)
-	if err != nil {
-		return Summary{}, err
-	}
-	tasks := p.tasks
-	sum := Summary{MaxLen: m.MaxLength, Skipped: p.skipped, ModelLoad: modelLoad}
-	log.Info("plan", slog.Int("shards", len(inputs)), slog.Int("to_encode", len(tasks)), slog.Int("already_done", p.skipped),
-		slog.Int("unreadable", len(p.failed)))
-	if len(tasks) > 0 || len(p.failed) > 0 {
-		// A _SUCCESS from an earlier run no longer holds while shards are redone.
-		if err := shards.RemoveSuccess(cfg.OutputDir); err != nil {
-			return Summary{}, err
-		}
-		if cfg.remote != nil {
-			if err := cfg.remote.store.RemoveSuccess(ctx); err != nil {
-				return Summary{}, err
-			}
-		}
-	}
-	var planned int64 // documents of the shards to encode
-	for _, t := range tasks {
-		planned += t.rows
-	}
-	cfg.Metrics.Plan(len(tasks), planned)
-	var progress Progress
 	if cfg.NewProgress != nil {
-		progress = cfg.NewProgress(pipeline.Totals{Docs: planned, Shards: len(tasks)})
+		progress := cfg.NewProgress(pipeline.Totals{Docs: planned, Shards: len(p.Tasks)})
 		progress.Start(ctx)
+		defer progress.Stop()
+		stream.Progress = progress
 	}
-	bad := &badBudget{maxFraction: cfg.MaxBadFraction, totalRows: p.totalRows, rejected: p.rejected, outDir: cfg.OutputDir}
-	counts, res, err := runPipeline(ctx, m, tasks, cfg, settings, bad, progress, log)
-	if progress != nil {
-		progress.Stop()
-	}
-	if err != nil {
-		return Summary{}, err
-	}
-	sum.Shards, sum.ByOther, sum.Rejected = res.encoded, res.byOther, res.rejected
-	sum.Counts = counts
-	sum.Wall = time.Since(start)
-	sum.DocsPerS = float64(sum.Counts.Docs) / max(sum.Wall.Seconds(), 1e-9)
-	sum.NonZero = nonZeroStats(sum.Counts.NonZeros)
-	if removed, err := runLock.CleanIfAlone(); err != nil {
-		log.Warn("could not remove temp files", slog.String("error", err.Error()))
-	} else if len(removed) > 0 {
-		log.Info("removed temp files of killed runs", slog.Int("files", len(removed)))
-	}
-	if failed := append(p.failed, res.failed...); len(failed) > 0 {
-		return sum, failedShardsError(failed, len(inputs))
-	}
+	enc := out.Encode(p, cfg.LongDocs.Windowed())
+	defer enc.Close()
+	counts, err := encode.Stream(ctx, m.Model, stream, enc, enc)
+	return counts, enc.Result(), err
+}
+
+// complete ends a run whose shards are all done: with --shard-count the
+// index is done (splash finalize checks the whole output); otherwise the
+// whole output is checked (bad-row budget, ids in two shards) and
+// _SUCCESS written.
+func complete(ctx context.Context, cfg Config, out *shards.Output, inputs []string, sum Summary, log *slog.Logger) (Summary, error) {
 	if cfg.ShardCount > 1 {
-		// The directory is complete only once every index is done: that is
-		// for `splash finalize` to check.
 		log.Info("this shard index is done; run splash finalize once every index is", slog.Int("shard_index", cfg.ShardIndex),
 			slog.Int("shard_count", cfg.ShardCount), slog.Int64("documents", sum.Counts.Docs), slog.Duration("wall", sum.Wall))
 		cfg.Metrics.Succeeded(time.Now())
 		return sum, nil
 	}
-	// Every shard is done now, by this run or another: check the whole
-	// directory against the bad-row budget and for ids in two shards.
-	checkDir := cfg.OutputDir
-	var all []shards.Manifest
-	if cfg.remote != nil {
-		checkDir = filepath.Join(cfg.remote.staging, "complete")
-		if err := os.MkdirAll(checkDir, 0o755); err != nil {
-			return sum, fmt.Errorf("create %s: %w", checkDir, err)
-		}
-		var problems []string
-		bases := make([]string, len(inputs))
-		for i, in := range inputs {
-			bases[i] = shards.InputBase(in)
-		}
-		if all, problems, err = cfg.remote.completeShards(ctx, bases, checkDir); err != nil {
-			return sum, err
-		}
-		if len(problems) > 0 {
-			return sum, fmt.Errorf("%d shard(s) in %s do not verify after the run:\n  %s", len(problems), outputName, strings.Join(problems, "\n  "))
-		}
-	} else if all, err = doneManifests(cfg.OutputDir, inputs); err != nil {
-		return sum, err
-	}
-	dups, err := checkDirectory(ctx, checkDir, all, cfg.MaxBadFraction, log)
+	dups, err := out.Complete(ctx, inputs)
 	if err != nil {
 		return sum, err
 	}
 	sum.Duplicates = len(dups)
 	for _, d := range dups[:min(len(dups), 20)] {
-		sum.DuplicateExamples = append(sum.DuplicateExamples, d.id)
+		sum.DuplicateExamples = append(sum.DuplicateExamples, d.ID)
 	}
-	cfg.failpoint(FailpointBeforeSuccess)
-	if cfg.remote != nil {
-		if err := cfg.remote.store.WriteSuccess(ctx, sum.record(len(inputs))); err != nil {
-			return Summary{}, err
-		}
-	} else if err := shards.WriteSuccess(cfg.OutputDir, sum.record(len(inputs))); err != nil {
+	if err := out.WriteSuccess(ctx, sum.record(len(inputs))); err != nil {
 		return Summary{}, err
 	}
 	cfg.Metrics.Succeeded(time.Now())
@@ -371,36 +355,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	return sum, nil
 }
 
-// badBudget enforces MaxBadFraction: rejected rows against all input rows.
-type badBudget struct {
-	maxFraction float64
-	totalRows   int64
-	rejected    int64
-	outDir      string
-}
-
-func (b *badBudget) add(n int64) error {
-	b.rejected += n
-	return b.check()
-}
-
-func (b *badBudget) check() error {
-	if b.rejected == 0 || float64(b.rejected) <= b.maxFraction*float64(b.totalRows) {
-		return nil
-	}
-	return fmt.Errorf("%w: %d of %d input rows (%.4g%%) were rejected, more than --max-bad-fraction %g allows: see the dead-letter files %s",
-		ErrBadInput, b.rejected, b.totalRows, 100*float64(b.rejected)/float64(max(b.totalRows, 1)), b.maxFraction,
-		filepath.Join(b.outDir, "_rejected.*.jsonl"))
-}
-
 // failedShardsError reports every input shard that could not be encoded.
 // It is bad input (exit code 3) when every failure is.
-func failedShardsError(failed []shardFailure, total int) error {
+func failedShardsError(failed []shards.ShardFailure, total int) error {
 	var b strings.Builder
 	allBad := true
 	for _, f := range failed {
-		fmt.Fprintf(&b, "\n  %s: %v", f.input, f.err)
-		allBad = allBad && errors.Is(f.err, ErrBadInput)
+		fmt.Fprintf(&b, "\n  %s: %v", f.Input, f.Err)
+		allBad = allBad && errors.Is(f.Err, ErrBadInput)
 	}
 	msg := fmt.Sprintf("%d of %d input shard(s) could not be encoded (the others were):%s", len(failed), total, b.String())
 	if allBad {
@@ -408,101 +370,6 @@ func failedShardsError(failed []shardFailure, total int) error {
 	}
 	return fmt.Errorf("%s", msg)
 }
-
-// doneManifests reads the manifest of every input's shard; all are done.
-func doneManifests(outDir string, inputs []string) ([]shards.Manifest, error) {
-	var all []shards.Manifest
-	for _, in := range inputs {
-		m, err := shards.ReadManifest(filepath.Join(outDir, shards.ManifestName(shards.InputBase(in))))
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, m)
-	}
-	return all, nil
-}
-
-// plan is what planShards found.
-type plan struct {
-	tasks     []shardTask
-	skipped   int            // done by an earlier run
-	failed    []shardFailure // inputs that cannot be read at all
-	totalRows int64          // input rows of all shards that can be read
-	rejected  int64          // rows rejected by the earlier runs of skipped shards
-}
-
-// planShards decides, for every input, whether to encode it: it hashes the
-// input and compares with the manifest of a previous run. An input that
-// cannot be opened (not Parquet, truncated, missing columns...) fails alone
-// and the others are planned. Nothing is removed here: the reader clears a
-// shard's leftovers once it holds the shard's lock.
-func planShards(ctx context.Context, m *Model, cfg Config, settings map[string]string, log *slog.Logger) (plan, error) {
-	var p plan
-	for _, in := range cfg.Inputs {
-		if err := ctx.Err(); err != nil {
-			return plan{}, err
-		}
-		fail := func(err error) {
-			if errors.Is(err, fs.ErrPermission) && !errors.Is(err, ErrBadInput) {
-				err = fmt.Errorf("%w: %w", ErrBadInput, err) // fixing it takes a person
-			}
-			log.Error("input shard cannot be read", slog.String("input", in), slog.String("error", err.Error()))
-			p.failed = append(p.failed, shardFailure{input: in, err: err})
-		}
-		ident, err := cfg.sources.identity(in)
-		if err != nil {
-			fail(err)
-			continue
-		}
-		base := shards.InputBase(in)
-		d, err := checkResume(ctx, cfg, base, ident, settings)
-		if err != nil {
-			return plan{}, err
-		}
-		switch d.State {
-		case shards.ResumeDone:
-			log.Info("shard already done, skipping", slog.String("input", in))
-			p.skipped++
-			p.totalRows += d.Manifest.Input.Rows
-			if d.Manifest.Rejected != nil {
-				p.rejected += d.Manifest.Rejected.Rows
-			}
-			continue
-		case shards.ResumeConflict:
-			if !cfg.Overwrite {
-				return plan{}, fmt.Errorf("%w: %s was encoded before differently (%s): pass --overwrite to re-encode it, or choose another --output",
-					ErrSettings, in, d.Reason)
-			}
-			log.Warn("re-encoding shard (--overwrite)", slog.String("input", in), slog.String("reason", d.Reason))
-		case shards.ResumeBroken:
-			log.Warn("re-encoding shard whose output does not verify", slog.String("input", in), slog.String("reason", d.Reason))
-		}
-		r, err := cfg.sources.open(ctx, in, cfg.Columns)
-		if err != nil {
-			fail(classify(err))
-			continue
-		}
-		rows := r.NumRows()
-		r.Close()
-		ident.Rows = rows
-		p.totalRows += rows
-		p.tasks = append(p.tasks, shardTask{
-			index: len(p.tasks), input: in, base: base, ident: ident, rows: rows,
-			meta: shards.Metadata{
-				SplashVersion: cfg.Version, ModelSHA256: m.ModelSHA256, TokenizerSHA256: m.TokenizerSHA256,
-				VocabSize: m.Backend.VocabSize(), MaxLength: m.MaxLength, Pooling: m.Pooling.String(),
-				MinWeight: cfg.Encode.Sparsify.MinWeight, TopK: cfg.Encode.Sparsify.TopK, Scale: cfg.Encode.Sparsify.Scale,
-				SourcePath: in, SourceSize: ident.Size, SourceSHA256: ident.SHA256,
-				Extra: encodingMetadata(m, cfg),
-			},
-		})
-	}
-	return p, nil
-}
-
-// ErrSettings marks settings that cannot work together (for example a batch
-// token budget smaller than the max length); the CLI reports bad usage.
-var ErrSettings = errors.New("bad settings")
 
 func nonZeroStats(nnz []int) [3]int {
 	if len(nnz) == 0 {
@@ -518,38 +385,20 @@ func nonZeroStats(nnz []int) [3]int {
 	return [3]int{(total + len(s)/2) / len(s), pct(0.5), pct(0.99)}
 }
 
-// checkOutputsSpareInputs refuses settings under which an impact shard
-// would replace one of the input shards (output directory = input directory
-// with the same format). Inputs sharing a base name are refused earlier, by
-// shards.DiscoverInputs.
-func checkOutputsSpareInputs(cfg Config) error {
-	for _, in := range cfg.Inputs {
-		out := filepath.Join(cfg.OutputDir, shards.InputBase(in)+cfg.Format.Ext())
-		inInfo, err := os.Stat(in)
-		if err != nil {
-			continue // reported when the input is read
-		}
-		if outInfo, err := os.Stat(out); err == nil && os.SameFile(inInfo, outInfo) {
-			return fmt.Errorf("%w: the impact shard for %s would overwrite the input itself: choose another --output", ErrSettings, in)
-		}
-	}
-	return nil
-}
-
 // encodingSettings are the settings beyond those of every run: the role,
 // how texts reach the model, and windows. Only settings that differ from
 // the defaults are listed, so that documents encoded by default keep the
 // settings (and metadata) they had before these existed, and resume.
 func encodingSettings(m *Model, cfg Config) map[string]string {
 	s := map[string]string{}
-	if m.Role != RoleDocument {
+	if m.Role != encode.RoleDocument {
 		s["role"] = m.Role
 	}
-	if k := m.encoderKind(); k != "model" {
+	if k := m.EncoderKind(); k != "model" {
 		s["encoder"] = k
 	}
-	if cfg.LongDocs.windowed() {
-		maps.Copy(s, cfg.LongDocs.settings())
+	if cfg.LongDocs.Windowed() {
+		maps.Copy(s, cfg.LongDocs.Settings())
 	}
 	return s
 }
@@ -568,21 +417,6 @@ func encodingMetadata(m *Model, cfg Config) map[string]string {
 		return nil
 	}
 	return md
-}
-
-// encoderKind names how texts become vectors: "model", "model+echo", "bag"
-// or "bag+idf".
-func (m *Model) encoderKind() string {
-	switch {
-	case m.Bag && m.BagIDF != "":
-		return "bag+idf"
-	case m.Bag:
-		return "bag"
-	case m.Echo:
-		return "model+echo"
-	default:
-		return "model"
-	}
 }
 
 func settingsOf(m *Model, cfg Config) map[string]string {

@@ -13,7 +13,6 @@ import (
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/encode/testmodel"
 	"github.com/splash-encode/splash/gpu"
-	"github.com/splash-encode/splash/gpu/cuda"
 )
 
 // SelftestConfig configures Selftest.
@@ -25,10 +24,13 @@ type SelftestConfig struct {
 	WorkDir   string
 	TestModel testmodel.Config
 	// Docs is the number of synthetic documents encoded (0: 256).
-	Docs     int
-	Hardware Hardware
-	Threads  int
-	Library  string
+	Docs int
+	// Device is the device checked against the CPU; Backend configures
+	// the engine, on the CPU as on the device; Registry opens the backends
+	// and holds the CUDA driver (nil: gpu.Default()).
+	Device   gpu.Selection
+	Backend  gpu.Options
+	Registry *gpu.Registry
 	// Tolerance bounds the largest weight difference between the CPU and
 	// each GPU, and between the CPU and the oracle (0: 1e-4).
 	Tolerance float64
@@ -62,11 +64,17 @@ type SelftestReport struct {
 	// a generated model); OracleMaxDiff is the largest difference.
 	OracleDocs    int
 	OracleMaxDiff float64
-	CPU           Throughput
-	Devices       []DeviceResult
+	// AloneDocs documents of a model given with --model (no oracle) were
+	// encoded on the CPU alone, one per batch, and compared with their
+	// batched vectors: padding and batching must not change a vector.
+	// AloneMaxDiff is the largest difference.
+	AloneDocs    int
+	AloneMaxDiff float64
+	CPU          Throughput
+	Devices      []DeviceResult
 	// DeviceNote says why no GPU ran, when none did.
 	DeviceNote string
-	Kernels    []cuda.KernelCheck
+	Kernels    []gpu.KernelCheck
 	// KernelNote says why the kernels were not checked, when they were not.
 	KernelNote string
 	Pass       bool
@@ -99,12 +107,16 @@ func Selftest(ctx context.Context, cfg SelftestConfig, log *slog.Logger) (Selfte
 
 	// The device first: a device that cannot be used fails the test at
 	// once, before the CPU pass.
+	registry := cfg.Registry
+	if registry == nil {
+		registry = gpu.Default()
+	}
 	var dev *Model
-	if cfg.Hardware.Device.Kind == gpu.CPU {
+	if cfg.Device.Kind == gpu.CPU {
 		rep.DeviceNote = "--device cpu: only the CPU path was run"
 	} else {
 		var err error
-		dev, err = OpenModel(ctx, dir, ModelOptions{Threads: cfg.Threads, Library: cfg.Library, Hardware: cfg.Hardware, Log: log})
+		dev, err = OpenModel(ctx, dir, ModelOptions{Device: cfg.Device, Backend: cfg.Backend, Registry: registry, Log: log})
 		if err != nil {
 			return rep, err
 		}
@@ -117,12 +129,12 @@ func Selftest(ctx context.Context, cfg SelftestConfig, log *slog.Logger) (Selfte
 		}
 	}
 
-	cpuModel, err := OpenModel(ctx, dir, ModelOptions{Threads: cfg.Threads, Library: cfg.Library, Log: log})
+	cpuModel, err := OpenModel(ctx, dir, ModelOptions{Backend: cfg.Backend, Registry: registry, Log: log})
 	if err != nil {
 		return rep, fmt.Errorf("open the model on the CPU: %w", err)
 	}
 	defer cpuModel.Close()
-	want, counts, tp, err := timedEncode(ctx, cpuModel, texts)
+	want, counts, tp, err := timedEncode(ctx, cpuModel, cpuModel.Workers(1), texts)
 	if err != nil {
 		return rep, fmt.Errorf("encode on the CPU: %w", err)
 	}
@@ -133,13 +145,13 @@ func Selftest(ctx context.Context, cfg SelftestConfig, log *slog.Logger) (Selfte
 		if rep.OracleDocs, rep.OracleMaxDiff, err = compareWithOracle(dir, cpuModel, texts, want, 16); err != nil {
 			return rep, err
 		}
+	} else if rep.AloneDocs, rep.AloneMaxDiff, err = compareAlone(ctx, cpuModel, texts, want, 16); err != nil {
+		return rep, err
 	}
 
 	if dev != nil {
 		for i, d := range dev.Devices {
-			one := *dev
-			one.Backend = dev.Backends[i]
-			got, _, tp, err := timedEncode(ctx, &one, texts)
+			got, _, tp, err := timedEncode(ctx, dev, dev.Workers(0)[i:i+1], texts)
 			if err != nil {
 				return rep, fmt.Errorf("encode on %s: %w", d, err)
 			}
@@ -153,18 +165,22 @@ func Selftest(ctx context.Context, cfg SelftestConfig, log *slog.Logger) (Selfte
 			log.Info("selftest: GPU", slog.String("device", d.String()), slog.Float64("docs_per_s", tp.DocsPerS), slog.Float64("max_diff", r.MaxDiff))
 		}
 	}
-	if cfg.Hardware.Device.Kind != gpu.CPU {
+	if cfg.Device.Kind != gpu.CPU {
 		// The kernels need only the driver, not ONNX Runtime's provider:
 		// check them on every selected GPU, also when auto fell back.
 		var gpus []gpu.Device
 		if dev != nil {
 			gpus = dev.Devices
 		} else {
-			gpus, _ = cfg.Hardware.Device.Pick(discover(ctx, cfg.Hardware).Devices)
+			discover := cfg.Backend.Discover
+			if discover == nil {
+				discover = registry.Discover
+			}
+			gpus, _ = cfg.Device.Pick(discover(ctx).Devices)
 		}
 		for _, d := range gpus {
-			check, err := cuda.SelfCheck(ctx, d.Index, 8, 128, vocab, 1)
-			if errors.Is(err, cuda.ErrDisabled) {
+			check, err := registry.Driver().SelfCheck(ctx, d.Index, 8, 128, vocab, 1)
+			if errors.Is(err, gpu.ErrNoDriver) {
 				rep.KernelNote = "splash's own CUDA kernels are not compiled into this build (build with -tags cuda to check them)"
 				break
 			}
@@ -178,7 +194,9 @@ func Selftest(ctx context.Context, cfg SelftestConfig, log *slog.Logger) (Selfte
 	if rep.KernelNote == "" && len(rep.Kernels) == 0 {
 		rep.KernelNote = "no GPU: splash's own CUDA kernels were not run"
 	}
-	rep.Pass = rep.OracleMaxDiff <= rep.Tolerance
+	// A run that compared nothing has not passed.
+	rep.Pass = rep.OracleDocs+rep.AloneDocs+len(rep.Devices) > 0
+	rep.Pass = rep.Pass && rep.OracleMaxDiff <= rep.Tolerance && rep.AloneMaxDiff <= rep.Tolerance
 	for _, d := range rep.Devices {
 		rep.Pass = rep.Pass && d.MaxDiff <= rep.Tolerance
 	}
@@ -204,29 +222,62 @@ func generateSelftestModel(dir string, mc testmodel.Config) error {
 	return nil
 }
 
-// timedEncode encodes texts once to warm the session up (first use of
-// every batch shape, the GPU's libraries) and once timed.
-func timedEncode(ctx context.Context, m *Model, texts []string) ([]Result, Counts, Throughput, error) {
-	e, err := NewEncoder(m, EncodeOptions{BatchTokens: m.BatchTokens(0), MaxBatch: 128, Sparsify: encode.DefaultSparsifyOptions()})
-	if err != nil {
-		return nil, Counts{}, Throughput{}, err
+// timedEncode encodes texts through encode's stream on workers, once to
+// warm the session up (first use of every batch shape, the GPU's
+// libraries) and once timed.
+func timedEncode(ctx context.Context, m *Model, workers []encode.Worker, texts []string) ([]encode.Result, encode.Counts, Throughput, error) {
+	cfg := encode.StreamConfig{
+		Options: encode.EncodeOptions{BatchTokens: m.BatchTokens(0), MaxBatch: 128, Sparsify: encode.DefaultSparsifyOptions()},
+		Workers: workers,
 	}
-	if _, _, err := e.Encode(ctx, texts); err != nil {
-		return nil, Counts{}, Throughput{}, err
+	if err := cfg.Options.Check(m.MaxLength); err != nil {
+		return nil, encode.Counts{}, Throughput{}, err
+	}
+	if _, _, err := encode.EncodeTexts(ctx, m.Model, texts, cfg); err != nil {
+		return nil, encode.Counts{}, Throughput{}, err
 	}
 	start := time.Now()
-	res, counts, err := e.Encode(ctx, texts)
+	res, counts, err := encode.EncodeTexts(ctx, m.Model, texts, cfg)
 	if err != nil {
-		return nil, Counts{}, Throughput{}, err
+		return nil, encode.Counts{}, Throughput{}, err
 	}
 	wall := time.Since(start)
 	s := max(wall.Seconds(), 1e-9)
 	return res, counts, Throughput{Wall: wall, DocsPerS: float64(len(texts)) / s, TokensPerS: float64(counts.Tokens) / s}, nil
 }
 
+// compareAlone encodes the first n texts that have content tokens one per
+// batch (no padding, no neighbours) and compares them with their batched
+// vectors got: the check of a model without an oracle.
+func compareAlone(ctx context.Context, m *Model, texts []string, got []encode.Result, n int) (int, float64, error) {
+	var picked []string
+	var idx []int
+	for k, text := range texts {
+		if len(picked) == n {
+			break
+		}
+		if len(m.Tokenizer.Encode(text, m.MaxLength).IDs) > m.Tokenizer.NumSpecialTokens() {
+			picked, idx = append(picked, text), append(idx, k)
+		}
+	}
+	cfg := encode.StreamConfig{
+		Options: encode.EncodeOptions{BatchTokens: m.BatchTokens(0), MaxBatch: 1, Sparsify: encode.DefaultSparsifyOptions()},
+		Workers: m.Workers(1),
+	}
+	alone, _, err := encode.EncodeTexts(ctx, m.Model, picked, cfg)
+	if err != nil {
+		return 0, 0, fmt.Errorf("encode one document at a time: %w", err)
+	}
+	worst := 0.0
+	for i, k := range idx {
+		worst = math.Max(worst, maxVecDiff(got[k].Vec, alone[i].Vec, m.Backend.VocabSize()))
+	}
+	return len(picked), worst, nil
+}
+
 // compareWithOracle compares the CPU's vectors of the first n documents
 // that have content with the float64 forward pass of the generated model.
-func compareWithOracle(dir string, m *Model, texts []string, got []Result, n int) (int, float64, error) {
+func compareWithOracle(dir string, m *Model, texts []string, got []encode.Result, n int) (int, float64, error) {
 	o, err := testmodel.LoadOracle(dir)
 	if err != nil {
 		return 0, 0, fmt.Errorf("load the float64 oracle: %w", err)
@@ -272,13 +323,4 @@ func maxVecDiff(a, b encode.SparseVec, vocab int) float64 {
 		worst = math.Max(worst, math.Abs(da[j]-db[j]))
 	}
 	return worst
-}
-
-// discover runs the hardware's GPU discovery (gpu.Discover unless a test
-// replaced it).
-func discover(ctx context.Context, hw Hardware) gpu.Discovery {
-	if hw.Discover != nil {
-		return hw.Discover(ctx)
-	}
-	return gpu.Discover(ctx)
 }

@@ -16,9 +16,9 @@ import (
 	"golang.org/x/net/html"
 	"gonum.org/v1/plot"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/shardstats"
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/shards"
+	"github.com/splash-encode/splash/shards/stats"
 )
 
 // fixtureRow is a row of a hand-built shard.
@@ -498,7 +498,7 @@ func TestWriteAtomicAndErrors(t *testing.T) {
 // TestManyShards: past maxNamedShards the per-shard plots count shards by
 // position instead of naming them, and still draw every shard.
 func TestManyShards(t *testing.T) {
-	r := &Report{Dir: "many", Options: Options{}.withDefaults(), Total: shardstats.New()}
+	r := &Report{Dir: "many", Options: Options{}.withDefaults(), Total: stats.New()}
 	for i := range 3 * maxNamedShards {
 		r.Total.Add(shards.Row{NumTokens: 5, Vec: encode.SparseVec{Terms: []uint32{uint32(i % 7)}, Weights: []float32{1}, Impacts: []uint16{100}}})
 		m := &shards.Manifest{Stats: &shards.ManifestStats{Documents: 10, Tokens: 90, PaddedTokens: 100, Seconds: float64(1 + i%5)}}
@@ -523,7 +523,7 @@ func TestManyShards(t *testing.T) {
 // positive value; renderSVG turns that into an error.
 func TestPlotPanicBecomesError(t *testing.T) {
 	p := newPlot("broken", "x", "y")
-	p.Add(histogram([]shardstats.Bin{{Lo: 0, Hi: 1, Count: 0}}, colorBlue, true))
+	p.Add(histogram([]stats.Bin{{Lo: 0, Hi: 1, Count: 0}}, colorBlue, true))
 	p.Y.Scale = plot.LogScale{}
 	if _, err := renderSVG(p, plotWidth, plotHeight); err == nil || !strings.Contains(err.Error(), "broken") {
 		t.Errorf("renderSVG = %v, want an error naming the plot", err)

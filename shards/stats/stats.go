@@ -1,4 +1,4 @@
-// Package shardstats computes what `splash inspect` and `splash report` say
+// Package stats computes what `splash inspect` and `splash report` say
 // about impact shards: row, token, empty and truncated counts, the
 // distribution of non-zeros per row, the distribution of weights, and the
 // document frequency of every term.
@@ -9,7 +9,7 @@
 // Weights are bucketed by their float32 value truncated to its 8 leading
 // significant bits (the bfloat16 of the value, rounded toward zero), so the
 // weight histogram places a weight at most 1/128 of its value too low.
-package shardstats
+package stats
 
 import (
 	"cmp"

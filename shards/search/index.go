@@ -1,4 +1,4 @@
-// Package retrieval searches impact shards exactly: it builds an in-memory
+// Package search searches impact shards exactly: it builds an in-memory
 // inverted index of document shards and scores query shards against it,
 // writing TREC run files. It is what `splash search` runs, a check of an
 // encoding's retrieval quality without an external engine.
@@ -29,7 +29,7 @@
 // 8 bytes and one 4-byte mark per document. Queries are streamed and the run
 // is written as it is produced, in query order, with at most a few queries
 // per worker in flight.
-package retrieval
+package search
 
 import (
 	"errors"

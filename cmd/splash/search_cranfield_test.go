@@ -1,8 +1,9 @@
-package retrieval
+package main
 
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -12,55 +13,53 @@ import (
 	"time"
 
 	"github.com/splash-encode/splash/cmd/splash/internal/job"
-	"github.com/splash-encode/splash/cmd/splash/internal/trec"
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/encode/testmodel"
 	"github.com/splash-encode/splash/gpu/ort"
 	"github.com/splash-encode/splash/shards"
+	"github.com/splash-encode/splash/shards/search"
+	"github.com/splash-encode/splash/shards/trec"
 )
 
-const (
-	sharedDir     = "../../../../../shared"
-	cranfieldDir  = sharedDir + "/data/cranfield/parquet"
-	bertTokenizer = sharedDir + "/models/bert-base-uncased/tokenizer.json"
-)
+// cranfieldParquet is the directory of the Cranfield shards of ../shared.
+const cranfieldParquet = "../../../shared/data/cranfield/parquet"
 
-// encodeCranfield encodes the first Cranfield document shard (350
+// encodeCranfieldForIndex encodes the first Cranfield document shard (350
 // documents, truncated to 64 tokens to keep the test short) and the 225
 // queries with a one-layer test model, and returns the two output
 // directories. It skips without ONNX Runtime or the shared data.
-func encodeCranfield(t *testing.T) (docs, queries string) {
+func encodeCranfieldForIndex(t *testing.T) (docs, queries string) {
 	t.Helper()
-	if _, err := ort.ResolveLibrary(""); err != nil {
+	if err := ort.Usable(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
-	docShard := filepath.Join(cranfieldDir, "docs-00000.parquet")
+	docShard := filepath.Join(cranfieldParquet, "docs-00000.parquet")
 	if m, _ := filepath.Glob(docShard); len(m) == 0 {
-		t.Skipf("skipping: no Cranfield shards at %s (../shared must stand beside the checkout)", cranfieldDir)
+		t.Skipf("skipping: no Cranfield shards at %s (../shared must stand beside the checkout)", cranfieldParquet)
 	}
 	root := t.TempDir()
 	model := filepath.Join(root, "model")
-	if err := testmodel.Generate(model, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 5}, bertTokenizer); err != nil {
+	if err := testmodel.Generate(model, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 5}, sharedBert); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	run := func(out, input string, cols shards.Columns, maxLen int) {
 		cfg := job.Config{ModelDir: model, Inputs: []string{input}, OutputDir: out, Format: shards.FormatParquet,
 			Columns: cols, MaxLength: maxLen,
-			Encode: job.EncodeOptions{BatchTokens: 8192, MaxBatch: 64, Sparsify: encode.DefaultSparsifyOptions()}}
+			Encode: encode.EncodeOptions{BatchTokens: 8192, MaxBatch: 64, Sparsify: encode.DefaultSparsifyOptions()}}
 		if _, err := job.Run(context.Background(), cfg, log); err != nil {
 			t.Fatal(err)
 		}
 	}
 	docs, queries = filepath.Join(root, "docs"), filepath.Join(root, "queries")
 	run(docs, docShard, shards.Columns{Title: "title"}, 64)
-	run(queries, filepath.Join(cranfieldDir, "queries.parquet"), shards.Columns{}, 32)
+	run(queries, filepath.Join(cranfieldParquet, "queries.parquet"), shards.Columns{}, 32)
 	return docs, queries
 }
 
-// readRows reads every row of the impact shards in dir (not through
-// Collection).
-func readRows(t *testing.T, dir string) []shards.Row {
+// readAllRows reads every row of the impact shards in dir (not through
+// search.Collection).
+func readAllRows(t *testing.T, dir string) []shards.Row {
 	t.Helper()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.parquet"))
 	var rows []shards.Row
@@ -78,8 +77,8 @@ func readRows(t *testing.T, dir string) []shards.Row {
 // bruteForce scores q against every document by merging the two sorted
 // term lists, keeps the scores > 0, and ranks them by score descending and
 // id ascending: the full ranking, without an index.
-func bruteForce(q encode.SparseVec, docs []shards.Row, scoring Scoring) []Hit {
-	var hits []Hit
+func bruteForce(q encode.SparseVec, docs []shards.Row, scoring search.Scoring) []search.Hit {
+	var hits []search.Hit
 	for _, d := range docs {
 		var ints int64
 		var floats float64
@@ -98,14 +97,14 @@ func bruteForce(q encode.SparseVec, docs []shards.Row, scoring Scoring) []Hit {
 			}
 		}
 		score := floats
-		if scoring == ScoreImpacts {
+		if scoring == search.ScoreImpacts {
 			score = float64(ints)
 		}
 		if score > 0 {
-			hits = append(hits, Hit{d.DocID, score})
+			hits = append(hits, search.Hit{DocID: d.DocID, Score: score})
 		}
 	}
-	slices.SortFunc(hits, func(a, b Hit) int {
+	slices.SortFunc(hits, func(a, b search.Hit) int {
 		if a.Score != b.Score {
 			if a.Score > b.Score {
 				return -1
@@ -120,26 +119,27 @@ func bruteForce(q encode.SparseVec, docs []shards.Row, scoring Scoring) []Hit {
 // TestIndexMatchesBruteForceOnCranfield compares the index search with the
 // brute-force ranking for every Cranfield query, in both scoring modes, for
 // a cutoff inside the ranking and one beyond the collection, and the run
-// that SearchAll writes from the shard directories with the brute-force
-// top 100.
+// that search.SearchAll writes from the shard directories with the
+// brute-force top 100. It tests package search (shards/search) but lives
+// here: encoding the collection needs the encoder job, internal to the CLI.
 func TestIndexMatchesBruteForceOnCranfield(t *testing.T) {
 	start := time.Now()
-	docsDir, queriesDir := encodeCranfield(t)
+	docsDir, queriesDir := encodeCranfieldForIndex(t)
 	t.Logf("encoded in %v", time.Since(start))
-	docs, queries := readRows(t, docsDir), readRows(t, queriesDir)
-	dc, err := OpenCollection(docsDir)
+	docs, queries := readAllRows(t, docsDir), readAllRows(t, queriesDir)
+	dc, err := search.OpenCollection(docsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	qc, err := OpenCollection(queriesDir)
+	qc, err := search.OpenCollection(queriesDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := SameVocabulary(dc, qc); err != nil {
+	if err := search.SameVocabulary(dc, qc); err != nil {
 		t.Fatal(err)
 	}
-	for _, scoring := range []Scoring{ScoreImpacts, ScoreWeights} {
-		ix, err := BuildIndex(context.Background(), dc, scoring)
+	for _, scoring := range []search.Scoring{search.ScoreImpacts, search.ScoreWeights} {
+		ix, err := search.BuildIndex(context.Background(), dc, scoring)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func TestIndexMatchesBruteForceOnCranfield(t *testing.T) {
 		}
 		s := ix.NewSearcher()
 		withHits, ties := 0, 0
-		brute := map[string][]Hit{}
+		brute := map[string][]search.Hit{}
 		for _, q := range queries {
 			want := bruteForce(q.Vec, docs, scoring)
 			brute[q.DocID] = want
@@ -176,7 +176,7 @@ func TestIndexMatchesBruteForceOnCranfield(t *testing.T) {
 		if withHits < len(queries)*9/10 {
 			t.Errorf("%s: only %d of %d queries have hits", scoring, withHits, len(queries))
 		}
-		if scoring == ScoreImpacts && ties == 0 {
+		if scoring == search.ScoreImpacts && ties == 0 {
 			t.Errorf("no tied scores in any ranking: the tie order is untested")
 		}
 		t.Logf("%s: %d queries, %d with hits, %d ties", scoring, len(queries), withHits, ties)
@@ -184,7 +184,7 @@ func TestIndexMatchesBruteForceOnCranfield(t *testing.T) {
 		// The run written from the shard directories.
 		var buf bytes.Buffer
 		rw, _ := trec.NewRunWriter(&buf, "test")
-		stats, err := SearchAll(context.Background(), ix, qc.Queries, RunOptions{K: 100, Workers: 3}, rw)
+		stats, err := search.SearchAll(context.Background(), ix, qc.Queries, search.RunOptions{K: 100, Workers: 3}, rw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,4 +209,12 @@ func TestIndexMatchesBruteForceOnCranfield(t *testing.T) {
 			}
 		}
 	}
+}
+
+func hitString(hits []search.Hit) string {
+	var parts []string
+	for _, h := range hits {
+		parts = append(parts, fmt.Sprintf("%s:%g", h.DocID, h.Score))
+	}
+	return strings.Join(parts, " ")
 }

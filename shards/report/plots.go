@@ -17,7 +17,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/shardstats"
+	"github.com/splash-encode/splash/shards/stats"
 )
 
 // Figure is one plot of the page: an SVG, or a note saying why there is none.
@@ -264,7 +264,7 @@ func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-func histogram(bins []shardstats.Bin, fill color.Color, logY bool) *plotter.Histogram {
+func histogram(bins []stats.Bin, fill color.Color, logY bool) *plotter.Histogram {
 	h := &plotter.Histogram{FillColor: fill, LineStyle: plotter.DefaultLineStyle, LogY: logY}
 	h.LineStyle.Color = color.White
 	h.LineStyle.Width = vg.Points(0.5)

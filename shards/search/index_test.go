@@ -1,4 +1,4 @@
-package retrieval
+package search
 
 import (
 	"bytes"
@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/trec"
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/shards/trec"
 )
 
 // vec builds a vector from (term, weight, impact) triples.

@@ -1,4 +1,4 @@
-package retrieval
+package search
 
 import (
 	"context"
@@ -7,9 +7,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/trec"
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/shards"
+	"github.com/splash-encode/splash/shards/trec"
 )
 
 // BuildIndex reads every document of c into an index scored with scoring.

@@ -1,4 +1,4 @@
-package shardstats
+package stats
 
 import (
 	"context"

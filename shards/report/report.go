@@ -12,7 +12,7 @@
 // replaced by a note inside its figure.
 //
 // Collect streams every shard once (shards.ReadShard) into the statistics of
-// package shardstats, whose memory is bounded by the vocabulary, not by the
+// package stats, whose memory is bounded by the vocabulary, not by the
 // number of documents; per shard only its counts are kept.
 package report
 
@@ -26,8 +26,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/splash-encode/splash/cmd/splash/internal/shardstats"
 	"github.com/splash-encode/splash/shards"
+	"github.com/splash-encode/splash/shards/stats"
 )
 
 // ErrInput marks a problem with the directory a report is made of: missing,
@@ -59,9 +59,9 @@ type Report struct {
 	// Shards are the directory's impact shards, in name order.
 	Shards []Shard
 	// Total holds the statistics of all rows.
-	Total *shardstats.Stats
+	Total *stats.Stats
 	// TopTerms are the Options.TopTerms terms in most documents.
-	TopTerms []shardstats.TermDF
+	TopTerms []stats.TermDF
 	// Settings lists the encoding settings read from the shards' metadata,
 	// each with its distinct values in shard order (more than one value
 	// means the directory mixes settings).
@@ -107,18 +107,18 @@ func Collect(ctx context.Context, dir string, opts Options) (*Report, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%w: %s is not a directory (want a splash encode output directory)", ErrInput, dir)
 	}
-	files, err := shardstats.ListShards(dir)
+	files, err := stats.ListShards(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%w: %s holds no impact shard (*.parquet or *.arrow)", ErrInput, dir)
 	}
-	vocab, err := shardstats.Vocabulary(dir)
+	vocab, err := stats.Vocabulary(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	r := &Report{Dir: dir, Options: opts, Total: shardstats.New()}
+	r := &Report{Dir: dir, Options: opts, Total: stats.New()}
 	if vocab == nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("%s has no %s: terms are shown by id", dir, shards.VocabularyFile))
 	}
@@ -150,7 +150,7 @@ func collectShard(ctx context.Context, r *Report, path string, settings *setting
 		return sh, fmt.Errorf("read %s: metadata: %w", path, err)
 	}
 	settings.add(meta)
-	s := shardstats.New()
+	s := stats.New()
 	if err := s.Read(ctx, path, nil); err != nil {
 		return sh, err
 	}

@@ -1,4 +1,4 @@
-package ort
+package encode
 
 import (
 	"errors"
@@ -8,9 +8,17 @@ import (
 	"path/filepath"
 )
 
+// ErrBadModel marks a model whose files do not fit what splash needs (a
+// graph without the inputs or outputs it feeds and reads, bytes that are
+// not a model): retrying will not help. Engines wrap it (gpu/ort's
+// ErrBadModel is this error), so that callers tell bad model files from
+// other failures without knowing the engine.
+var ErrBadModel = errors.New("unsupported model")
+
 // ModelFile returns the ONNX file of a model directory: model.onnx, or
 // onnx/model.onnx as some exports lay it out. A path to a .onnx file is
-// returned as is.
+// returned as is. A directory holding neither fails with an error that
+// wraps fs.ErrNotExist.
 func ModelFile(dir string) (string, error) {
 	st, err := os.Stat(dir)
 	if err != nil {

@@ -1,6 +1,7 @@
-package report
+package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,40 +11,37 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/net/html"
+
 	"github.com/splash-encode/splash/cmd/splash/internal/job"
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/encode/testmodel"
 	"github.com/splash-encode/splash/gpu/ort"
 	"github.com/splash-encode/splash/shards"
+	"github.com/splash-encode/splash/shards/report"
 )
 
-const (
-	sharedDir     = "../../../../../shared"
-	cranfieldGlob = sharedDir + "/data/cranfield/parquet/docs-*.parquet"
-	bertTokenizer = sharedDir + "/models/bert-base-uncased/tokenizer.json"
-)
-
-// encodeCranfield encodes the four Cranfield document shards with a small
-// generated model (max length 64, so that many documents are truncated)
-// and returns the output directory; it skips without ONNX Runtime or the
-// shared data.
-func encodeCranfield(t *testing.T) string {
+// encodeCranfieldForReport encodes the four Cranfield document shards
+// with a small generated model (max length 64, so that many documents are
+// truncated) and returns the output directory; it skips without ONNX
+// Runtime or the shared data.
+func encodeCranfieldForReport(t *testing.T) string {
 	t.Helper()
-	if _, err := ort.ResolveLibrary(""); err != nil {
+	if err := ort.Usable(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
-	if m, _ := filepath.Glob(cranfieldGlob); len(m) != 4 {
-		t.Skipf("skipping: no Cranfield shards at %s (../shared must stand beside the checkout)", cranfieldGlob)
+	if m, _ := filepath.Glob(cranfieldDocs); len(m) != 4 {
+		t.Skipf("skipping: no Cranfield shards at %s (../shared must stand beside the checkout)", cranfieldDocs)
 	}
 	model := filepath.Join(t.TempDir(), "model")
-	if err := testmodel.Generate(model, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 11}, bertTokenizer); err != nil {
+	if err := testmodel.Generate(model, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 11}, sharedBert); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "out")
 	cfg := job.Config{
-		ModelDir: model, Inputs: []string{cranfieldGlob}, OutputDir: out, Format: shards.FormatParquet, MaxLength: 64,
+		ModelDir: model, Inputs: []string{cranfieldDocs}, OutputDir: out, Format: shards.FormatParquet, MaxLength: 64,
 		Columns: shards.Columns{Title: "title"},
-		Encode:  job.EncodeOptions{BatchTokens: 2048, MaxBatch: 32, Sparsify: encode.DefaultSparsifyOptions()},
+		Encode:  encode.EncodeOptions{BatchTokens: 2048, MaxBatch: 32, Sparsify: encode.DefaultSparsifyOptions()},
 	}
 	if _, err := job.Run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
@@ -53,10 +51,12 @@ func encodeCranfield(t *testing.T) string {
 
 // TestCranfieldReport makes the report of a real encoded directory and
 // checks its numbers against a plain reading of every row (all non-zero
-// counts sorted in memory, document frequencies counted in a map).
+// counts sorted in memory, document frequencies counted in a map). It
+// tests package report (shards/report) but lives here: encoding the
+// collection needs the encoder job, internal to the CLI.
 func TestCranfieldReport(t *testing.T) {
-	dir := encodeCranfield(t)
-	r, err := Collect(context.Background(), dir, Options{TopTerms: 10})
+	dir := encodeCranfieldForReport(t)
+	r, err := report.Collect(context.Background(), dir, report.Options{TopTerms: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,17 +124,16 @@ func TestCranfieldReport(t *testing.T) {
 	// The page: every figure there; the per-shard run plots drawn exactly
 	// when the manifests hold run statistics (the encoder records them
 	// from some version on).
-	doc, _ := parseReport(t, r)
-	figs := figures(doc)
+	figs := reportFigures(t, r)
 	withStats := r.Shards[0].RunStats() != nil
-	for _, id := range FigureIDs() {
+	for _, id := range report.FigureIDs() {
 		f := figs[id]
 		if f == nil {
 			t.Errorf("no figure %s", id)
 			continue
 		}
-		wantSVG := withStats || (id != FigThrough && id != FigPadding)
-		if got := child(f, "svg") != nil; got != wantSVG {
+		wantSVG := withStats || (id != report.FigThrough && id != report.FigPadding)
+		if got := hasDescendant(f, "svg"); got != wantSVG {
 			t.Errorf("figure %s: svg %v, want %v (manifests with run statistics: %v)", id, got, wantSVG, withStats)
 		}
 	}
@@ -146,4 +145,43 @@ func TestCranfieldReport(t *testing.T) {
 			t.Errorf("setting max length %q, want 64", s.Values)
 		}
 	}
+}
+
+// reportFigures renders r and returns the page's <figure> elements by id.
+func reportFigures(t *testing.T, r *report.Report) map[string]*html.Node {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := r.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := html.Parse(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	figs := map[string]*html.Node{}
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && n.Data == "figure" {
+			for _, a := range n.Attr {
+				if a.Key == "id" {
+					figs[a.Val] = n
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return figs
+}
+
+// hasDescendant reports whether some element below n is a <tag>.
+func hasDescendant(n *html.Node, tag string) bool {
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if (c.Type == html.ElementNode && c.Data == tag) || hasDescendant(c, tag) {
+			return true
+		}
+	}
+	return false
 }
