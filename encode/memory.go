@@ -5,12 +5,20 @@ import (
 	"fmt"
 )
 
-// MemorySource feeds documents held in memory, one slice per shard, in
-// chunks of ReadChunk documents as a file source would. Documents given as
-// Tokenized (prepared once by Model.Prepare) are fed without tokenizing.
+// MemorySource feeds documents held in memory: Docs, one slice per shard,
+// in chunks of ReadChunk documents as a file source would; then Chunks,
+// documents prepared once by Model.Prepare (fed without tokenizing again),
+// chunk by chunk as given, for the shards after those of Docs.
 type MemorySource struct {
-	Docs      [][]Doc
-	Tokenized [][]Tokenized
+	Docs   [][]Doc
+	Chunks []TokenizedChunk
+}
+
+// TokenizedChunk is a chunk of prepared documents of one shard, numbered
+// after the shards of MemorySource.Docs.
+type TokenizedChunk struct {
+	Shard int
+	Docs  []Tokenized
 }
 
 // Read implements Source.
@@ -25,13 +33,12 @@ func (s MemorySource) Read(ctx context.Context, f *Feed) error {
 			return err
 		}
 	}
-	for k, docs := range s.Tokenized {
-		shard := len(s.Docs) + k
-		for lo := 0; lo < len(docs); lo += ReadChunk {
-			if err := f.TokenizedDocs(ctx, shard, docs[lo:min(lo+ReadChunk, len(docs))]); err != nil {
-				return err
-			}
+	for _, c := range s.Chunks {
+		if err := f.TokenizedDocs(ctx, c.Shard, c.Docs); err != nil {
+			return err
 		}
+	}
+	for shard := len(s.Docs); shard < s.Shards(); shard++ {
 		if err := f.Done(ctx, shard); err != nil {
 			return err
 		}
@@ -40,7 +47,13 @@ func (s MemorySource) Read(ctx context.Context, f *Feed) error {
 }
 
 // Shards is the number of shards the source feeds.
-func (s MemorySource) Shards() int { return len(s.Docs) + len(s.Tokenized) }
+func (s MemorySource) Shards() int {
+	n := len(s.Docs)
+	for _, c := range s.Chunks {
+		n = max(n, c.Shard+1)
+	}
+	return n
+}
 
 // CollectSink keeps every document it is given, by shard, in order.
 type CollectSink struct {

@@ -106,3 +106,27 @@ func keepTopK(v *SparseVec, k int) {
 	v.Terms = v.Terms[:k]
 	v.Weights = v.Weights[:k]
 }
+
+// MaxDiff is the largest |a_j - b_j| over every term of either vector,
+// absent terms counting as 0 (both vectors' terms ascending).
+func MaxDiff(a, b SparseVec) float64 {
+	worst := 0.0
+	i, k := 0, 0
+	for i < len(a.Terms) || k < len(b.Terms) {
+		var x, y float64
+		switch {
+		case k == len(b.Terms) || (i < len(a.Terms) && a.Terms[i] < b.Terms[k]):
+			x = float64(a.Weights[i])
+			i++
+		case i == len(a.Terms) || b.Terms[k] < a.Terms[i]:
+			y = float64(b.Weights[k])
+			k++
+		default:
+			x, y = float64(a.Weights[i]), float64(b.Weights[k])
+			i++
+			k++
+		}
+		worst = math.Max(worst, math.Abs(x-y))
+	}
+	return worst
+}

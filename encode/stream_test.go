@@ -431,3 +431,74 @@ func TestEncodeTextsMatchesOneByOne(t *testing.T) {
 		t.Errorf("counted %d documents", counts.Docs)
 	}
 }
+
+// TestMaxDiffMatchesDense checks the sparse difference against the dense
+// definition on random vectors.
+func TestMaxDiffMatchesDense(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	random := func() encode.SparseVec {
+		var v encode.SparseVec
+		for j := uint32(0); j < 64; j++ {
+			if rng.IntN(3) == 0 {
+				v.Terms = append(v.Terms, j)
+				v.Weights = append(v.Weights, rng.Float32()*3)
+			}
+		}
+		return v
+	}
+	for range 500 {
+		a, b := random(), random()
+		da, db := make([]float64, 64), make([]float64, 64)
+		for k, j := range a.Terms {
+			da[j] = float64(a.Weights[k])
+		}
+		for k, j := range b.Terms {
+			db[j] = float64(b.Weights[k])
+		}
+		want := 0.0
+		for j := range da {
+			want = math.Max(want, math.Abs(da[j]-db[j]))
+		}
+		if got := encode.MaxDiff(a, b); got != want {
+			t.Fatalf("MaxDiff(%v, %v) = %v, want %v", a, b, got, want)
+		}
+	}
+}
+
+// TestBenchRunsTheStreamsBatches: Bench's passes run exactly the batches
+// of an encode of the same documents (the same stream), count every
+// document, and time only the backend calls.
+func TestBenchRunsTheStreamsBatches(t *testing.T) {
+	b := &encodetest.Backend{}
+	m := encodetest.Model(t, b, 64)
+	docs := corpus(2, 300, 13)
+	cfg := streamConfig(2)
+	counts, err := encode.Stream(context.Background(), m, cfg, encode.MemorySource{Docs: docs}, encode.DiscardSink{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src encode.MemorySource
+	for shard, ds := range docs {
+		for lo := 0; lo < len(ds); lo += encode.ReadChunk {
+			var chunk []encode.Tokenized
+			for _, d := range ds[lo:min(lo+encode.ReadChunk, len(ds))] {
+				parts, truncated := m.Prepare(d.Text, encode.LongDocs{})
+				chunk = append(chunk, encode.Tokenized{ID: d.ID, Parts: parts, Truncated: truncated})
+			}
+			src.Chunks = append(src.Chunks, encode.TokenizedChunk{Shard: shard, Docs: chunk})
+		}
+	}
+	calls := b.Calls.Load()
+	runs, err := encode.Bench(context.Background(), m, src, encode.BenchConfig{Options: cfg.Options, Window: cfg.Window, Workers: encode.CPUWorkers(b, 2), Repeats: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 3 || b.Calls.Load()-calls != 4*counts.Batches {
+		t.Fatalf("%d runs, %d backend calls; want 3 timed passes and a warm-up of %d batches each", len(runs), b.Calls.Load()-calls, counts.Batches)
+	}
+	for _, r := range runs {
+		if r.Docs != 600 || r.Tokens != counts.Tokens || r.PaddedTokens != counts.PaddedTokens || int64(r.Batches) != counts.Batches || r.Wall <= 0 {
+			t.Errorf("run %+v; the stream counted %+v", r, counts)
+		}
+	}
+}

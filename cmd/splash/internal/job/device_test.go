@@ -238,7 +238,7 @@ func TestMultiGPURunSplitsOnOutOfMemory(t *testing.T) {
 			if g.DocID != w.DocID || g.NumTokens != w.NumTokens || g.Truncated != w.Truncated {
 				t.Fatalf("%s row %d: %s (%d tokens) on the stand-in GPUs, %s (%d tokens) on the CPU", base, i, g.DocID, g.NumTokens, w.DocID, w.NumTokens)
 			}
-			d := maxVecDiff(w.Vec, g.Vec, 30522)
+			d := encode.MaxDiff(w.Vec, g.Vec)
 			worst = max(worst, d)
 			if d > 1e-5 {
 				t.Fatalf("%s: document %s differs by %g", base, w.DocID, d)

@@ -285,7 +285,7 @@ func TestVectorDoesNotDependOnBatch(t *testing.T) {
 	for i, text := range texts {
 		alone := encodeWith(512, 1, []string{text})[0]
 		for name, other := range map[string]encode.Result{"big": big[i], "medium": medium[i], "reversed": reversed[len(texts)-1-i]} {
-			d := maxVecDiff(alone.Vec, other.Vec, m.Backend.VocabSize())
+			d := encode.MaxDiff(alone.Vec, other.Vec)
 			worst = math.Max(worst, d)
 			if d > 1e-5 {
 				t.Fatalf("doc %s: alone vs %s batch differ by %g", docs[i].id, name, d)

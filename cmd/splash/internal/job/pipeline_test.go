@@ -90,7 +90,7 @@ func TestDirectoryRun(t *testing.T) {
 			continue // a quarter suffices (CI time); TestVectorDoesNotDependOnBatch covers batching
 		}
 		res := encodeTexts(t, m, alone, []string{d.text})
-		if diff := maxVecDiff(res[0].Vec, got.Vec, m.Backend.VocabSize()); diff > 1e-5 || res[0].Vec.Len() != got.Vec.Len() {
+		if diff := encode.MaxDiff(res[0].Vec, got.Vec); diff > 1e-5 || res[0].Vec.Len() != got.Vec.Len() {
 			t.Fatalf("document %s: pipeline vector differs from its encoding alone by %g (%d vs %d terms)", d.id, diff, got.Vec.Len(), res[0].Vec.Len())
 		}
 	}

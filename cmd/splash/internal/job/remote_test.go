@@ -12,6 +12,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/encode/testmodel"
 	"github.com/splash-encode/splash/shards"
 )
@@ -133,7 +134,7 @@ func TestObjectStorageRoundTrip(t *testing.T) {
 		t.Fatalf("%d documents from the bucket, %d from local files", len(got), len(want))
 	}
 	for id, w := range want {
-		if g, ok := got[id]; !ok || maxVecDiff(g.Vec, w.Vec, 30522) != 0 || g.NumTokens != w.NumTokens {
+		if g, ok := got[id]; !ok || encode.MaxDiff(g.Vec, w.Vec) != 0 || g.NumTokens != w.NumTokens {
 			t.Fatalf("document %s differs when read from the bucket", id)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -142,68 +141,91 @@ func Selftest(ctx context.Context, cfg SelftestConfig, log *slog.Logger) (Selfte
 	log.Info("selftest: CPU", slog.Int("docs", rep.Docs), slog.Float64("docs_per_s", tp.DocsPerS))
 	vocab := cpuModel.Backend.VocabSize()
 	if rep.Generated {
-		if rep.OracleDocs, rep.OracleMaxDiff, err = compareWithOracle(dir, cpuModel, texts, want, 16); err != nil {
+		if rep.OracleDocs, rep.OracleMaxDiff, err = testmodel.CompareWithOracle(dir, cpuModel.Model, texts, want, 16); err != nil {
 			return rep, err
 		}
-	} else if rep.AloneDocs, rep.AloneMaxDiff, err = compareAlone(ctx, cpuModel, texts, want, 16); err != nil {
+	} else if rep.AloneDocs, rep.AloneMaxDiff, err = encode.CompareAlone(ctx, cpuModel.Model, cpuModel.Workers(1), cpuModel.BatchTokens(0), texts, want, 16); err != nil {
 		return rep, err
 	}
 
 	if dev != nil {
-		for i, d := range dev.Devices {
-			got, _, tp, err := timedEncode(ctx, dev, dev.Workers(0)[i:i+1], texts)
-			if err != nil {
-				return rep, fmt.Errorf("encode on %s: %w", d, err)
-			}
-			r := DeviceResult{Device: d, Throughput: tp}
-			for k := range want {
-				if diff := maxVecDiff(want[k].Vec, got[k].Vec, vocab); diff > r.MaxDiff {
-					r.MaxDiff, r.WorstDoc = diff, k
-				}
-			}
-			rep.Devices = append(rep.Devices, r)
-			log.Info("selftest: GPU", slog.String("device", d.String()), slog.Float64("docs_per_s", tp.DocsPerS), slog.Float64("max_diff", r.MaxDiff))
+		if err := compareDevices(ctx, &rep, dev, texts, want, log); err != nil {
+			return rep, err
 		}
 	}
 	if cfg.Device.Kind != gpu.CPU {
-		// The kernels need only the driver, not ONNX Runtime's provider:
-		// check them on every selected GPU, also when auto fell back.
-		var gpus []gpu.Device
-		if dev != nil {
-			gpus = dev.Devices
-		} else {
-			discover := cfg.Backend.Discover
-			if discover == nil {
-				discover = registry.Discover
-			}
-			gpus, _ = cfg.Device.Pick(discover(ctx).Devices)
-		}
-		for _, d := range gpus {
-			check, err := registry.Driver().SelfCheck(ctx, d.Index, 8, 128, vocab, 1)
-			if errors.Is(err, gpu.ErrNoDriver) {
-				rep.KernelNote = "splash's own CUDA kernels are not compiled into this build (build with -tags cuda to check them)"
-				break
-			}
-			if err != nil {
-				return rep, fmt.Errorf("kernel check on %s: %w", d, err)
-			}
-			log.Info("selftest: kernels", slog.String("device", d.String()), slog.Bool("ok", check.OK))
-			rep.Kernels = append(rep.Kernels, check)
+		if err := checkKernels(ctx, &rep, cfg, registry, dev, vocab, log); err != nil {
+			return rep, err
 		}
 	}
 	if rep.KernelNote == "" && len(rep.Kernels) == 0 {
 		rep.KernelNote = "no GPU: splash's own CUDA kernels were not run"
 	}
-	// A run that compared nothing has not passed.
-	rep.Pass = rep.OracleDocs+rep.AloneDocs+len(rep.Devices) > 0
-	rep.Pass = rep.Pass && rep.OracleMaxDiff <= rep.Tolerance && rep.AloneMaxDiff <= rep.Tolerance
+	rep.Pass = rep.passed()
+	return rep, nil
+}
+
+// passed tells whether every comparison stayed within the tolerance; a run
+// that compared nothing has not passed.
+func (rep SelftestReport) passed() bool {
+	pass := rep.OracleDocs+rep.AloneDocs+len(rep.Devices) > 0
+	pass = pass && rep.OracleMaxDiff <= rep.Tolerance && rep.AloneMaxDiff <= rep.Tolerance
 	for _, d := range rep.Devices {
-		rep.Pass = rep.Pass && d.MaxDiff <= rep.Tolerance
+		pass = pass && d.MaxDiff <= rep.Tolerance
 	}
 	for _, k := range rep.Kernels {
-		rep.Pass = rep.Pass && k.OK
+		pass = pass && k.OK
 	}
-	return rep, nil
+	return pass
+}
+
+// compareDevices encodes texts on each GPU of dev and compares the vectors
+// with the CPU's (want).
+func compareDevices(ctx context.Context, rep *SelftestReport, dev *Model, texts []string, want []encode.Result, log *slog.Logger) error {
+	for i, d := range dev.Devices {
+		got, _, tp, err := timedEncode(ctx, dev, dev.Workers(0)[i:i+1], texts)
+		if err != nil {
+			return fmt.Errorf("encode on %s: %w", d, err)
+		}
+		r := DeviceResult{Device: d, Throughput: tp}
+		for k := range want {
+			if diff := encode.MaxDiff(want[k].Vec, got[k].Vec); diff > r.MaxDiff {
+				r.MaxDiff, r.WorstDoc = diff, k
+			}
+		}
+		rep.Devices = append(rep.Devices, r)
+		log.Info("selftest: GPU", slog.String("device", d.String()), slog.Float64("docs_per_s", tp.DocsPerS), slog.Float64("max_diff", r.MaxDiff))
+	}
+	return nil
+}
+
+// checkKernels checks splash's own CUDA kernels against their twins on
+// every selected GPU. They need only the driver, not ONNX Runtime's
+// provider: also when auto fell back to the CPU.
+func checkKernels(ctx context.Context, rep *SelftestReport, cfg SelftestConfig, registry *gpu.Registry, dev *Model, vocab int, log *slog.Logger) error {
+	var gpus []gpu.Device
+	if dev != nil {
+		gpus = dev.Devices
+	} else {
+		discover := cfg.Backend.Discover
+		if discover == nil {
+			discover = registry.Discover
+		}
+		gpus, _ = cfg.Device.Pick(discover(ctx).Devices)
+	}
+	for _, d := range gpus {
+		check, err := registry.Driver().SelfCheck(ctx, d.Index, 8, 128, vocab, 1)
+		if errors.Is(err, gpu.ErrNoDriver) {
+			rep.KernelNote = "splash's own CUDA kernels are not compiled into this build (build with -tags cuda to check them)"
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("kernel check on %s: %w", d, err)
+		}
+		log.Info("selftest: kernels", slog.String("device", d.String()), slog.Bool("ok", check.OK))
+		rep.Kernels = append(rep.Kernels, check)
+	}
+	return nil
 }
 
 // generateSelftestModel writes the synthetic tokenizer and a test model
@@ -244,83 +266,4 @@ func timedEncode(ctx context.Context, m *Model, workers []encode.Worker, texts [
 	wall := time.Since(start)
 	s := max(wall.Seconds(), 1e-9)
 	return res, counts, Throughput{Wall: wall, DocsPerS: float64(len(texts)) / s, TokensPerS: float64(counts.Tokens) / s}, nil
-}
-
-// compareAlone encodes the first n texts that have content tokens one per
-// batch (no padding, no neighbours) and compares them with their batched
-// vectors got: the check of a model without an oracle.
-func compareAlone(ctx context.Context, m *Model, texts []string, got []encode.Result, n int) (int, float64, error) {
-	var picked []string
-	var idx []int
-	for k, text := range texts {
-		if len(picked) == n {
-			break
-		}
-		if len(m.Tokenizer.Encode(text, m.MaxLength).IDs) > m.Tokenizer.NumSpecialTokens() {
-			picked, idx = append(picked, text), append(idx, k)
-		}
-	}
-	cfg := encode.StreamConfig{
-		Options: encode.EncodeOptions{BatchTokens: m.BatchTokens(0), MaxBatch: 1, Sparsify: encode.DefaultSparsifyOptions()},
-		Workers: m.Workers(1),
-	}
-	alone, _, err := encode.EncodeTexts(ctx, m.Model, picked, cfg)
-	if err != nil {
-		return 0, 0, fmt.Errorf("encode one document at a time: %w", err)
-	}
-	worst := 0.0
-	for i, k := range idx {
-		worst = math.Max(worst, maxVecDiff(got[k].Vec, alone[i].Vec, m.Backend.VocabSize()))
-	}
-	return len(picked), worst, nil
-}
-
-// compareWithOracle compares the CPU's vectors of the first n documents
-// that have content with the float64 forward pass of the generated model.
-func compareWithOracle(dir string, m *Model, texts []string, got []encode.Result, n int) (int, float64, error) {
-	o, err := testmodel.LoadOracle(dir)
-	if err != nil {
-		return 0, 0, fmt.Errorf("load the float64 oracle: %w", err)
-	}
-	compared, worst := 0, 0.0
-	for k, text := range texts {
-		if compared == n {
-			break
-		}
-		ids := m.Tokenizer.Encode(text, m.MaxLength).IDs
-		if len(ids) <= m.Tokenizer.NumSpecialTokens() {
-			continue
-		}
-		want := o.Pooled(ids, m.Pooling.String())
-		if want == nil {
-			return 0, 0, fmt.Errorf("the oracle cannot run document %d", k)
-		}
-		dense := make([]float64, len(want))
-		for i, j := range got[k].Vec.Terms {
-			dense[j] = float64(got[k].Vec.Weights[i])
-		}
-		for j := range want {
-			worst = math.Max(worst, math.Abs(want[j]-dense[j]))
-		}
-		compared++
-	}
-	return compared, worst, nil
-}
-
-// maxVecDiff is the largest |a_j - b_j| over the vocabulary, absent terms
-// counting as 0.
-func maxVecDiff(a, b encode.SparseVec, vocab int) float64 {
-	da := make([]float64, vocab)
-	for k, j := range a.Terms {
-		da[j] = float64(a.Weights[k])
-	}
-	db := make([]float64, vocab)
-	for k, j := range b.Terms {
-		db[j] = float64(b.Weights[k])
-	}
-	worst := 0.0
-	for j := range da {
-		worst = math.Max(worst, math.Abs(da[j]-db[j]))
-	}
-	return worst
 }
