@@ -502,3 +502,48 @@ func TestBenchRunsTheStreamsBatches(t *testing.T) {
 		}
 	}
 }
+
+// leakyBackend forgets the attention mask: padding positions count as
+// tokens, as a backend with a masking bug would.
+type leakyBackend struct{ *encodetest.Backend }
+
+func (b leakyBackend) Encode(ctx context.Context, batch *encode.Batch, out []float32) error {
+	leaked := *batch
+	leaked.AttentionMask = make([]int64, len(batch.AttentionMask))
+	for i := range leaked.AttentionMask {
+		leaked.AttentionMask[i] = 1
+	}
+	return b.Backend.Encode(ctx, &leaked, out)
+}
+
+// TestCompareAloneCatchesPaddingLeaks: the check `selftest --model` runs
+// without an oracle finds no difference for a correct backend and a large
+// one for a backend whose batched vectors depend on their padding.
+func TestCompareAloneCatchesPaddingLeaks(t *testing.T) {
+	texts := testmodel.SyntheticCorpus(40, 6)
+	for _, c := range []struct {
+		name  string
+		leaky bool
+	}{{"correct", false}, {"leaky", true}} {
+		b := &encodetest.Backend{}
+		m := encodetest.Model(t, b, 512) // documents of many lengths: batches hold padding
+		workers := encode.CPUWorkers(b, 1)
+		if c.leaky {
+			workers = encode.CPUWorkers(leakyBackend{b}, 1)
+		}
+		cfg := streamConfig(1)
+		cfg.Options.BatchTokens = 8192
+		cfg.Workers = workers
+		got, _, err := encode.EncodeTexts(context.Background(), m, texts, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, worst, err := encode.CompareAlone(context.Background(), m, workers, 8192, texts, got, 16)
+		if err != nil || n != 16 {
+			t.Fatalf("%s: compared %d documents (%v)", c.name, n, err)
+		}
+		if (worst == 0) == c.leaky {
+			t.Errorf("%s backend: largest difference %g", c.name, worst)
+		}
+	}
+}

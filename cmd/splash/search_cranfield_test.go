@@ -58,16 +58,10 @@ func encodeCranfieldForIndex(t *testing.T) (docs, queries string) {
 }
 
 // readAllRows reads every row of the impact shards in dir (not through
-// search.Collection).
+// search.Collection); a directory without rows fails the test.
 func readAllRows(t *testing.T, dir string) []shards.Row {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "*.parquet"))
-	var rows []shards.Row
-	for _, f := range files {
-		if err := shards.ReadShard(f, func(r shards.Row) error { rows = append(rows, r); return nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rows := readDirRows(t, dir)
 	if len(rows) == 0 {
 		t.Fatalf("no rows in %s", dir)
 	}
