@@ -2,6 +2,8 @@
 # demo.sh installs what splash needs, builds it, generates a small test model
 # (random weights: its vectors are not meaningful) and encodes the bundled
 # sample documents (demo/corpus.jsonl) into an impact shard under demo/out/.
+# It needs nothing beside the checkout: the model's vocabulary is the
+# bert-base-uncased tokenizer bundled in demo/tokenizer/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -13,7 +15,7 @@ OUT="demo/out"
 rm -rf "$OUT/output"
 mkdir -p "$OUT"
 if [[ ! -f "$OUT/model/model.onnx" ]]; then
-  bin/splash model gen-test --out "$OUT/model" --layers 2 --hidden 64 --heads 4 --seed 1
+  bin/splash model gen-test --out "$OUT/model" --tokenizer demo/tokenizer/tokenizer.json --layers 2 --hidden 64 --heads 4 --seed 1
 fi
 go run ./scripts/democorpus demo/corpus.jsonl "$OUT/input/corpus.parquet"
 
