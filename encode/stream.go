@@ -148,7 +148,6 @@ type shardEnd struct {
 // Feed is how a Source hands documents to the stream. Its methods are
 // called from the source's goroutine only.
 type Feed struct {
-	model  *Model
 	chunks chan<- pipeline.Chunk[item]
 	ends   chan<- shardEnd
 	index  int64
@@ -248,7 +247,7 @@ func Stream(ctx context.Context, m *Model, cfg StreamConfig, src Source, sink Si
 	ends := make(chan shardEnd, max(cfg.Shards, 1))
 
 	g.Go(func(ctx context.Context) error {
-		err := src.Read(ctx, &Feed{model: m, chunks: chunks, ends: ends, docs: map[int]int64{}})
+		err := src.Read(ctx, &Feed{chunks: chunks, ends: ends, docs: map[int]int64{}})
 		if err == nil {
 			close(chunks)
 			close(ends)

@@ -45,7 +45,7 @@ func Bench(ctx context.Context, m *Model, cfg BenchConfig) ([]encode.BenchRun, e
 		}
 	}
 	return encode.Bench(ctx, m.Model, src, encode.BenchConfig{
-		Options: cfg.Encode, Window: cfg.Window, Workers: m.Workers(max(cfg.Workers, 1)), Repeats: cfg.Repeats, Cold: cfg.Cold,
+		Options: cfg.Encode, Window: cfg.Window, Workers: m.Workers(cfg.Workers), Repeats: cfg.Repeats, Cold: cfg.Cold,
 	})
 }
 
