@@ -162,12 +162,36 @@ func openInput(ra io.ReaderAt, size int64, path string, cols Columns) (*InputRea
 		if sum != r.numRows {
 			return fmt.Errorf("%w: row groups hold %d rows, footer says %d", ErrInvalidInput, sum, r.numRows)
 		}
-		return nil
+		return r.checkPages(ra, size)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open input %s: %w", path, err)
 	}
 	return r, nil
+}
+
+// checkPages checks the page headers of the column chunks the reader will
+// read (see checkChunkPages) before parquet-go trusts them.
+func (r *InputReader) checkPages(ra io.ReaderAt, size int64) error {
+	groups := r.pf.Metadata().RowGroups
+	if len(groups) != len(r.rowGroups) {
+		return fmt.Errorf("%w: footer lists %d row groups, the reader %d", ErrInvalidInput, len(groups), len(r.rowGroups))
+	}
+	for g := range groups {
+		for _, c := range []column{r.id, r.text, r.title} {
+			if c.index < 0 {
+				continue
+			}
+			chunks := groups[g].Columns
+			if c.index >= len(chunks) {
+				return fmt.Errorf("%w: row group %d: column %q: row group has %d column chunks", ErrInvalidInput, g, c.name, len(chunks))
+			}
+			if err := checkChunkPages(ra, size, &chunks[c.index].MetaData); err != nil {
+				return fmt.Errorf("row group %d, column %q: %w", g, c.name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // lookupColumn finds a top-level leaf column and checks its type.
