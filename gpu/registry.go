@@ -13,8 +13,21 @@ import (
 	"github.com/splash-encode/splash/encode"
 )
 
-// DefaultEngine is the engine Options.Engine "" names: ONNX Runtime (gpu/ort).
-const DefaultEngine = "ort"
+// Engines by name. Options.Engine "" (or EngineAuto) picks EngineCUDA on
+// GPUs, when it is registered, and EngineORT on the CPU.
+const (
+	// EngineAuto chooses per device: splash's CUDA engine on GPUs, ONNX
+	// Runtime on the CPU.
+	EngineAuto = "auto"
+	// EngineORT is ONNX Runtime (gpu/ort): the CPU, and GPUs through its
+	// CUDA and TensorRT execution providers when a GPU build is installed.
+	EngineORT = "ort"
+	// EngineCUDA is splash's own CUDA engine (gpu/cuda): GPUs only.
+	EngineCUDA = "cuda"
+)
+
+// DefaultEngine is the engine that runs models on the CPU: ONNX Runtime.
+const DefaultEngine = EngineORT
 
 // ErrUnavailable marks an engine's report that it cannot run on a GPU on
 // this machine (its GPU libraries, or the driver, do not load): --device
@@ -90,9 +103,14 @@ type KernelCheck struct {
 // Options configure the backends Open makes: the engine, the pooling and
 // the session settings, the GPU settings, and where warnings go.
 type Options struct {
-	// Engine names the registered engine that runs the model; "" means
-	// DefaultEngine ("ort").
+	// Engine names the registered engine that runs the model; "" and
+	// EngineAuto mean EngineCUDA on GPUs (EngineORT when no CUDA engine is
+	// registered) and EngineORT on the CPU.
 	Engine string
+	// Precision is the CUDA engine's arithmetic: "fp32", "tf32", "bf16",
+	// "fp16", or "" for its default (bf16 on GPUs with bf16 tensor cores,
+	// else fp16). Other engines ignore it.
+	Precision string
 	// Pooling is the SPLADE pooling the backends end in.
 	Pooling encode.Pooling
 	// Threads bounds the engine's intra-op threads on the CPU (0: all
@@ -305,7 +323,7 @@ func (r *Registry) Discover(ctx context.Context) Discovery {
 // GPU (ErrUnavailable), and records why in Backends.Fallback; --device cuda
 // fails instead.
 func (r *Registry) Open(ctx context.Context, modelDir string, sel Selection, opts Options) (*Backends, error) {
-	engine, err := r.Engine(opts.Engine)
+	cpuEngine, gpuEngine, err := r.enginesFor(opts.Engine)
 	if err != nil {
 		return nil, err
 	}
@@ -314,19 +332,27 @@ func (r *Registry) Open(ctx context.Context, modelDir string, sel Selection, opt
 		log = slog.New(slog.DiscardHandler)
 	}
 	// openCPU opens the CPU backend; for an auto fallback it logs the
-	// warning with the whole reason and records its short form.
-	openCPU := func(short, why string) (*Backends, error) {
-		if why != "" {
+	// reason (a warning when a GPU was found but cannot be used, an info
+	// line when there is none) and records its short form.
+	openCPU := func(short, why string, found bool) (*Backends, error) {
+		switch {
+		case why == "":
+		case found:
 			log.Warn("--device auto: encoding on the CPU", slog.String("reason", why))
+		default:
+			log.Info("--device auto: encoding on the CPU", slog.String("reason", why))
 		}
-		b, err := engine.Open(ctx, modelDir, nil, opts)
+		if cpuEngine == nil {
+			return nil, fmt.Errorf("the %s engine runs on GPUs only: use --device cuda, or --engine %s for the CPU", gpuEngine.Name(), EngineORT)
+		}
+		b, err := cpuEngine.Open(ctx, modelDir, nil, opts)
 		if err != nil {
 			return nil, err
 		}
 		return &Backends{List: []encode.Backend{b}, Fallback: short}, nil
 	}
 	if sel.Kind == CPU {
-		return openCPU("", "")
+		return openCPU("", "", false)
 	}
 	discover := opts.Discover
 	if discover == nil {
@@ -340,10 +366,11 @@ func (r *Registry) Open(ctx context.Context, modelDir string, sel Selection, opt
 		}
 		if sel.Kind == Auto {
 			why := strings.TrimPrefix(err.Error(), "--device auto: ")
-			return openCPU(why, why)
+			return openCPU(why, why, len(found.Devices) > 0)
 		}
 		return nil, err
 	}
+	engine := gpuEngine
 	if opts.Provider == "" {
 		opts.Provider = "cuda"
 	}
@@ -355,7 +382,7 @@ func (r *Registry) Open(ctx context.Context, modelDir string, sel Selection, opt
 			_ = out.Close()
 			if sel.Kind == Auto && errors.Is(err, ErrUnavailable) {
 				short := "found " + d.String() + " but " + unavailableReason(engine, err)
-				return openCPU(short, short+": "+err.Error())
+				return openCPU(short, short+": "+err.Error(), true)
 			}
 			return nil, fmt.Errorf("open the model on %s: %w", d, err)
 		}
@@ -366,6 +393,28 @@ func (r *Registry) Open(ctx context.Context, modelDir string, sel Selection, opt
 		}))
 	}
 	return out, nil
+}
+
+// enginesFor resolves Options.Engine into the engine for the CPU (nil when the
+// named engine runs on GPUs only) and the one for GPUs.
+func (r *Registry) enginesFor(name string) (cpu, gpu Engine, err error) {
+	if name == "" || name == EngineAuto {
+		if cpu, err = r.Engine(EngineORT); err != nil {
+			return nil, nil, err
+		}
+		if gpu, err = r.Engine(EngineCUDA); err != nil {
+			gpu = cpu // a registry without the CUDA engine (tests)
+		}
+		return cpu, gpu, nil
+	}
+	e, err := r.Engine(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if g, ok := e.(interface{ GPUOnly() bool }); ok && g.GPUOnly() {
+		return nil, e, nil
+	}
+	return e, e, nil
 }
 
 // unavailableReason is the short reason of an ErrUnavailable failure.

@@ -102,8 +102,9 @@ func TestOpenCPU(t *testing.T) {
 }
 
 // TestOpenAutoFallsBackWithOneWarning covers --device auto without a GPU
-// and with GPUs the engine cannot use: the CPU, one warning with the whole
-// reason, and the short reason in Fallback.
+// and with GPUs the engine cannot use: the CPU, one line with the whole
+// reason (a warning when a GPU was found, an info line when there is none,
+// so CPU-only nightly jobs stay quiet), and the short reason in Fallback.
 func TestOpenAutoFallsBackWithOneWarning(t *testing.T) {
 	unavailable := &UnavailableError{Reason: "the fake library cannot load", Err: errors.New("fake: libfake.so: cannot open shared object file")}
 	for _, c := range []struct {
@@ -112,14 +113,15 @@ func TestOpenAutoFallsBackWithOneWarning(t *testing.T) {
 		fail     error
 		fallback string
 		warning  string
+		level    string
 	}{
 		{"no GPU", nil, nil, "no NVIDIA GPU found (no NVIDIA driver found (nvidia-smi is not on PATH))",
-			`reason="no NVIDIA GPU found (no NVIDIA driver found (nvidia-smi is not on PATH))"`},
+			`reason="no NVIDIA GPU found (no NVIDIA driver found (nvidia-smi is not on PATH))"`, "INFO"},
 		{"unavailable with a reason", twoH100, fmt.Errorf("model m: %w", unavailable),
 			"found cuda:0 (NVIDIA H100 80GB HBM3, 79.0 GiB free of 80.0 GiB) but the fake library cannot load",
-			`reason="found cuda:0 (NVIDIA H100 80GB HBM3, 79.0 GiB free of 80.0 GiB) but the fake library cannot load: model m: fake: libfake.so: cannot open shared object file"`},
+			`reason="found cuda:0 (NVIDIA H100 80GB HBM3, 79.0 GiB free of 80.0 GiB) but the fake library cannot load: model m: fake: libfake.so: cannot open shared object file"`, "WARN"},
 		{"unavailable without a reason", twoH100, fmt.Errorf("%w: no luck", ErrUnavailable),
-			"found cuda:0 (NVIDIA H100 80GB HBM3, 79.0 GiB free of 80.0 GiB) but the fake engine cannot use it", "but the fake engine cannot use it: the engine cannot run on this GPU here: no luck"},
+			"found cuda:0 (NVIDIA H100 80GB HBM3, 79.0 GiB free of 80.0 GiB) but the fake engine cannot use it", "but the fake engine cannot use it: the engine cannot run on this GPU here: no luck", "WARN"},
 	} {
 		e := &fakeEngine{name: "fake", fail: c.fail, failOn: map[int]bool{0: true}}
 		var logs bytes.Buffer
@@ -131,8 +133,9 @@ func TestOpenAutoFallsBackWithOneWarning(t *testing.T) {
 		if len(b.List) != 1 || b.Devices != nil || b.Fallback != c.fallback {
 			t.Errorf("%s: %d backends on %v, fallback %q; want the CPU and %q", c.name, len(b.List), b.Devices, b.Fallback, c.fallback)
 		}
-		if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), `msg="--device auto: encoding on the CPU"`) || !strings.Contains(logs.String(), c.warning) {
-			t.Errorf("%s: %d warnings, want one saying %s:\n%s", c.name, n, c.warning, logs.String())
+		lines := strings.Count(logs.String(), "\n")
+		if n := strings.Count(logs.String(), "level="+c.level); n != 1 || lines != 1 || !strings.Contains(logs.String(), `msg="--device auto: encoding on the CPU"`) || !strings.Contains(logs.String(), c.warning) {
+			t.Errorf("%s: %d lines at %s of %d, want one saying %s:\n%s", c.name, n, c.level, lines, c.warning, logs.String())
 		}
 	}
 }
@@ -254,5 +257,56 @@ func TestUnavailableErrorMatches(t *testing.T) {
 	err := fmt.Errorf("model m: %w", &UnavailableError{Reason: "r", Err: fmt.Errorf("x: %w", inner)})
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, inner) || err.Error() != "model m: x: inner" {
 		t.Errorf("%v: want a match for ErrUnavailable and for the wrapped error, and the wrapped text", err)
+	}
+}
+
+// gpuOnlyEngine is a fake engine that runs on GPUs only, as gpu/cuda's.
+type gpuOnlyEngine struct{ fakeEngine }
+
+func (*gpuOnlyEngine) GPUOnly() bool { return true }
+
+// TestOpenEngineChoice covers the engine per device: by default the CUDA
+// engine on GPUs and ONNX Runtime on the CPU (also for an auto fallback);
+// --engine ort everywhere; a GPU-only engine refuses the CPU.
+func TestOpenEngineChoice(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		device, engine string
+		devices        []Device
+		wantORT        string // what the ort engine opened
+		wantCUDA       string // what the cuda engine opened
+		wantErr        string
+	}{
+		{"auto", "", twoH100, "[]", "[cuda:0 cuda:1]", ""},
+		{"auto", "", nil, "[cpu]", "[]", ""},
+		{"cpu", "", twoH100, "[cpu]", "[]", ""},
+		{"cuda:1", "ort", twoH100, "[cuda:1]", "[]", ""},
+		{"auto", "cuda", twoH100, "[]", "[cuda:0 cuda:1]", ""},
+		{"cpu", "cuda", nil, "[]", "[]", "the cuda engine runs on GPUs only"},
+		{"auto", "onnx", nil, "[]", "[]", `engine "onnx" is not linked into this binary`},
+	} {
+		ort := &fakeEngine{name: EngineORT}
+		cuda := &gpuOnlyEngine{fakeEngine{name: EngineCUDA}}
+		r := &Registry{}
+		r.Register(ort)
+		r.Register(cuda)
+		b, err := r.Open(ctx, "m", sel(t, c.device), Options{Engine: c.engine, Discover: found(c.devices...)})
+		name := c.device + "/" + c.engine
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%s: error %v, want %q", name, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b.Close()
+		if got := fmt.Sprint(ort.opened); got != c.wantORT && !(got == "[]" && c.wantORT == "[]") {
+			t.Errorf("%s: ort opened %s, want %s", name, got, c.wantORT)
+		}
+		if got := fmt.Sprint(cuda.opened); got != c.wantCUDA {
+			t.Errorf("%s: cuda opened %s, want %s", name, got, c.wantCUDA)
+		}
 	}
 }
