@@ -29,6 +29,8 @@ TARGETS=(
   "./encode/tokenizer FuzzEncode"
   "./encode/tokenizer FuzzParse"
   "./encode/tokenizer FuzzEncodeBPE"
+  "./encode/safetensors FuzzOpen"
+  "./encode/weights FuzzOpenONNX"
   "./gpu/ort FuzzInspectModel"
   "./gpu/ort FuzzAppendPooling"
 )

@@ -3,6 +3,8 @@ package testmodel
 import (
 	"errors"
 	"fmt"
+
+	"github.com/splash-encode/splash/encode/safetensors"
 )
 
 // Opset bounds accepted by Generate. Opsets 14 to 17 take the axes of
@@ -58,6 +60,34 @@ type Config struct {
 	// are float16. Weights and every other computation stay float32, so the
 	// oracle follows the model: its float64 logits rounded to float16.
 	FP16 bool
+	// SafeTensors makes Generate also write model.safetensors: every
+	// weight of model.onnx under its Hugging Face state-dict name and in
+	// PyTorch's layout (dense weights [out, in]), generated from the same
+	// seed, with the metadata {"format": "pt"}. Like save_pretrained it
+	// omits the decoder weight tied to the word embeddings and the
+	// decoder bias duplicate (cls.predictions.decoder.{weight,bias},
+	// lm_head.decoder.{weight,bias}, vocab_projector.weight): the file
+	// holds exactly the weight initializers of model.onnx.
+	SafeTensors bool
+	// SafeTensorsDType is the dtype of model.safetensors: safetensors.F32
+	// (the default), F16 or BF16. F16 and BF16 values are the float32
+	// weights rounded to nearest, ties to even, so they differ from
+	// model.onnx's (which the oracle reads) by that rounding.
+	SafeTensorsDType safetensors.DType
+	// OptimumNames makes model.onnx name its dense weights as optimum
+	// exports do: every nn.Linear (the encoder's Q, K, V, attention
+	// output and feed-forward denses, and the MLM head's transform dense)
+	// is MatMul(x, onnx::MatMul_<n>) followed by Add(bias, ·), the weight
+	// an initializer stored pre-transposed [in, out] under a made-up name
+	// (torch.onnx's folded transpose) while the bias keeps its Hugging
+	// Face name. Embeddings, LayerNorms, the biases and the tied decoder
+	// (Transpose of the word embeddings) are unchanged. LoadOracle binds
+	// the weights back through the graph.
+	OptimumNames bool
+	// SkipONNX makes Generate write no model.onnx (SafeTensors is then
+	// required): for checks that need only the safetensors checkpoint of
+	// a large model. No oracle can load such a directory.
+	SkipONNX bool
 }
 
 // withDefaults returns cfg with the optional fields filled in and checks it.
@@ -92,6 +122,18 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Opset == 0 {
 		cfg.Opset = 14
+	}
+	if cfg.SafeTensorsDType == "" {
+		cfg.SafeTensorsDType = safetensors.F32
+	}
+	switch cfg.SafeTensorsDType {
+	case safetensors.F32, safetensors.F16, safetensors.BF16:
+	default:
+		return cfg, fmt.Errorf("%w: SafeTensorsDType %q, want %q, %q or %q", ErrConfig, cfg.SafeTensorsDType,
+			safetensors.F32, safetensors.F16, safetensors.BF16)
+	}
+	if cfg.SkipONNX && !cfg.SafeTensors {
+		return cfg, fmt.Errorf("%w: SkipONNX without SafeTensors would write no weights", ErrConfig)
 	}
 	if err := checkDims(cfg.Layers, cfg.Hidden, 1, cfg.Heads, cfg.Intermediate, cfg.MaxPositions, cfg.Opset); err != nil {
 		return cfg, err

@@ -20,7 +20,7 @@ const float32Min = -math.MaxFloat32
 // output_layer_norm; head vocab_transform, GELU, vocab_layer_norm and
 // vocab_projector, whose weight is tied to the word embeddings.
 func buildDistilBERTGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
-	b := newGraphBuilder(cfg.Opset)
+	b := newModelGraphBuilder(cfg)
 	n := archNamesOf(ArchDistilBERT)
 	headDim := cfg.Hidden / cfg.Heads
 
@@ -93,7 +93,10 @@ type distilbertJSON struct {
 	Activation            string   `json:"activation"`
 	PadTokenID            int      `json:"pad_token_id"`
 	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
-	SplashTestModel       testInfo `json:"splash_test_model"`
+	// TieWeights is DistilBertConfig's own tying flag (tie_weights_).
+	TieWeights      bool     `json:"tie_weights_"`
+	TorchDType      string   `json:"torch_dtype,omitempty"`
+	SplashTestModel testInfo `json:"splash_test_model"`
 }
 
 func distilbertConfig(cfg Config, vocab int) distilbertJSON {
@@ -109,6 +112,8 @@ func distilbertConfig(cfg Config, vocab int) distilbertJSON {
 		Activation:            "gelu",
 		PadTokenID:            padTokenID,
 		TieWordEmbeddings:     true,
+		TieWeights:            true,
+		TorchDType:            torchDType(cfg),
 		SplashTestModel:       newTestInfo(cfg),
 	}
 }

@@ -26,6 +26,21 @@
 //     pad_token_id 0) plus "splash_test_model" with the seed, the opset,
 //     "logits_dtype": "float16" for a Config.FP16 model, and the note
 //     "random weights, not a trained model".
+//   - model.safetensors, with Config.SafeTensors: what save_pretrained
+//     writes, every weight under its state-dict name in PyTorch's layout
+//     (dense weights [out, in]), metadata {"format": "pt"}, without the
+//     tied decoder weight and the decoder bias duplicate
+//     (cls.predictions.decoder.{weight,bias}, lm_head.decoder.{weight,bias},
+//     vocab_projector.weight), so exactly the weight initializers of
+//     model.onnx with the same float32 values; in Config.SafeTensorsDType
+//     F16 or BF16 they are rounded to nearest even (the oracle reads
+//     model.onnx, so it does not see that rounding). config.json then also
+//     has torch_dtype, and splash_test_model "safetensors_dtype". It is
+//     streamed tensor by tensor (encode/safetensors' Writer).
+//     Config.SkipONNX leaves model.onnx out (a safetensors-only BERT-base
+//     checkpoint for checks that need no ONNX). Generate removes a
+//     model.safetensors or model.onnx an earlier run left in the directory
+//     when this one does not write it.
 //
 // Every file is written to a temporary name, fsynced and renamed. model.onnx
 // is streamed: the graph is marshalled with the protobuf library and each
@@ -75,6 +90,16 @@
 // cls.predictions.bias [vocab]); dense weights pass through a Transpose node,
 // which ONNX Runtime folds at load time. The word embedding matrix is stored
 // once, shared by the input Gather and the decoder.
+//
+// With Config.OptimumNames the dense layers are exported as torch.onnx
+// does with constant folding (optimum's exports): Add(P.bias, MatMul(x,
+// onnx::MatMul_<n>)), the weight an initializer stored pre-transposed
+// [in, out] under a made-up name, no Transpose node, for every nn.Linear
+// (the encoder's and the MLM head transform's); the biases, embeddings,
+// LayerNorms and the tied decoder keep their names and form. config.json's
+// splash_test_model says "optimum_names": true. LoadOracle binds such
+// weights back to their names through the graph (its own reading, not
+// encode/weights').
 //
 // # Architectures
 //

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/splash-encode/splash/encode/safetensors"
 )
 
 // File names inside a model directory.
@@ -22,6 +26,8 @@ const (
 	ModelFile     = "model.onnx"
 	TokenizerFile = "tokenizer.json"
 	ConfigFile    = "config.json"
+	// SafeTensorsFile is written with Config.SafeTensors.
+	SafeTensorsFile = "model.safetensors"
 )
 
 // Producer is written as the ONNX producer name.
@@ -33,7 +39,11 @@ const maxProtoBytes = 1<<31 - 1
 // Generate writes a model directory like an optimum fill-mask export: model.onnx
 // (the masked-LM of cfg.Arch, BERT by default, with deterministic random
 // weights), tokenizer.json (a byte-for-byte copy of tokenizerJSON, which
-// also fixes the vocabulary size) and a Hugging Face style config.json. Each
+// also fixes the vocabulary size) and a Hugging Face style config.json;
+// with cfg.SafeTensors also model.safetensors (and with cfg.SkipONNX no
+// model.onnx). A model.safetensors or model.onnx left in dir by an earlier
+// Generate that this cfg does not write is removed, so that the directory
+// never holds weights of two models. Each
 // file is written to a temporary name and renamed into place. The same cfg
 // and tokenizer always give byte-identical files on a given architecture.
 // A RoBERTa model needs a tokenizer whose <pad> is id 1 (the padding id its
@@ -56,7 +66,18 @@ func Generate(dir string, cfg Config, tokenizerJSON string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("testmodel: create model directory: %w", err)
 	}
-	if err := writeAtomic(dir, ModelFile, func(w io.Writer) error { return writeModel(w, cfg, vocab) }); err != nil {
+	if cfg.SkipONNX {
+		if err := removeStale(dir, ModelFile); err != nil {
+			return err
+		}
+	} else if err := writeAtomic(dir, ModelFile, func(w io.Writer) error { return writeModel(w, cfg, vocab) }); err != nil {
+		return err
+	}
+	if cfg.SafeTensors {
+		if err := writeAtomic(dir, SafeTensorsFile, func(w io.Writer) error { return writeSafeTensors(w, cfg, vocab) }); err != nil {
+			return err
+		}
+	} else if err := removeStale(dir, SafeTensorsFile); err != nil {
 		return err
 	}
 	if err := writeAtomic(dir, TokenizerFile, func(w io.Writer) error {
@@ -168,15 +189,42 @@ type testInfo struct {
 	Opset int    `json:"opset"`
 	// LogitsDType is "float16" for a Config.FP16 model.
 	LogitsDType string `json:"logits_dtype,omitempty"`
-	Note        string `json:"note"`
+	// SafeTensorsDType is the dtype of model.safetensors (Config.SafeTensors).
+	SafeTensorsDType string `json:"safetensors_dtype,omitempty"`
+	// OptimumNames marks a model.onnx whose dense weights are named as
+	// optimum exports name them (Config.OptimumNames).
+	OptimumNames bool `json:"optimum_names,omitempty"`
+	// NoONNX marks a directory without model.onnx (Config.SkipONNX).
+	NoONNX bool   `json:"no_onnx,omitempty"`
+	Note   string `json:"note"`
 }
 
 func newTestInfo(cfg Config) testInfo {
-	info := testInfo{Seed: cfg.Seed, Opset: cfg.Opset, Note: "random weights, not a trained model"}
+	info := testInfo{Seed: cfg.Seed, Opset: cfg.Opset, Note: "random weights, not a trained model",
+		OptimumNames: cfg.OptimumNames, NoONNX: cfg.SkipONNX}
 	if cfg.FP16 {
 		info.LogitsDType = "float16"
 	}
+	if cfg.SafeTensors {
+		info.SafeTensorsDType = string(cfg.SafeTensorsDType)
+	}
 	return info
+}
+
+// torchDType is config.json's torch_dtype: the dtype of model.safetensors
+// as PyTorch names it, written only with Config.SafeTensors (as
+// save_pretrained does; "" omits it).
+func torchDType(cfg Config) string {
+	if !cfg.SafeTensors {
+		return ""
+	}
+	switch cfg.SafeTensorsDType {
+	case safetensors.F16:
+		return "float16"
+	case safetensors.BF16:
+		return "bfloat16"
+	}
+	return "float32"
 }
 
 // configJSON returns config.json for cfg: a BertConfig, DistilBertConfig or
@@ -214,6 +262,7 @@ type bertJSON struct {
 	PadTokenID            int      `json:"pad_token_id"`
 	PositionEmbeddingType string   `json:"position_embedding_type"`
 	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
+	TorchDType            string   `json:"torch_dtype,omitempty"`
 	SplashTestModel       testInfo `json:"splash_test_model"`
 }
 
@@ -233,8 +282,17 @@ func bertConfig(cfg Config, vocab int) bertJSON {
 		PadTokenID:            padTokenID,
 		PositionEmbeddingType: "absolute",
 		TieWordEmbeddings:     true,
+		TorchDType:            torchDType(cfg),
 		SplashTestModel:       newTestInfo(cfg),
 	}
+}
+
+// removeStale removes dir/name if it exists.
+func removeStale(dir, name string) error {
+	if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("testmodel: remove stale %s: %w", name, err)
+	}
+	return nil
 }
 
 // writeAtomic writes dir/name through a temporary file in dir, fsyncs it and
@@ -314,7 +372,48 @@ func writeModel(w io.Writer, cfg Config, vocab int) error {
 	model, graph := modelProto(class, cfg.Opset, nodes, consts, GraphInputs(cfg.Arch), logitsElem, vocab,
 		fmt.Sprintf("splash test model: %s with random weights (not a trained model); "+
 			"layers=%d hidden=%d heads=%d intermediate=%d seed=%d%s", class, cfg.Layers, cfg.Hidden, cfg.Heads, cfg.Intermediate, cfg.Seed, logitsNote))
-	return streamModelProto(w, model, graph, cfg.Seed, weightSpecs(cfg, vocab))
+	var renamed map[string]string
+	if cfg.OptimumNames {
+		renamed = optimumMatMulNames(cfg)
+	}
+	return streamModelProtoAs(w, model, graph, cfg.Seed, weightSpecs(cfg, vocab), renamed)
+}
+
+// writeSafeTensors streams model.safetensors: the weights of weightSpecs
+// under their Hugging Face names in cfg.SafeTensorsDType, generated one
+// tensor at a time.
+func writeSafeTensors(w io.Writer, cfg Config, vocab int) error {
+	specs := weightSpecs(cfg, vocab)
+	infos := make([]safetensors.Info, len(specs))
+	byName := make(map[string]tensorSpec, len(specs))
+	for i, s := range specs {
+		shape := make([]int, len(s.dims))
+		for k, d := range s.dims {
+			shape[k] = int(d)
+		}
+		infos[i] = safetensors.Info{Name: s.name, DType: cfg.SafeTensorsDType, Shape: shape}
+		byName[s.name] = s
+	}
+	sw, err := safetensors.NewWriter(w, infos, map[string]string{"format": "pt"})
+	if err != nil {
+		return err
+	}
+	for _, info := range sw.Tensors() {
+		raw := generateRaw(cfg.Seed, byName[info.Name])
+		if info.DType == safetensors.F32 {
+			err = sw.WriteTensor(info.Name, raw)
+		} else {
+			vals := make([]float32, len(raw)/4)
+			for i := range vals {
+				vals[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			}
+			err = sw.WriteFloat32(info.Name, vals)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return sw.Close()
 }
 
 // modelProto returns the ModelProto (without its graph) and the GraphProto
@@ -353,6 +452,15 @@ func modelProto(class string, opset int, nodes []*onnx.NodeProto, consts []*onnx
 // raw_data is generated row by row, so that no second in-memory copy of the
 // weights is made. model.Graph must be nil.
 func streamModelProto(w io.Writer, model *onnx.ModelProto, graph *onnx.GraphProto, seed uint64, specs []tensorSpec) error {
+	return streamModelProtoAs(w, model, graph, seed, specs, nil)
+}
+
+// streamModelProtoAs is streamModelProto where the 2-D weights named in
+// transposedAs are stored transposed ([in, out]) under the name they map
+// to (Config.OptimumNames); their values are still generated from their
+// own names, in the [out, in] layout.
+func streamModelProtoAs(w io.Writer, model *onnx.ModelProto, graph *onnx.GraphProto, seed uint64, specs []tensorSpec,
+	transposedAs map[string]string) error {
 	opts := proto.MarshalOptions{Deterministic: true}
 	modelHead, err := opts.Marshal(model)
 	if err != nil {
@@ -365,7 +473,11 @@ func streamModelProto(w io.Writer, model *onnx.ModelProto, graph *onnx.GraphProt
 	heads := make([][]byte, len(specs))
 	graphLen := len(graphHead)
 	for i, s := range specs {
-		th, err := opts.Marshal(&onnx.TensorProto{Name: s.name, Dims: s.dims, DataType: int32(onnx.TensorProto_FLOAT)})
+		name, dims := s.name, s.dims
+		if as, ok := transposedAs[s.name]; ok {
+			name, dims = as, []int64{s.dims[1], s.dims[0]}
+		}
+		th, err := opts.Marshal(&onnx.TensorProto{Name: name, Dims: dims, DataType: int32(onnx.TensorProto_FLOAT)})
 		if err != nil {
 			return fmt.Errorf("marshal initializer %s: %w", s.name, err)
 		}
@@ -398,11 +510,27 @@ func streamModelProto(w io.Writer, model *onnx.ModelProto, graph *onnx.GraphProt
 		if _, err := w.Write(pre); err != nil {
 			return err
 		}
-		if _, err := w.Write(generateRaw(seed, s)); err != nil {
+		raw := generateRaw(seed, s)
+		if _, ok := transposedAs[s.name]; ok {
+			raw = transposeRaw(raw, s.numRows(), s.rowLen())
+		}
+		if _, err := w.Write(raw); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// transposeRaw returns the [cols, rows] transpose of the little-endian
+// float32 matrix raw, [rows, cols].
+func transposeRaw(raw []byte, rows, cols int) []byte {
+	out := make([]byte, len(raw))
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			copy(out[4*(j*rows+i):4*(j*rows+i)+4], raw[4*(i*cols+j):])
+		}
+	}
+	return out
 }
 
 // tensorLen is the encoded size of a TensorProto with header th and the raw

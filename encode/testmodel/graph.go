@@ -40,6 +40,18 @@ type graphBuilder struct {
 	consts []*onnx.TensorProto
 	seen   map[string]bool // constant names already emitted
 	count  int
+	// matmulNames maps dense weight names to the pre-transposed
+	// initializers that linear multiplies by instead (Config.OptimumNames).
+	matmulNames map[string]string
+}
+
+// newModelGraphBuilder is newGraphBuilder for a masked-LM of cfg.
+func newModelGraphBuilder(cfg Config) *graphBuilder {
+	b := newGraphBuilder(cfg.Opset)
+	if cfg.OptimumNames {
+		b.matmulNames = optimumMatMulNames(cfg)
+	}
+	return b
 }
 
 func newGraphBuilder(opset int) *graphBuilder {
@@ -117,9 +129,15 @@ func (b *graphBuilder) layerNorm(prefix, x string) string {
 	return b.op(scope, "Add", []string{g, prefix + ".bias"})
 }
 
-// linear is x @ W^T + b with W stored [out, in] as in PyTorch.
+// linear is x @ W^T + b with W stored [out, in] as in PyTorch; with
+// matmulNames (Config.OptimumNames) it is bias + x @ W' with W' = W^T
+// stored under its made-up name, as torch.onnx exports it.
 func (b *graphBuilder) linear(prefix, x string) string {
 	scope := "/" + prefix
+	if w, ok := b.matmulNames[prefix+".weight"]; ok {
+		y := b.op(scope, "MatMul", []string{x, w})
+		return b.op(scope, "Add", []string{prefix + ".bias", y})
+	}
 	wt := b.op(scope, "Transpose", []string{prefix + ".weight"}, attrInts("perm", 1, 0))
 	y := b.op(scope, "MatMul", []string{x, wt})
 	return b.op(scope, "Add", []string{y, prefix + ".bias"})
@@ -148,7 +166,7 @@ func buildGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
 
 // buildBERTGraph returns the nodes and constant initializers of a BERT masked-LM.
 func buildBERTGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
-	b := newGraphBuilder(cfg.Opset)
+	b := newModelGraphBuilder(cfg)
 	names := archNamesOf(ArchBERT)
 
 	// Embeddings: word + position (0..seq-1, from the input's shape) + token type.

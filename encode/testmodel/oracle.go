@@ -59,7 +59,9 @@ type oracleLayer struct {
 // LoadOracle reads dir/model.onnx and dir/config.json. config.json's
 // model_type ("bert" when absent, "distilbert" or "roberta") selects the
 // architecture; the type of model.onnx's logits output (float or float16)
-// decides whether Logits rounds to float16.
+// decides whether Logits rounds to float16. Dense weights stored
+// pre-transposed under made-up names (Config.OptimumNames, optimum's
+// onnx::MatMul_N) are found through the graph.
 func LoadOracle(dir string) (*Oracle, error) {
 	var conf struct {
 		ModelType         string  `json:"model_type"`
@@ -112,6 +114,9 @@ func LoadOracle(dir string) (*Oracle, error) {
 	inits := make(map[string]*onnx.TensorProto, len(model.Graph.Initializer))
 	for _, t := range model.Graph.Initializer {
 		inits[t.Name] = t
+	}
+	if err := bindTransposedWeights(model.Graph, inits); err != nil {
+		return nil, fmt.Errorf("testmodel: oracle: %s: %w", mpath, err)
 	}
 	r := &weightReader{inits: inits, path: mpath}
 

@@ -17,7 +17,7 @@ import (
 //   - head: lm_head.dense, GELU, lm_head.layer_norm, decoder tied to the word
 //     embeddings plus lm_head.bias.
 func buildRoBERTaGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
-	b := newGraphBuilder(cfg.Opset)
+	b := newModelGraphBuilder(cfg)
 	b.eps = robertaLayerNormEps
 	n := archNamesOf(ArchRoBERTa)
 
@@ -64,6 +64,7 @@ type robertaJSON struct {
 	EosTokenID            int      `json:"eos_token_id"`
 	PositionEmbeddingType string   `json:"position_embedding_type"`
 	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
+	TorchDType            string   `json:"torch_dtype,omitempty"`
 	SplashTestModel       testInfo `json:"splash_test_model"`
 }
 
@@ -85,6 +86,7 @@ func robertaConfig(cfg Config, vocab int) robertaJSON {
 		EosTokenID:            robertaEOSID,
 		PositionEmbeddingType: "absolute",
 		TieWordEmbeddings:     true,
+		TorchDType:            torchDType(cfg),
 		SplashTestModel:       newTestInfo(cfg),
 	}
 }

@@ -56,6 +56,31 @@ type tensorSpec struct {
 	fill func(r *rng, row int, dst []float32)
 }
 
+// optimumMatMulBase numbers the onnx::MatMul_<n> initializers of a
+// Config.OptimumNames model (torch.onnx numbers them after the graph's
+// values; any fixed numbering does here).
+const optimumMatMulBase = 1000
+
+// optimumMatMulNames maps the Hugging Face name of every dense weight that
+// an optimum export stores pre-transposed under a made-up name (every
+// nn.Linear: the encoder's and the MLM head transform's) to that name,
+// onnx::MatMul_<n>, numbered in state-dict order.
+func optimumMatMulNames(cfg Config) map[string]string {
+	n := archNamesOf(cfg.Arch)
+	var prefixes []string
+	for l := 0; l < cfg.Layers; l++ {
+		for _, part := range []layerPart{partQuery, partKey, partValue, partAttnOut, partFFNIn, partFFNOut} {
+			prefixes = append(prefixes, n.layer(l, part))
+		}
+	}
+	prefixes = append(prefixes, n.headDense)
+	names := make(map[string]string, len(prefixes))
+	for i, p := range prefixes {
+		names[p+".weight"] = fmt.Sprintf("onnx::MatMul_%d", optimumMatMulBase+i)
+	}
+	return names
+}
+
 func (s tensorSpec) rowLen() int { return int(s.dims[len(s.dims)-1]) }
 
 func (s tensorSpec) numRows() int {
