@@ -1,10 +1,14 @@
 # splash container images. Two targets:
 #
 #   cuda (the default, last stage): NVIDIA CUDA 12.8 runtime with cuDNN 9 and
-#        ONNX Runtime's GPU build (CUDA execution provider); splash built with
-#        -tags cuda (its own pooling/sparsify kernels, gorgonia.org/cu).
+#        ONNX Runtime's GPU build (CUDA execution provider).
 #   cpu: Debian slim with the CPU ONNX Runtime library that scripts/setup.sh
 #        takes from the npm package onnxruntime-node.
+#
+# Both carry the same splash binary, built once in the build stage. Its CUDA
+# support needs no CUDA header or library to build: it loads the driver
+# (libcuda.so.1, from the host) and cuBLAS (from the cuda image's base) at
+# run time, and the cpu image, which has neither, encodes on the CPU.
 #
 # Build (BuildKit, the default builder of Docker 23 and later):
 #
@@ -45,8 +49,10 @@
 ARG ORT_GPU_VERSION=1.30.0
 
 # ---------------------------------------------------------------------------
-# build: the CPU binary. nodejs/npm for scripts/setup.sh, which installs the
-# ONNX Runtime library from npm (sha256-checked) into third_party/onnxruntime/.
+# build: the splash binary of both targets. nodejs/npm for scripts/setup.sh,
+# which installs the ONNX Runtime library from npm (sha256-checked) into
+# third_party/onnxruntime/. The CUDA kernels are embedded as PTX that the
+# driver compiles at run time, so no CUDA toolkit is needed here.
 # The Go image matches go.mod's go line exactly (the image sets
 # GOTOOLCHAIN=local, so an older Go would refuse the module).
 FROM golang:1.26.8-bookworm AS build
@@ -59,24 +65,6 @@ RUN go mod download
 COPY . .
 RUN bash scripts/setup.sh \
  && CGO_ENABLED=1 go build -trimpath -o /out/splash ./cmd/splash
-
-# ---------------------------------------------------------------------------
-# build-cuda: the binary with -tags cuda. Debian's nvidia-cuda-toolkit 11.8
-# (contrib + non-free; scripts/install-cuda-toolkit.sh enables them) gives the
-# CUDA headers and libcuda that gorgonia.org/cu links against. The kernels are
-# embedded as PTX, so nvcc is only used to check that the committed PTX still
-# matches kernels/*.cu. The toolkit layer comes before the sources so that it
-# stays cached.
-FROM golang:1.26.8-bookworm AS build-cuda
-COPY scripts/install-cuda-toolkit.sh /tmp/install-cuda-toolkit.sh
-RUN bash /tmp/install-cuda-toolkit.sh \
- && rm -rf /var/lib/apt/lists/* /tmp/install-cuda-toolkit.sh
-WORKDIR /src
-COPY go.mod go.sum ./
-RUN go mod download
-COPY . .
-RUN bash scripts/gen-ptx.sh --check \
- && CGO_ENABLED=1 go build -trimpath -tags cuda -o /out/splash ./cmd/splash
 
 # ---------------------------------------------------------------------------
 # ort-gpu-archive: downloads the ONNX Runtime GPU release archive. Replaced
@@ -138,12 +126,14 @@ ENTRYPOINT ["/usr/local/bin/splash"]
 # (the H200 of docs/GPU.md ran 580.159.04). The TensorRT provider library is in
 # the image, but TensorRT itself (libnvinfer) is not: --provider tensorrt
 # needs an image that adds it. libcuda.so.1 comes from the host driver
-# (the NVIDIA container toolkit mounts it when run with --gpus).
+# (the NVIDIA container toolkit mounts it when run with --gpus); splash's
+# CUDA engine loads it and the base image's cuBLAS (libcublas.so.12) at run
+# time.
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 AS cuda
 RUN groupadd --gid 65532 splash \
  && useradd --uid 65532 --gid 65532 --create-home splash
 COPY --from=ort-gpu /opt/onnxruntime/ /opt/onnxruntime/
-COPY --from=build-cuda /out/splash /usr/local/bin/splash
+COPY --from=build /out/splash /usr/local/bin/splash
 ENV ONNXRUNTIME_SHARED_LIBRARY_PATH=/opt/onnxruntime/lib/libonnxruntime.so.1 \
     LD_LIBRARY_PATH=/opt/onnxruntime/lib${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}} \
     NVIDIA_VISIBLE_DEVICES=all \

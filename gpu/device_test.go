@@ -78,10 +78,10 @@ func fakeSMI(t *testing.T, out string, code int) string {
 	return path
 }
 
-// noCUDA is the driver of a build without CUDA support, as gpu/cuda's
-// ErrDisabled wraps ErrNoDriver.
+// noCUDA is a driver that cannot be used, as gpu/cuda's errors match
+// ErrNoDriver when libcuda.so.1 does not load.
 func noCUDA() ([]Device, error) {
-	return nil, fmt.Errorf("%w: rebuild with -tags cuda", ErrNoDriver)
+	return nil, fmt.Errorf("%w: libcuda.so.1: cannot open shared object file", ErrNoDriver)
 }
 
 func env(vars map[string]string) func(string) (string, bool) {
@@ -138,8 +138,9 @@ func TestDiscoverNvidiaSMI(t *testing.T) {
 func TestDiscoverFailures(t *testing.T) {
 	ctx := context.Background()
 	missing := Discoverer{Driver: noCUDA, SMI: filepath.Join(t.TempDir(), "nvidia-smi"), LookupEnv: env(nil)}.Discover(ctx)
-	if len(missing.Devices) != 0 || !strings.Contains(missing.Note, "nvidia-smi is not on PATH") {
-		t.Errorf("no nvidia-smi: %+v", missing)
+	if len(missing.Devices) != 0 || !strings.Contains(missing.Note, "nvidia-smi is not on PATH") ||
+		!strings.HasPrefix(missing.Note, "no usable CUDA driver: libcuda.so.1: cannot open shared object file; ") {
+		t.Errorf("no driver, no nvidia-smi: %+v (the note must say why each found nothing)", missing)
 	}
 	failing := Discoverer{Driver: noCUDA, SMI: fakeSMI(t, "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n", 9), LookupEnv: env(nil)}.Discover(ctx)
 	if len(failing.Devices) != 0 || !strings.Contains(failing.Note, "couldn't communicate") {

@@ -13,8 +13,8 @@ import (
 // Discovery is what Discover found.
 type Discovery struct {
 	Devices []Device
-	// Source says where the list came from: "CUDA driver" (a build with the
-	// cuda tag), "nvidia-smi", or "" when nothing was found.
+	// Source says where the list came from: "CUDA driver", "nvidia-smi", or
+	// "" when nothing was found.
 	Source string
 	// Note explains an empty list (no driver, nvidia-smi missing or failing,
 	// CUDA_VISIBLE_DEVICES hiding every GPU).
@@ -25,8 +25,8 @@ type Discovery struct {
 // driver's Devices; tests replace the sources.
 type Discoverer struct {
 	// Driver lists devices through the CUDA driver (a Driver's Devices); nil,
-	// or an error that wraps ErrNoDriver (gpu/cuda's ErrDisabled in builds
-	// without the cuda tag), means asking nvidia-smi.
+	// or an error that matches ErrNoDriver (gpu/cuda's when libcuda.so.1 does
+	// not load or finds no device), means asking nvidia-smi.
 	Driver func() ([]Device, error)
 	// SMI is the nvidia-smi executable; "" means "nvidia-smi" on PATH.
 	SMI string
@@ -34,11 +34,11 @@ type Discoverer struct {
 	LookupEnv func(string) (string, bool)
 }
 
-// Discover lists the GPUs CUDA would number, in its order. A build with the
-// cuda tag asks the CUDA driver (names, total and free memory; it honours
-// CUDA_VISIBLE_DEVICES itself). Other builds ask nvidia-smi, which the
+// Discover lists the GPUs CUDA would number, in its order. It asks the CUDA
+// driver (names, total and free memory; it honours CUDA_VISIBLE_DEVICES
+// itself). Where the driver cannot be used it asks nvidia-smi, which the
 // NVIDIA driver installs and the container toolkit mounts (the `utility`
-// driver capability), and apply CUDA_VISIBLE_DEVICES to its list: numbers
+// driver capability), and applies CUDA_VISIBLE_DEVICES to its list: numbers
 // select nvidia-smi's indexes (PCI bus order, which is CUDA's order unless
 // a machine mixes GPU models and CUDA_DEVICE_ORDER is not PCI_BUS_ID) and
 // GPU-... entries select by UUID prefix; as in CUDA, the list ends at the
@@ -58,7 +58,13 @@ func (d Discoverer) Discover(ctx context.Context) Discovery {
 	case !errors.Is(err, ErrNoDriver):
 		return Discovery{Note: err.Error()}
 	}
-	return d.fromSMI(ctx)
+	found := d.fromSMI(ctx)
+	if len(found.Devices) == 0 && err != ErrNoDriver {
+		// Why the driver could not be used (what was looked for and
+		// where), then why nvidia-smi found nothing either.
+		found.Note = err.Error() + "; " + found.Note
+	}
+	return found
 }
 
 // smiRow is one GPU as nvidia-smi lists it.

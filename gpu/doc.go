@@ -12,9 +12,9 @@
 //     to split batches that run out of device memory. --device auto falls
 //     back to the CPU with exactly one warning when no GPU is found or the
 //     engine cannot run on it (ErrUnavailable); --device cuda fails instead.
-//   - Discover: the visible NVIDIA GPUs, from the driver when splash is
-//     built with the cuda tag, else from nvidia-smi and
-//     CUDA_VISIBLE_DEVICES. ParseDevice and Selection read --device.
+//   - Discover: the visible NVIDIA GPUs, from the CUDA driver (loaded at
+//     run time), else from nvidia-smi and CUDA_VISIBLE_DEVICES.
+//     ParseDevice and Selection read --device.
 //   - BatchTokens: the batch token budget a device's free memory holds for
 //     a model (ModelShape).
 //

@@ -52,11 +52,28 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // Is makes every UnavailableError match ErrUnavailable.
 func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
 
-// ErrNoDriver is what a Driver returns when splash's CUDA support is not
-// compiled into this binary (gpu/cuda's ErrDisabled wraps it), and what the
-// Registry's Driver returns when no driver registered: discovery then asks
+// ErrNoDriver is what a Driver's errors match when the CUDA driver cannot
+// be used here (gpu/cuda's, when libcuda.so.1 does not load or finds no
+// device, or the binary was built without cgo), and what the Registry's
+// Driver returns when no driver registered: discovery then asks
 // nvidia-smi, and the selftest skips the kernel check.
-var ErrNoDriver = errors.New("CUDA support is not compiled in")
+var ErrNoDriver = errors.New("no usable CUDA driver")
+
+// ErrNoGPU marks the failure of --device cuda or cuda:N when no GPU it names
+// can be used: none found, or the engine cannot run on it (the driver or
+// cuBLAS do not load). The CLI exits with its usage code: the command asks
+// for what this machine does not have.
+var ErrNoGPU = errors.New("no usable GPU")
+
+// noGPUError is an error of Open for --device cuda: its text is err's, and
+// it matches ErrNoGPU and whatever err matches.
+type noGPUError struct{ err error }
+
+func (e *noGPUError) Error() string { return e.err.Error() }
+
+func (e *noGPUError) Unwrap() error { return e.err }
+
+func (e *noGPUError) Is(target error) bool { return target == ErrNoGPU }
 
 // Engine runs models: it opens one encode.Backend per device. Engines
 // register themselves with Register from an init function (gpu/ort
@@ -186,6 +203,18 @@ type Backends struct {
 	Devices []Device
 	// Fallback says why --device auto runs on the CPU ("" otherwise).
 	Fallback string
+	// BatchTokens is the batch token budget that the GPU backends chose
+	// from their free memory after loading the weights (the smallest of
+	// them), when their engine knows its own peak (TokenBudgeter); 0
+	// otherwise.
+	BatchTokens int
+}
+
+// TokenBudgeter is a backend that knows how many batch tokens (documents ×
+// longest length) fit on its device: splash's CUDA engine, which measures
+// its free memory after uploading the weights and knows its own peak.
+type TokenBudgeter interface {
+	BatchTokens() int
 }
 
 // Close closes every backend.
@@ -368,7 +397,7 @@ func (r *Registry) Open(ctx context.Context, modelDir string, sel Selection, opt
 			why := strings.TrimPrefix(err.Error(), "--device auto: ")
 			return openCPU(why, why, len(found.Devices) > 0)
 		}
-		return nil, err
+		return nil, &noGPUError{err}
 	}
 	engine := gpuEngine
 	if opts.Provider == "" {
@@ -384,7 +413,16 @@ func (r *Registry) Open(ctx context.Context, modelDir string, sel Selection, opt
 				short := "found " + d.String() + " but " + unavailableReason(engine, err)
 				return openCPU(short, short+": "+err.Error(), true)
 			}
-			return nil, fmt.Errorf("open the model on %s: %w", d, err)
+			err = fmt.Errorf("open the model on %s: %w", d, err)
+			if errors.Is(err, ErrUnavailable) {
+				err = &noGPUError{err}
+			}
+			return nil, err
+		}
+		if tb, ok := b.(TokenBudgeter); ok {
+			if n := tb.BatchTokens(); n > 0 && (out.BatchTokens == 0 || n < out.BatchTokens) {
+				out.BatchTokens = n
+			}
 		}
 		name := d.String()
 		out.List = append(out.List, encode.NewSplitOnOOM(b, func(docs, seqLen int) {

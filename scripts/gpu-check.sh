@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # gpu-check.sh runs prebuilt binaries on a GPU machine (no Go toolchain
 # needed there). Build them from the repository root on a machine with Go
-# and the CUDA toolkit (scripts/install-cuda-toolkit.sh):
+# (no CUDA toolkit needed: the binaries load the driver and cuBLAS at run
+# time):
 #
-#   go test -c -tags cuda -o bin/cuda.test ./gpu/cuda
-#   go build -tags cuda -o bin/splash-cuda ./cmd/splash   # optional
-#   go build -o bin/splash ./cmd/splash                   # optional
+#   go test -c -o bin/cuda.test ./gpu/cuda
+#   go build -o bin/splash ./cmd/splash   # optional
 #
 # It prints the GPU and driver (nvidia-smi), runs every test and benchmark
-# of gpu/cuda (benchmarks 20 iterations), then, for each splash binary that
-# is there, `splash selftest` with --device auto and --device cuda (the
-# latter fails, with its reason, where ONNX Runtime has no CUDA provider).
+# of gpu/cuda (benchmarks 20 iterations), then, when bin/splash is there,
+# `splash selftest` with --device auto and --device cuda (the latter fails,
+# with its reason, where the GPU cannot be used).
 # The ONNX Runtime library is found as usual (third_party/onnxruntime or
 # $ONNXRUNTIME_SHARED_LIBRARY_PATH). When $OUT is set, the whole output is
 # also written to "$OUT/gpu-check.log". Takes about two minutes on one H200.
@@ -28,7 +28,7 @@ run_all() {
   nvidia-smi || echo "nvidia-smi failed (exit $?)"
   echo "== libc: $(ldd --version 2>&1 | head -n 1)"
   if [[ ! -x bin/cuda.test ]]; then
-    echo "bin/cuda.test is missing: build it with go test -c -tags cuda -o bin/cuda.test ./gpu/cuda"
+    echo "bin/cuda.test is missing: build it with go test -c -o bin/cuda.test ./gpu/cuda"
     return 1
   fi
   echo "== ldd bin/cuda.test"
@@ -38,7 +38,7 @@ run_all() {
   local rc=$?
   echo "== bin/cuda.test exit status $rc"
   local bin
-  for bin in bin/splash-cuda bin/splash; do
+  for bin in bin/splash; do
     [[ -x "$bin" ]] || continue
     local dev
     for dev in auto cuda; do

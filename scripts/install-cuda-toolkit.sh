@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# install-cuda-toolkit.sh installs Debian's nvidia-cuda-toolkit (nvcc, the CUDA
-# headers and the libcuda stub) so that `go build -tags cuda ./...` and
-# scripts/gen-ptx.sh work on a machine without a GPU. It enables the contrib
+# install-cuda-toolkit.sh installs Debian's nvidia-cuda-toolkit (nvcc and the
+# CUDA headers) so that scripts/gen-ptx.sh (and the PTX drift check of
+# scripts/cuda-check.sh) works on a machine without a GPU; building splash
+# needs none of it. It enables the contrib
 # and non-free components of the Debian archive already configured (deb822
 # *.sources files or one-line sources.list entries), then installs the
 # package (about 1.6 GB to download). Idempotent: it does nothing when nvcc is

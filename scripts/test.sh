@@ -2,12 +2,11 @@
 # test.sh installs what the tests need (scripts/setup.sh) and runs the whole
 # suite: gofmt, go vet (also for builds without cgo), go test, go test again
 # without cgo (every package that builds without it), a short run of every
-# fuzz target (scripts/fuzz.sh; FUZZTIME=0 skips it), and the CUDA
-# compile checks (scripts/cuda-check.sh: PTX drift, build and vet with
-# -tags cuda). Those need Debian's CUDA toolkit: when nvcc is missing and
-# this runs as root, scripts/install-cuda-toolkit.sh installs it (about 5
-# minutes, in the background while the tests run); without root they are
-# skipped with a message. SPLASH_CUDA_CHECK=0 skips them.
+# fuzz target (scripts/fuzz.sh; FUZZTIME=0 skips it), and the CUDA PTX
+# drift check (scripts/cuda-check.sh). That needs Debian's CUDA toolkit:
+# when nvcc is missing and this runs as root, scripts/install-cuda-toolkit.sh
+# installs it (about 5 minutes, in the background while the tests run);
+# without root it is skipped with a message. SPLASH_CUDA_CHECK=0 skips it.
 # When run as root it also installs Debian's chromium (scripts/install-
 # chromium.sh, about 155 MB) for the report's headless-browser test, which
 # skips, saying so, without it.

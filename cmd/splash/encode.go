@@ -151,7 +151,7 @@ refused unless --overwrite.`,
 	}
 	f := cmd.Flags()
 	modelFlags(f, &cfg.MaxLength, &cfg.Backend.Threads, &cfg.Backend.Library, &cfg.Columns, &cfg.Backend.Session)
-	hw.register(f, "cpu")
+	hw.register(f, "auto")
 	f.IntVar(&cfg.ShardCount, "shard-count", 1, "split the inputs between `N` processes (a Kubernetes Indexed Job's completions); this one encodes the share of --shard-index, and splash finalize writes _SUCCESS once all are done")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR (e.g. :9090) at /metrics while the run lasts")
 	f.StringVar(&pushgateway, "pushgateway", "", "push the run's metrics to the Prometheus Pushgateway at URL when it ends (job splash_encode, grouped by shard_index with --shard-count)")

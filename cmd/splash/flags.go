@@ -30,15 +30,18 @@ func modelFlags(f *pflag.FlagSet, maxLength, threads *int, library *string, cols
 // hardwareFlags are the flags that choose and configure the device: encode,
 // model bench and selftest share them.
 type hardwareFlags struct {
-	device, provider string
-	memLimitMiB      uint64
-	trtFP16, tf32    bool
-	trtCacheDir      string
+	device, provider  string
+	engine, precision string
+	memLimitMiB       uint64
+	trtFP16, tf32     bool
+	trtCacheDir       string
 }
 
 func (h *hardwareFlags) register(f *pflag.FlagSet, defaultDevice string) {
-	f.StringVar(&h.device, "device", defaultDevice, "where the model runs: cpu, cuda (every visible GPU, one session each), cuda:N (GPU N), or auto (the GPUs when ONNX Runtime's CUDA provider loads, else the CPU with a warning)")
-	f.StringVar(&h.provider, "provider", "cuda", "GPU execution provider: cuda, or tensorrt (TensorRT, with CUDA for the nodes it does not take)")
+	f.StringVar(&h.device, "device", defaultDevice, "where the model runs: cpu, cuda (every visible GPU, one worker each), cuda:N (GPU N), or auto (the GPUs when the NVIDIA driver and cuBLAS load, else the CPU: a warning when a GPU was found but cannot be used, an info line when there is none)")
+	f.StringVar(&h.engine, "engine", gpu.EngineAuto, "what runs the model: auto (splash's CUDA engine on GPUs, ONNX Runtime on the CPU), cuda (splash's CUDA engine, GPUs only), or ort (ONNX Runtime everywhere; on GPUs it needs a GPU build of ONNX Runtime)")
+	f.StringVar(&h.precision, "precision", "", "the CUDA engine's arithmetic: fp32 (matches the CPU to 1e-4), tf32, bf16 or fp16 (default: bf16 on GPUs with bf16 tensor cores, else fp16); fp32 accumulation and fp32 LayerNorm, softmax and pooling in every mode")
+	f.StringVar(&h.provider, "provider", "cuda", "ONNX Runtime's GPU execution provider (--engine ort): cuda, or tensorrt (TensorRT, with CUDA for the nodes it does not take)")
 	f.Uint64Var(&h.memLimitMiB, "gpu-mem-limit", 0, "bound each GPU session's memory arena to N MiB (0: the device's memory)")
 	f.BoolVar(&h.tf32, "gpu-tf32", false, "let the CUDA provider use TF32 for fp32 models (several times faster on Ampere and newer; vectors differ from the CPU's by about 1e-3)")
 	f.BoolVar(&h.trtFP16, "trt-fp16", false, "let TensorRT run layers in float16 (faster; vectors differ from fp32 ones by fp16 rounding)")
@@ -58,6 +61,22 @@ func (h *hardwareFlags) hardware(maxBatch int, opts *gpu.Options) (gpu.Selection
 	default:
 		return gpu.Selection{}, usageErrorf("--provider %q: want cuda or tensorrt", h.provider)
 	}
+	switch h.engine {
+	case gpu.EngineAuto, gpu.EngineCUDA, gpu.EngineORT:
+	default:
+		return gpu.Selection{}, usageErrorf("--engine %q: want auto, cuda or ort", h.engine)
+	}
+	switch h.precision {
+	case "", "fp32", "tf32", "bf16", "fp16":
+	default:
+		return gpu.Selection{}, usageErrorf("--precision %q: want fp32, tf32, bf16 or fp16", h.precision)
+	}
+	if sel.Kind == gpu.CPU && (h.engine == gpu.EngineCUDA || h.precision != "") {
+		return gpu.Selection{}, usageErrorf("--engine cuda and --precision configure splash's CUDA engine: they need --device cuda, cuda:N or auto")
+	}
+	if h.engine == gpu.EngineORT && h.precision != "" {
+		return gpu.Selection{}, usageErrorf("--precision configures splash's CUDA engine: ONNX Runtime (--engine ort) runs the model's own precision")
+	}
 	if sel.Kind == gpu.CPU && (h.provider != "cuda" || h.trtFP16 || h.trtCacheDir != "" || h.memLimitMiB != 0 || h.tf32) {
 		return gpu.Selection{}, usageErrorf("--provider, --gpu-* and --trt-* configure GPUs: they need --device cuda, cuda:N or auto")
 	}
@@ -65,6 +84,7 @@ func (h *hardwareFlags) hardware(maxBatch int, opts *gpu.Options) (gpu.Selection
 		return gpu.Selection{}, usageErrorf("--trt-fp16 and --trt-cache-dir need --provider tensorrt")
 	}
 	opts.Provider = h.provider
+	opts.Engine, opts.Precision = h.engine, h.precision
 	opts.GPU = gpu.GPUOptions{
 		MemLimit: h.memLimitMiB << 20, AllowTF32: h.tf32, TensorRTFP16: h.trtFP16, TensorRTCacheDir: h.trtCacheDir, MaxBatch: maxBatch,
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/gpu"
 	_ "github.com/splash-encode/splash/gpu/engines" // ONNX Runtime and the CUDA driver register with package gpu
 )
 
@@ -37,7 +38,7 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errUsage), errors.Is(err, encode.ErrSettings):
+	case errors.Is(err, errUsage), errors.Is(err, encode.ErrSettings), errors.Is(err, gpu.ErrNoGPU):
 		return exitUsage
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return exitTransient

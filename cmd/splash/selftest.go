@@ -30,9 +30,8 @@ vocabulary (or takes --model), encodes a synthetic corpus of --docs documents
 on the CPU and on the chosen device, and reports the largest weight difference
 and the throughput of each. With a generated model it also compares the CPU's
 vectors with a float64 forward pass in pure Go; with --model, it compares the
-CPU's batched vectors with those of documents encoded one per batch. On a
-build with -tags cuda it checks splash's own CUDA kernels against their Go
-twins.
+CPU's batched vectors with those of documents encoded one per batch. On each
+GPU it also checks splash's own CUDA kernels against their Go twins.
 
 It needs no data files and writes only to a temporary directory. It exits 0
 when every difference is within --tolerance, 1 otherwise or when the chosen

@@ -1,21 +1,15 @@
-//go:build cuda
-
 package cuda
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"runtime"
 	"sync"
 	"unsafe"
 
-	"gorgonia.org/cu"
-
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/gpu"
+	"github.com/splash-encode/splash/gpu/cuda/sys"
 	"github.com/splash-encode/splash/kernels"
 )
 
@@ -30,81 +24,64 @@ const (
 // ErrClosed is returned by the methods of an Engine after Close.
 var ErrClosed = errors.New("cuda: engine is closed")
 
-// Devices lists the NVIDIA GPUs with their total and free memory. Reading the
-// free memory retains each device's primary context for a moment.
-func Devices() (devs []gpu.Device, err error) {
-	defer recoverTo(&err, "list devices")
-	n, err := cu.NumDevices()
+// Devices lists the NVIDIA GPUs with their total and free memory through
+// the CUDA driver. Reading the free memory retains each device's primary
+// context for a moment. Without a usable driver the error matches
+// gpu.ErrNoDriver (see LoadDriver).
+func Devices() ([]gpu.Device, error) {
+	d, err := LoadDriver()
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
+	}
+	n, err := d.DeviceCount()
 	if err != nil {
 		return nil, fmt.Errorf("cuda: count devices: %w", err)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	devs := make([]gpu.Device, 0, n)
 	for i := 0; i < n; i++ {
-		d, err := cu.GetDevice(i)
+		info, err := d.Device(i)
 		if err != nil {
 			return nil, fmt.Errorf("cuda: device %d: %w", i, err)
 		}
-		name, err := d.Name()
+		free, err := freeMemory(d, i)
 		if err != nil {
-			return nil, fmt.Errorf("cuda: device %d: name: %w", i, err)
+			return nil, fmt.Errorf("cuda: device %d (%s): free memory: %w", i, info.Name, err)
 		}
-		total, err := d.TotalMem()
-		if err != nil {
-			return nil, fmt.Errorf("cuda: device %d (%s): total memory: %w", i, name, err)
-		}
-		free, err := freeMemory(d)
-		if err != nil {
-			return nil, fmt.Errorf("cuda: device %d (%s): free memory: %w", i, name, err)
-		}
-		devs = append(devs, gpu.Device{Index: i, Name: name, TotalMemory: uint64(total), FreeMemory: free})
+		devs = append(devs, gpu.Device{Index: i, Name: info.Name, TotalMemory: info.TotalMemory, FreeMemory: free})
 	}
 	return devs, nil
 }
 
-// freeMemory reads a device's free memory through its primary context. The
-// caller has locked the OS thread.
-func freeMemory(d cu.Device) (free uint64, err error) {
-	pctx, err := d.RetainPrimaryCtx()
-	if err != nil {
-		return 0, fmt.Errorf("retain primary context: %w", err)
-	}
-	defer func() {
-		if rerr := d.ReleasePrimaryCtx(); rerr != nil && err == nil {
-			err = fmt.Errorf("release primary context: %w", rerr)
-		}
-	}()
-	if err := cu.PushCurrentCtx(pctx); err != nil {
-		return 0, fmt.Errorf("make primary context current: %w", err)
-	}
-	defer func() {
-		if _, perr := cu.PopCurrentCtx(); perr != nil && err == nil {
-			err = fmt.Errorf("pop primary context: %w", perr)
-		}
-	}()
-	f, _, err := cu.MemInfo()
+// freeMemory reads device i's free memory through its primary context.
+func freeMemory(d *sys.Driver, i int) (free uint64, err error) {
+	c, err := d.Retain(i)
 	if err != nil {
 		return 0, err
 	}
-	return uint64(f), nil
+	defer func() {
+		if rerr := c.Release(); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	free, _, err = c.MemInfo()
+	return free, err
 }
 
 // Engine runs splash's kernels on one GPU. It uses the device's primary
-// context (the one the CUDA runtime, and so ONNX Runtime, uses too) and keeps
-// its device buffers between calls, growing them when a batch needs more.
-// Its methods are safe for concurrent use; calls run one at a time. Each call
-// locks its goroutine to the OS thread and pushes the context for the call's
-// duration, as the CUDA driver binds contexts to threads.
+// context (the one the CUDA runtime, and so ONNX Runtime, uses too) and one
+// stream of its own, and keeps its device buffers between calls, growing
+// them when a batch needs more. Its methods are safe for concurrent use;
+// calls run one at a time.
 type Engine struct {
 	mu     sync.Mutex
 	index  int
-	dev    cu.Device
-	ctx    cu.CUContext
+	ctx    *sys.Context
+	stream *sys.Stream
 	closed bool
 
-	modules                  []cu.Module
-	poolMax, poolSum         cu.Function
-	sparsifySel, sparsifyWri cu.Function
+	modules                  []*sys.Module
+	poolMax, poolSum         sys.Function
+	sparsifySel, sparsifyWri sys.Function
 
 	// Device buffers, reused across calls.
 	logits, mask, pooled                    buffer
@@ -115,33 +92,33 @@ type Engine struct {
 // buffer is one device allocation that grows on demand.
 type buffer struct {
 	name string
-	ptr  cu.DevicePtr
-	size int64
+	ptr  sys.DevicePtr
+	size int
 }
 
-// ensure makes the buffer hold at least n bytes (contents are not kept).
-func (b *buffer) ensure(n int64) error {
+// ensure makes b hold at least n bytes (contents are not kept).
+func (e *Engine) ensure(b *buffer, n int) error {
 	if n <= b.size {
 		return nil
 	}
-	if err := b.free(); err != nil {
+	if err := e.free(b); err != nil {
 		return err
 	}
 	const grain = 1 << 16
 	size := (n + grain - 1) / grain * grain
-	p, err := cu.MemAlloc(size)
+	p, err := e.ctx.Alloc(size)
 	if err != nil {
-		return fmt.Errorf("cuda: allocate %s (%d bytes): %w", b.name, size, err)
+		return fmt.Errorf("cuda: allocate %s: %w", b.name, err)
 	}
 	b.ptr, b.size = p, size
 	return nil
 }
 
-func (b *buffer) free() error {
+func (e *Engine) free(b *buffer) error {
 	if b.size == 0 {
 		return nil
 	}
-	err := cu.MemFree(b.ptr)
+	err := e.ctx.Free(b.ptr)
 	b.ptr, b.size = 0, 0
 	if err != nil {
 		return fmt.Errorf("cuda: free %s: %w", b.name, err)
@@ -149,56 +126,60 @@ func (b *buffer) free() error {
 	return nil
 }
 
-// Open makes an Engine on device deviceIndex: it retains the device's primary
-// context and loads kernels.PoolPTX and kernels.SparsifyPTX (JIT-compiled by
-// the driver for the device). ctx only bounds the start; the Engine lives
-// until Close.
-func Open(ctx context.Context, deviceIndex int) (e *Engine, err error) {
+// Open makes an Engine on device deviceIndex: it retains the device's
+// primary context, creates a stream and loads kernels.PoolPTX and
+// kernels.SparsifyPTX (JIT-compiled by the driver for the device). ctx
+// only bounds the start; the Engine lives until Close. Without a usable
+// driver the error matches gpu.ErrNoDriver.
+func Open(ctx context.Context, deviceIndex int) (*Engine, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("cuda: open device %d: %w", deviceIndex, err)
 	}
-	defer recoverTo(&err, fmt.Sprintf("open device %d", deviceIndex))
-	n, err := cu.NumDevices()
+	d, err := LoadDriver()
 	if err != nil {
-		return nil, fmt.Errorf("cuda: open device %d: count devices: %w", deviceIndex, err)
+		return nil, fmt.Errorf("cuda: open device %d: %w", deviceIndex, err)
+	}
+	n, err := d.DeviceCount()
+	if err != nil {
+		return nil, fmt.Errorf("cuda: open device %d: %w", deviceIndex, err)
 	}
 	if deviceIndex < 0 || deviceIndex >= n {
 		return nil, fmt.Errorf("cuda: open device %d: no such device (%d present)", deviceIndex, n)
 	}
-	dev, err := cu.GetDevice(deviceIndex)
+	c, err := d.Retain(deviceIndex)
 	if err != nil {
 		return nil, fmt.Errorf("cuda: open device %d: %w", deviceIndex, err)
 	}
-	pctx, err := dev.RetainPrimaryCtx()
-	if err != nil {
-		return nil, fmt.Errorf("cuda: open device %d: retain primary context: %w", deviceIndex, err)
-	}
-	e = &Engine{
-		index: deviceIndex, dev: dev, ctx: pctx,
+	e := &Engine{
+		index: deviceIndex, ctx: c,
 		logits: buffer{name: "logits"}, mask: buffer{name: "mask"}, pooled: buffer{name: "pooled"},
 		counts: buffer{name: "counts"}, thresh: buffer{name: "thresholds"}, tieKeep: buffer{name: "tie counts"},
 		offsets: buffer{name: "offsets"}, terms: buffer{name: "terms"}, weights: buffer{name: "weights"},
 	}
-	if err := e.run("load kernels", e.load); err != nil {
+	if e.stream, err = c.NewStream(); err != nil {
+		err = fmt.Errorf("cuda: open device %d: %w", deviceIndex, err)
+		return nil, errors.Join(err, e.Close())
+	}
+	if err := e.load(); err != nil {
 		return nil, errors.Join(err, e.Close())
 	}
 	return e, nil
 }
 
-// load loads the modules and looks up the entry points; the context is current.
+// load loads the modules and looks up the entry points.
 func (e *Engine) load() error {
 	for _, m := range []struct {
 		file, ptx string
-		fns       map[string]*cu.Function
+		fns       map[string]*sys.Function
 	}{
-		{"pool.ptx", kernels.PoolPTX, map[string]*cu.Function{
+		{"pool.ptx", kernels.PoolPTX, map[string]*sys.Function{
 			kernels.EntryPoolMax: &e.poolMax, kernels.EntryPoolSum: &e.poolSum,
 		}},
-		{"sparsify.ptx", kernels.SparsifyPTX, map[string]*cu.Function{
+		{"sparsify.ptx", kernels.SparsifyPTX, map[string]*sys.Function{
 			kernels.EntrySparsifySelect: &e.sparsifySel, kernels.EntrySparsifyWrite: &e.sparsifyWri,
 		}},
 	} {
-		mod, err := loadModule(m.ptx)
+		mod, err := e.ctx.LoadModule(m.ptx)
 		if err != nil {
 			return fmt.Errorf("cuda: load kernels/%s (%s) on device %d: %w", m.file, kernels.PTXArch, e.index, err)
 		}
@@ -214,25 +195,10 @@ func (e *Engine) load() error {
 	return nil
 }
 
-// loadModule JIT-loads PTX; on failure it loads again with an error log
-// buffer so that the error carries the JIT compiler's message.
-func loadModule(ptx string) (cu.Module, error) {
-	mod, err := cu.LoadData(ptx)
-	if err == nil {
-		return mod, nil
-	}
-	logBuf := &cu.JITErrorLogBuffer{Buffer: make([]byte, 4096)}
-	if _, err2 := cu.LoadDataEx(ptx, logBuf); err2 != nil {
-		if msg := string(bytes.TrimRight(logBuf.Buffer, "\x00")); msg != "" {
-			return cu.Module{}, fmt.Errorf("%w: %s", err, msg)
-		}
-	}
-	return cu.Module{}, err
-}
-
-// Close frees the device buffers, unloads the kernels and releases the
-// primary context. It is safe to call more than once.
-func (e *Engine) Close() (err error) {
+// Close waits for the engine's work, frees the device buffers, unloads the
+// kernels, destroys the stream and releases the primary context. It is
+// safe to call more than once.
+func (e *Engine) Close() error {
 	if e == nil {
 		return nil
 	}
@@ -241,36 +207,32 @@ func (e *Engine) Close() (err error) {
 	if e.closed {
 		return nil
 	}
-	defer recoverTo(&err, "close")
 	e.closed = true
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	var errs []error
-	if perr := cu.PushCurrentCtx(e.ctx); perr != nil {
-		errs = append(errs, fmt.Errorf("cuda: close device %d: make context current: %w", e.index, perr))
-	} else {
-		for _, b := range []*buffer{&e.logits, &e.mask, &e.pooled, &e.counts, &e.thresh, &e.tieKeep, &e.offsets, &e.terms, &e.weights} {
-			errs = append(errs, b.free())
-		}
-		for _, m := range e.modules {
-			if uerr := m.Unload(); uerr != nil {
-				errs = append(errs, fmt.Errorf("cuda: close device %d: unload module: %w", e.index, uerr))
-			}
-		}
-		e.modules = nil
-		if _, perr := cu.PopCurrentCtx(); perr != nil {
-			errs = append(errs, fmt.Errorf("cuda: close device %d: pop context: %w", e.index, perr))
-		}
+	if e.stream != nil {
+		errs = append(errs, e.stream.Sync())
 	}
-	if rerr := e.dev.ReleasePrimaryCtx(); rerr != nil {
-		errs = append(errs, fmt.Errorf("cuda: close device %d: release primary context: %w", e.index, rerr))
+	for _, b := range []*buffer{&e.logits, &e.mask, &e.pooled, &e.counts, &e.thresh, &e.tieKeep, &e.offsets, &e.terms, &e.weights} {
+		errs = append(errs, e.free(b))
 	}
-	return errors.Join(errs...)
+	for _, m := range e.modules {
+		errs = append(errs, m.Unload())
+	}
+	e.modules = nil
+	if e.stream != nil {
+		errs = append(errs, e.stream.Destroy())
+	}
+	errs = append(errs, e.ctx.Release())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cuda: close device %d: %w", e.index, err)
+	}
+	return nil
 }
 
-// run executes fn with the engine's context current on a locked OS thread,
-// one call at a time, turning a panic into an error.
-func (e *Engine) run(op string, fn func() error) (err error) {
+// run executes fn, one call at a time. The sys package makes the
+// engine's context current for each driver call, on whichever thread runs
+// it.
+func (e *Engine) run(op string, fn func() error) error {
 	if e == nil {
 		return fmt.Errorf("cuda: %s: nil Engine", op)
 	}
@@ -279,25 +241,7 @@ func (e *Engine) run(op string, fn func() error) (err error) {
 	if e.closed {
 		return fmt.Errorf("cuda: %s: %w", op, ErrClosed)
 	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := cu.PushCurrentCtx(e.ctx); err != nil {
-		return fmt.Errorf("cuda: %s: make context of device %d current: %w", op, e.index, err)
-	}
-	defer func() {
-		if _, perr := cu.PopCurrentCtx(); perr != nil && err == nil {
-			err = fmt.Errorf("cuda: %s: pop context: %w", op, perr)
-		}
-	}()
-	defer recoverTo(&err, op)
 	return fn()
-}
-
-// recoverTo turns a panic (gorgonia.org/cu panics in a few places) into an error.
-func recoverTo(err *error, op string) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("cuda: %s: panic: %v", op, r)
-	}
 }
 
 // PoolMax pools logits [b][t][v] (row-major) under mask [b][t] (0 = padding)
@@ -324,7 +268,7 @@ func (e *Engine) pool(p encode.Pooling, logits []float32, mask []int64, b, t, v 
 		if err := e.launchPool(p, b, t, v); err != nil {
 			return err
 		}
-		return toHost(out, &e.pooled)
+		return toHost(e, out, &e.pooled)
 	})
 	if err != nil {
 		return nil, err
@@ -341,7 +285,7 @@ func (e *Engine) Sparsify(pooled []float32, b, v int, minWeight float32, topK in
 		return nil, nil, nil, fmt.Errorf("cuda: sparsify: %w", err)
 	}
 	err = e.run("sparsify", func() error {
-		if err := toDevice(&e.pooled, pooled); err != nil {
+		if err := toDevice(e, &e.pooled, pooled); err != nil {
 			return err
 		}
 		offsets, terms, weights, err = e.sparsifyPooled(b, v, minWeight, topK)
@@ -394,15 +338,15 @@ func checkPool(p encode.Pooling, logits []float32, mask []int64, b, t, v int) er
 
 // uploadPoolInputs copies logits and mask to the device. Context is current.
 func (e *Engine) uploadPoolInputs(logits []float32, mask []int64) error {
-	if err := toDevice(&e.logits, logits); err != nil {
+	if err := toDevice(e, &e.logits, logits); err != nil {
 		return err
 	}
-	return toDevice(&e.mask, mask)
+	return toDevice(e, &e.mask, mask)
 }
 
 // launchPool pools the uploaded logits into e.pooled. Context is current.
 func (e *Engine) launchPool(p encode.Pooling, b, t, v int) error {
-	if err := e.pooled.ensure(int64(b) * int64(v) * 4); err != nil {
+	if err := e.ensure(&e.pooled, b*v*4); err != nil {
 		return err
 	}
 	fn, name := e.poolMax, kernels.EntryPoolMax
@@ -410,9 +354,8 @@ func (e *Engine) launchPool(p encode.Pooling, b, t, v int) error {
 		fn, name = e.poolSum, kernels.EntryPoolSum
 	}
 	grid := (v + poolBlock - 1) / poolBlock
-	err := launch(fn, grid, b, poolBlock,
-		ptrArg(e.logits.ptr), ptrArg(e.mask.ptr), ptrArg(e.pooled.ptr),
-		intArg(b), intArg(t), intArg(v))
+	err := e.launch(fn, grid, b, poolBlock,
+		e.logits.ptr, e.mask.ptr, e.pooled.ptr, int32(b), int32(t), int32(v))
 	if err != nil {
 		return fmt.Errorf("cuda: launch %s (b=%d, t=%d, v=%d): %w", name, b, t, v, err)
 	}
@@ -423,21 +366,21 @@ func (e *Engine) launchPool(p encode.Pooling, b, t, v int) error {
 // device) and copies the CSR to the host. Context is current.
 func (e *Engine) sparsifyPooled(b, v int, minWeight float32, topK int) (offsets, terms []uint32, weights []float32, err error) {
 	for _, buf := range []*buffer{&e.counts, &e.thresh, &e.tieKeep} {
-		if err := buf.ensure(int64(b) * 4); err != nil {
+		if err := e.ensure(buf, b*4); err != nil {
 			return nil, nil, nil, err
 		}
 	}
-	if err := e.offsets.ensure(int64(b+1) * 4); err != nil {
+	if err := e.ensure(&e.offsets, (b+1)*4); err != nil {
 		return nil, nil, nil, err
 	}
-	err = launch(e.sparsifySel, b, 1, sparsifyBlock,
-		ptrArg(e.pooled.ptr), intArg(b), intArg(v), f32Arg(minWeight), intArg(topK),
-		ptrArg(e.counts.ptr), ptrArg(e.thresh.ptr), ptrArg(e.tieKeep.ptr))
+	err = e.launch(e.sparsifySel, b, 1, sparsifyBlock,
+		e.pooled.ptr, int32(b), int32(v), minWeight, int32(topK),
+		e.counts.ptr, e.thresh.ptr, e.tieKeep.ptr)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("cuda: launch %s (b=%d, v=%d, top-k=%d): %w", kernels.EntrySparsifySelect, b, v, topK, err)
 	}
 	counts := make([]uint32, b)
-	if err := toHost(counts, &e.counts); err != nil {
+	if err := toHost(e, counts, &e.counts); err != nil {
 		return nil, nil, nil, fmt.Errorf("after %s (b=%d, v=%d): %w", kernels.EntrySparsifySelect, b, v, err)
 	}
 	offsets = make([]uint32, b+1)
@@ -452,80 +395,72 @@ func (e *Engine) sparsifyPooled(b, v int, minWeight float32, topK int) (offsets,
 	if total == 0 {
 		return offsets, []uint32{}, []float32{}, nil
 	}
-	if err := toDevice(&e.offsets, offsets); err != nil {
+	if err := toDevice(e, &e.offsets, offsets); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := e.terms.ensure(int64(total) * 4); err != nil {
+	if err := e.ensure(&e.terms, int(total)*4); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := e.weights.ensure(int64(total) * 4); err != nil {
+	if err := e.ensure(&e.weights, int(total)*4); err != nil {
 		return nil, nil, nil, err
 	}
-	err = launch(e.sparsifyWri, b, 1, sparsifyBlock,
-		ptrArg(e.pooled.ptr), intArg(b), intArg(v), f32Arg(minWeight),
-		ptrArg(e.thresh.ptr), ptrArg(e.tieKeep.ptr), ptrArg(e.offsets.ptr),
-		ptrArg(e.terms.ptr), ptrArg(e.weights.ptr))
+	err = e.launch(e.sparsifyWri, b, 1, sparsifyBlock,
+		e.pooled.ptr, int32(b), int32(v), minWeight,
+		e.thresh.ptr, e.tieKeep.ptr, e.offsets.ptr, e.terms.ptr, e.weights.ptr)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("cuda: launch %s (b=%d, v=%d, nnz=%d): %w", kernels.EntrySparsifyWrite, b, v, total, err)
 	}
 	terms = make([]uint32, total)
 	weights = make([]float32, total)
-	if err := toHost(terms, &e.terms); err != nil {
+	if err := toHost(e, terms, &e.terms); err != nil {
 		return nil, nil, nil, fmt.Errorf("after %s (b=%d, v=%d): %w", kernels.EntrySparsifyWrite, b, v, err)
 	}
-	if err := toHost(weights, &e.weights); err != nil {
+	if err := toHost(e, weights, &e.weights); err != nil {
 		return nil, nil, nil, err
 	}
 	return offsets, terms, weights, nil
 }
 
-// Kernel arguments travel as 8-byte words (gorgonia.org/cu copies 8 bytes
-// per parameter); the driver reads each parameter's own size from the low
-// bytes (little-endian).
-func ptrArg(p cu.DevicePtr) uint64 { return uint64(p) }
-func intArg(n int) uint64          { return uint64(uint32(int32(n))) }
-func f32Arg(f float32) uint64      { return uint64(math.Float32bits(f)) }
-
-// launch starts fn on the default stream with grid (gx, gy) and a 1-D block.
-func launch(fn cu.Function, gx, gy, block int, args ...uint64) error {
-	words := make([]uint64, len(args))
-	copy(words, args)
-	params := make([]unsafe.Pointer, len(words))
-	for i := range words {
-		params[i] = unsafe.Pointer(&words[i])
-	}
-	return fn.Launch(gx, gy, 1, block, 1, 1, 0, cu.NoStream, params)
+// launch queues fn on the engine's stream with grid (gx, gy) and a 1-D
+// block. args are the kernel's parameters (int32, float32, DevicePtr).
+func (e *Engine) launch(fn sys.Function, gx, gy, block int, args ...any) error {
+	return e.stream.Launch(fn, [3]uint32{uint32(gx), uint32(gy), 1}, [3]uint32{uint32(block), 1, 1}, 0, args...)
 }
 
-// toDevice copies src into buf, growing it first.
-func toDevice[T uint32 | int64 | float32](buf *buffer, src []T) error {
+// toDevice copies src into buf, growing it first. The copy is queued on
+// the stream; the driver stages pageable memory before returning, so src
+// may change afterwards.
+func toDevice[T uint32 | int64 | float32](e *Engine, buf *buffer, src []T) error {
 	var zero T
-	n := int64(len(src)) * int64(unsafe.Sizeof(zero))
-	if err := buf.ensure(n); err != nil {
+	n := len(src) * int(unsafe.Sizeof(zero))
+	if err := e.ensure(buf, n); err != nil {
 		return err
 	}
 	if n == 0 {
 		return nil
 	}
-	if err := cu.MemcpyHtoD(buf.ptr, unsafe.Pointer(&src[0]), n); err != nil {
-		return fmt.Errorf("cuda: copy %s to device (%d bytes): %w", buf.name, n, err)
+	if err := e.stream.CopyHtoD(buf.ptr, unsafe.Pointer(&src[0]), n); err != nil {
+		return fmt.Errorf("cuda: copy %s to device: %w", buf.name, err)
 	}
 	return nil
 }
 
-// toHost fills dst from the start of buf. The copy waits for the kernels
-// before it on the default stream, so asynchronous kernel faults surface here.
-func toHost[T uint32 | float32](dst []T, buf *buffer) error {
+// toHost fills dst from the start of buf and waits for the stream, so
+// that faults of the kernels before it surface here.
+func toHost[T uint32 | float32](e *Engine, dst []T, buf *buffer) error {
 	var zero T
-	n := int64(len(dst)) * int64(unsafe.Sizeof(zero))
+	n := len(dst) * int(unsafe.Sizeof(zero))
 	if n == 0 {
 		return nil
 	}
 	if n > buf.size {
 		return fmt.Errorf("cuda: copy %s to host: %d bytes wanted, %d allocated", buf.name, n, buf.size)
 	}
-	if err := cu.MemcpyDtoH(unsafe.Pointer(&dst[0]), buf.ptr, n); err != nil {
-		return fmt.Errorf("cuda: copy %s to host (%d bytes): %w", buf.name, n, err)
+	if err := e.stream.CopyDtoH(unsafe.Pointer(&dst[0]), buf.ptr, n); err != nil {
+		return fmt.Errorf("cuda: copy %s to host: %w", buf.name, err)
+	}
+	if err := e.stream.Sync(); err != nil {
+		return fmt.Errorf("cuda: copy %s to host: %w", buf.name, err)
 	}
 	return nil
 }

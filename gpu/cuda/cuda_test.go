@@ -1,9 +1,7 @@
-//go:build cuda
-
-// These tests need an NVIDIA GPU: gorgonia.org/cu's init exits the test
-// binary when the driver finds none. Build them with
-// `go test -c -tags cuda -o bin/cuda.test ./gpu/cuda` and run the binary on a
-// GPU machine (scripts/gpu-check.sh).
+// The kernel tests need an NVIDIA GPU: without a usable CUDA driver
+// (libcuda.so.1 missing, or no device) they skip, saying why. On a GPU
+// machine, build them with `go test -c -o bin/cuda.test ./gpu/cuda` and run
+// the binary there (scripts/gpu-check.sh).
 
 package cuda
 
@@ -14,17 +12,65 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
-	"gorgonia.org/cu"
-
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/gpu"
+	"github.com/splash-encode/splash/gpu/cuda/sys"
 	"github.com/splash-encode/splash/kernels"
 )
 
+// TestWithoutDriver checks, where the CUDA driver cannot be used, that
+// every entry point says why and that the error matches gpu.ErrNoDriver,
+// on which discovery asks nvidia-smi and --device auto encodes on the CPU.
+func TestWithoutDriver(t *testing.T) {
+	if _, err := LoadDriver(); err == nil {
+		t.Skip("the CUDA driver works here")
+	}
+	_, err := Devices()
+	t.Logf("Devices: %v", err)
+	if !errors.Is(err, gpu.ErrNoDriver) {
+		t.Fatalf("Devices() error = %v, want one matching gpu.ErrNoDriver", err)
+	}
+	if !errors.Is(err, sys.ErrNoCgo) && !strings.Contains(err.Error(), sys.DriverLibrary) {
+		t.Errorf("Devices() error = %v, want it to name %s", err, sys.DriverLibrary)
+	}
+	if _, err := Open(context.Background(), 0); !errors.Is(err, gpu.ErrNoDriver) {
+		t.Errorf("Open() error = %v, want gpu.ErrNoDriver", err)
+	}
+	if _, err := SelfCheck(context.Background(), 0, 1, 1, 1, 1); !errors.Is(err, gpu.ErrNoDriver) {
+		t.Errorf("SelfCheck() error = %v, want gpu.ErrNoDriver", err)
+	}
+	var e *Engine
+	if _, err := e.PoolMax(make([]float32, 1), make([]int64, 1), 1, 1, 1); err == nil {
+		t.Error("PoolMax on a nil Engine succeeded")
+	}
+	if err := e.Close(); err != nil {
+		t.Errorf("Close of a nil Engine: %v", err)
+	}
+	// Discovery through this driver, with no nvidia-smi either.
+	found := gpu.Discoverer{Driver: Driver{}.Devices, SMI: "/nonexistent/nvidia-smi"}.Discover(context.Background())
+	t.Logf("discovery note: %s", found.Note)
+	if len(found.Devices) != 0 || !strings.Contains(found.Note, "nvidia-smi") ||
+		(!errors.Is(err, sys.ErrNoCgo) && !strings.Contains(found.Note, sys.DriverLibrary)) {
+		t.Errorf("discovery without driver and nvidia-smi: %+v, want a note naming %s and nvidia-smi", found, sys.DriverLibrary)
+	}
+}
+
+// skipWithoutDriver skips a test or benchmark when the CUDA driver cannot be
+// used here.
+func skipWithoutDriver(tb testing.TB, err error) {
+	tb.Helper()
+	if errors.Is(err, gpu.ErrNoDriver) {
+		tb.Skip(err)
+	}
+}
+
 func TestDevicesListsGPUs(t *testing.T) {
 	devs, err := Devices()
+	skipWithoutDriver(t, err)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +89,7 @@ func TestDevicesListsGPUs(t *testing.T) {
 func openEngine(tb testing.TB) *Engine {
 	tb.Helper()
 	devs, err := Devices()
+	skipWithoutDriver(tb, err)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -457,7 +504,7 @@ func BenchmarkPoolSparsify(b *testing.B) {
 				if err := e.launchPool(encode.PoolMax, nb, nt, nv); err != nil {
 					return err
 				}
-				return cu.Synchronize()
+				return e.stream.Sync()
 			})
 			if err != nil {
 				b.Fatal(err)

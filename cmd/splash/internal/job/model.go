@@ -60,6 +60,8 @@ type Model struct {
 	Devices []gpu.Device
 	// Fallback says why --device auto runs on the CPU ("" otherwise).
 	Fallback string
+	// engineTokens is the batch token budget the GPU engine chose (0: none).
+	engineTokens int
 }
 
 // OpenModel reads the model directory dir (encode.LoadModel) and opens its
@@ -97,7 +99,7 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	if err := em.Attach(opened.List); err != nil {
 		return nil, err
 	}
-	return &Model{Model: em, Devices: opened.Devices, Fallback: opened.Fallback}, nil
+	return &Model{Model: em, Devices: opened.Devices, Fallback: opened.Fallback, engineTokens: opened.BatchTokens}, nil
 }
 
 // DeviceName names where the model runs: "cpu", or the GPUs' names
@@ -161,14 +163,19 @@ const CPUBatchTokens = 2048
 
 // BatchTokens resolves a requested batch token budget: a positive request
 // stands; 0 means 2048 on the CPU and, on GPUs, what the device with the
-// least free memory holds by gpu.BatchTokens (its minimum when the free
-// memory is unknown).
+// least free memory holds: what the engine measured after loading the
+// weights when it knows its own peak (splash's CUDA engine), else the
+// estimate of gpu.BatchTokens (its minimum when the free memory is
+// unknown).
 func (m *Model) BatchTokens(requested int) int {
 	if requested > 0 {
 		return requested
 	}
 	if len(m.Devices) == 0 {
 		return max(CPUBatchTokens, m.MaxLength)
+	}
+	if m.engineTokens > 0 {
+		return max(m.engineTokens, m.MaxLength)
 	}
 	free := m.Devices[0].FreeMemory
 	for _, d := range m.Devices[1:] {

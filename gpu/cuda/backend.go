@@ -1,0 +1,248 @@
+package cuda
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/weights"
+	"github.com/splash-encode/splash/gpu"
+	"github.com/splash-encode/splash/gpu/cuda/sys"
+	"github.com/splash-encode/splash/kernels"
+)
+
+func init() { gpu.Register(modelEngine{}) }
+
+// modelEngine is splash's own CUDA engine as a gpu.Engine ("cuda"): it
+// runs BERT, DistilBERT and RoBERTa masked LMs from config.json and
+// model.safetensors (or the ONNX file's initializers) with cuBLAS and the
+// kernels of package kernels, on GPUs only.
+type modelEngine struct{}
+
+var _ gpu.Engine = modelEngine{}
+
+// Name implements gpu.Engine.
+func (modelEngine) Name() string { return gpu.EngineCUDA }
+
+// GPUOnly tells the registry that this engine cannot run on the CPU.
+func (modelEngine) GPUOnly() bool { return true }
+
+// Precision is the arithmetic of the engine.
+type Precision string
+
+// Precisions.
+const (
+	FP32 Precision = "fp32" // float32 everywhere, no TF32: the parity mode
+	TF32 Precision = "tf32" // float32 storage, TF32 tensor-core GEMMs
+	BF16 Precision = "bf16" // bfloat16 storage, fp32 accumulation
+	FP16 Precision = "fp16" // float16 storage, fp32 accumulation
+)
+
+// resolvePrecision picks the default (bf16 on compute capability 8.0 and
+// newer, which have bf16 tensor cores; fp16 before) and maps a precision
+// to the storage type and the cuBLAS compute type.
+func resolvePrecision(p string, info sys.DeviceInfo) (Precision, kernels.DType, sys.ComputeType, error) {
+	if p == "" {
+		p = string(FP16)
+		if info.ComputeMajor >= 8 {
+			p = string(BF16)
+		}
+	}
+	switch Precision(p) {
+	case FP32:
+		return FP32, kernels.F32, sys.Compute32F, nil
+	case TF32:
+		return TF32, kernels.F32, sys.Compute32FFastTF32, nil
+	case BF16:
+		if info.ComputeMajor < 8 {
+			return "", 0, 0, fmt.Errorf("%w: --precision bf16 needs a GPU of compute capability 8.0 or newer; %s is %d.%d (use fp16)",
+				encode.ErrSettings, info.Name, info.ComputeMajor, info.ComputeMinor)
+		}
+		return BF16, kernels.BF16, sys.Compute32F, nil
+	case FP16:
+		return FP16, kernels.F16, sys.Compute32F, nil
+	}
+	return "", 0, 0, fmt.Errorf("%w: precision %q: want fp32, tf32, bf16 or fp16", encode.ErrSettings, p)
+}
+
+// cublas is the process's cuBLAS, loaded on first use, as LoadDriver
+// loads the driver: the library is process-wide and never closed.
+var cublas struct {
+	once sync.Once
+	lib  *sys.CUBLASLib
+	err  error
+}
+
+// loadLibraries returns the driver and cuBLAS; when either cannot be used
+// the error matches gpu.ErrUnavailable (--device auto then falls back to
+// the CPU) and says what was looked for and where.
+func loadLibraries() (*sys.Driver, *sys.CUBLASLib, error) {
+	d, err := LoadDriver()
+	if err != nil {
+		return nil, nil, &gpu.UnavailableError{Reason: "the NVIDIA driver (libcuda.so.1) does not load", Err: err}
+	}
+	cublas.once.Do(func() { cublas.lib, cublas.err = sys.LoadCUBLAS() })
+	if cublas.err != nil {
+		return nil, nil, &gpu.UnavailableError{Reason: "cuBLAS (libcublas.so.13, .12 or .11) does not load", Err: cublas.err}
+	}
+	return d, cublas.lib, nil
+}
+
+// Open implements gpu.Engine: it loads the driver and cuBLAS, reads the
+// architecture and the weights of modelDir, uploads them to dev and
+// returns a backend that runs one batch at a time.
+func (modelEngine) Open(ctx context.Context, modelDir string, dev *gpu.Device, opts gpu.Options) (encode.Backend, error) {
+	if dev == nil {
+		return nil, fmt.Errorf("the %s engine runs on GPUs only", gpu.EngineCUDA)
+	}
+	if opts.PoolMask {
+		return nil, fmt.Errorf("%w: the CUDA engine runs masked LMs; the echo pooling of causal encoders needs --engine ort", encode.ErrSettings)
+	}
+	driver, blas, err := loadLibraries()
+	if err != nil {
+		return nil, err
+	}
+	arch, err := ReadArch(modelDir)
+	if err != nil {
+		return nil, err
+	}
+	info, err := driver.Device(dev.Index)
+	if err != nil {
+		return nil, fmt.Errorf("cuda engine: %w", err)
+	}
+	precision, dt, compute, err := resolvePrecision(opts.Precision, info)
+	if err != nil {
+		return nil, err
+	}
+	ckpt, err := weights.Open(modelDir)
+	if err != nil {
+		return nil, fmt.Errorf("cuda engine: %w: %w", encode.ErrBadModel, err)
+	}
+	w, err := BindWeights(arch, ckpt)
+	ckpt.Close()
+	if err != nil {
+		return nil, err
+	}
+	dctx, err := driver.Retain(dev.Index)
+	if err != nil {
+		return nil, fmt.Errorf("cuda engine: %w", err)
+	}
+	ops, err := NewDeviceOps(dctx, blas, dt, compute)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("cuda engine on %s: %w", dev, err), dctx.Release())
+	}
+	net, err := NewNet(ops, w, DefaultHeadChunk)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("cuda engine on %s: upload the weights: %w", dev, oom(err)), ops.Close(), dctx.Release())
+	}
+	free, _, err := dctx.MemInfo()
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("cuda engine on %s: %w", dev, err), net.Close(), ops.Close(), dctx.Release())
+	}
+	maxLen := min(arch.MaxTokens(), max(opts.GPU.MaxSeqLen, 1))
+	if opts.GPU.MaxSeqLen <= 0 {
+		maxLen = min(arch.MaxTokens(), 512)
+	}
+	return &Backend{net: net, ops: ops, ctx: dctx, pooling: opts.Pooling, precision: precision,
+		batchTokens: BatchTokens(free, arch, dt, maxLen, DefaultHeadChunk)}, nil
+}
+
+// Batch token budgets BatchTokens chooses between.
+const (
+	minBatchTokens = 2048
+	maxBatchTokens = 1 << 17
+	// memoryReserve is left free for cuBLAS's workspace, the driver and
+	// fragmentation.
+	memoryReserve = 512 << 20
+)
+
+// BytesPerToken is the engine's peak device memory per batch token
+// (documents × longest length, padding included) of a forward pass
+// (Net.Forward): the hidden states x and c (2·H), the QKV/feed-forward
+// buffer y (max(3H, I)), the padded Q, K and V blocks (3·H), the attention
+// scores (heads·L for a longest length L), in dt; plus the packed index
+// arrays (4 int32) and the pooled rows (V float32 per document, counted for
+// documents of 16 tokens and more).
+func BytesPerToken(a Arch, dt kernels.DType, maxLen int) int {
+	h := a.Hidden
+	act := 2*h + max(3*h, a.Intermediate) + 3*h + a.Heads*maxLen
+	return act*dt.Size() + 16 + 4*a.Vocab/16
+}
+
+// BatchTokens is the batch token budget for a device with free bytes left
+// after the weights: half of what the logits chunk ([chunk][V]) and the
+// reserve leave, divided by BytesPerToken, within
+// [max(2048, maxLen), 131072]. A wrong guess costs time, never documents:
+// a batch that runs out of memory is split and retried.
+func BatchTokens(free uint64, a Arch, dt kernels.DType, maxLen, chunk int) int {
+	floor := max(minBatchTokens, maxLen)
+	fixed := uint64(chunk*a.Vocab*dt.Size()) + memoryReserve
+	if free <= fixed {
+		return floor
+	}
+	n := (free - fixed) / 2 / uint64(BytesPerToken(a, dt, maxLen))
+	return int(min(max(n, uint64(floor)), maxBatchTokens))
+}
+
+// BatchTokens implements gpu.TokenBudgeter: the budget chosen at Open from
+// the free memory after the weights.
+func (b *Backend) BatchTokens() int { return b.batchTokens }
+
+// oom makes an out-of-memory error of the driver or cuBLAS match
+// encode.ErrOutOfMemory, on which encode.SplitOnOOM splits the batch.
+func oom(err error) error {
+	if errors.Is(err, sys.ErrOutOfMemory) && !errors.Is(err, encode.ErrOutOfMemory) {
+		return fmt.Errorf("%w: %w", encode.ErrOutOfMemory, err)
+	}
+	return err
+}
+
+// Backend is the engine's encode.Backend on one GPU.
+type Backend struct {
+	mu          sync.Mutex
+	net         *Net
+	ops         *DeviceOps
+	ctx         *sys.Context
+	pooling     encode.Pooling
+	precision   Precision
+	batchTokens int
+}
+
+var _ encode.Backend = (*Backend)(nil)
+
+// Encode implements encode.Backend.
+func (b *Backend) Encode(ctx context.Context, batch *encode.Batch, out []float32) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	in, err := InputFromBatch(batch)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.net == nil {
+		return errors.New("cuda engine: backend is closed")
+	}
+	return oom(b.net.Forward(in, b.pooling, out))
+}
+
+// VocabSize implements encode.Backend.
+func (b *Backend) VocabSize() int { return b.net.Arch().Vocab }
+
+// Precision is the arithmetic the backend runs.
+func (b *Backend) Precision() Precision { return b.precision }
+
+// Close implements encode.Backend.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.net == nil {
+		return nil
+	}
+	err := errors.Join(b.net.Close(), b.ops.Close(), b.ctx.Release())
+	b.net = nil
+	return err
+}
