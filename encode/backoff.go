@@ -70,14 +70,43 @@ func (s *SplitOnOOM) Encode(ctx context.Context, b *Batch, out []float32) error 
 		return fmt.Errorf("oom back-off: malformed batch: %d rows x %d positions but %d ids, %d mask, %d token types, %d positions, %d pool mask",
 			b.Size, b.SeqLen, len(b.InputIDs), len(b.AttentionMask), len(b.TokenTypeIDs), len(b.PositionIDs), len(b.PoolMask))
 	}
-	if v := s.inner.VocabSize(); len(out) < b.Size*v {
+	v := s.inner.VocabSize()
+	if len(out) < b.Size*v {
 		return fmt.Errorf("oom back-off: output holds %d floats, want at least %d rows x %d vocab", len(out), b.Size, v)
 	}
-	return s.encode(ctx, b, out, 0, b.Size)
+	return s.encode(ctx, b, 0, b.Size, func(sub *Batch, row0 int) error {
+		return s.inner.Encode(ctx, sub, out[row0*v:(row0+sub.Size)*v])
+	})
 }
 
-// encode runs b, whose rows are rows row0.. of a batch of total rows, into out.
-func (s *SplitOnOOM) encode(ctx context.Context, b *Batch, out []float32, row0, total int) error {
+// EncodeSparse is Encode for an inner SparseBackend: dst receives the rows
+// of b in order, whatever the splits. It fails when the inner backend is
+// not a SparseBackend (AsSparse says whether it is).
+func (s *SplitOnOOM) EncodeSparse(ctx context.Context, b *Batch, dst *CSR) error {
+	sb, ok := s.inner.(SparseBackend)
+	if !ok {
+		return fmt.Errorf("oom back-off: %T returns no sparse rows", s.inner)
+	}
+	if b == nil {
+		return errors.New("oom back-off: nil batch")
+	}
+	dst.Reset()
+	var part CSR
+	return s.encode(ctx, b, 0, b.Size, func(sub *Batch, row0 int) error {
+		if err := sb.EncodeSparse(ctx, sub, &part); err != nil {
+			return err
+		}
+		if part.Rows() != sub.Size {
+			return fmt.Errorf("oom back-off: %d sparse rows for a batch of %d", part.Rows(), sub.Size)
+		}
+		dst.Append(&part) // parts run in row order: first half, then second
+		return nil
+	})
+}
+
+// encode runs b, whose rows are rows row0.. of a batch of total rows, with
+// run, which writes the result of rows row0.. of the whole batch.
+func (s *SplitOnOOM) encode(ctx context.Context, b *Batch, row0, total int, run func(sub *Batch, row0 int) error) error {
 	if err := ctx.Err(); err != nil {
 		if b.Size == total {
 			return err
@@ -87,10 +116,10 @@ func (s *SplitOnOOM) encode(ctx context.Context, b *Batch, out []float32, row0, 
 	padded := int64(b.Size) * int64(b.SeqLen)
 	if b.Size > 1 {
 		if lim := s.limit.Load(); lim > 0 && padded >= lim {
-			return s.split(ctx, b, out, row0, total)
+			return s.split(ctx, b, row0, total, run)
 		}
 	}
-	err := s.inner.Encode(ctx, b, out)
+	err := run(b, row0)
 	if err == nil || !errors.Is(err, ErrOutOfMemory) {
 		if err != nil && b.Size != total {
 			return fmt.Errorf("rows %d-%d of %d (after out-of-memory split): %w", row0, row0+b.Size-1, total, err)
@@ -105,11 +134,11 @@ func (s *SplitOnOOM) encode(ctx context.Context, b *Batch, out []float32, row0, 
 		if s.onSplit != nil {
 			s.onSplit(b.Size, b.SeqLen)
 		}
-		return s.split(ctx, b, out, row0, total)
+		return s.split(ctx, b, row0, total, run)
 	}
 	// One document: drop its padding, if it has any, and try once more.
 	if t := min(max(rowLen(b, 0), 1), b.SeqLen); t < b.SeqLen {
-		return s.encode(ctx, subBatch(b, 0, 1), out, row0, total)
+		return s.encode(ctx, subBatch(b, 0, 1), row0, total, run)
 	}
 	tokens := 0
 	for _, m := range b.AttentionMask[:b.SeqLen] {
@@ -121,13 +150,12 @@ func (s *SplitOnOOM) encode(ctx context.Context, b *Batch, out []float32, row0, 
 
 // split encodes the first ceil(n/2) rows of b, then the rest, each trimmed
 // to its own longest row.
-func (s *SplitOnOOM) split(ctx context.Context, b *Batch, out []float32, row0, total int) error {
-	v := s.inner.VocabSize()
+func (s *SplitOnOOM) split(ctx context.Context, b *Batch, row0, total int, run func(sub *Batch, row0 int) error) error {
 	h := (b.Size + 1) / 2
-	if err := s.encode(ctx, subBatch(b, 0, h), out[:h*v], row0, total); err != nil {
+	if err := s.encode(ctx, subBatch(b, 0, h), row0, total, run); err != nil {
 		return err
 	}
-	return s.encode(ctx, subBatch(b, h, b.Size), out[h*v:b.Size*v], row0+h, total)
+	return s.encode(ctx, subBatch(b, h, b.Size), row0+h, total, run)
 }
 
 // learn lowers the limit to padded if it is smaller.

@@ -228,6 +228,14 @@ func LoadModel(dir string, opts ModelOptions) (*Model, error) {
 		return loadBag(tok, tokSum, dir, maxLength, opts)
 	}
 	modelFile, err := ModelFile(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		// A Hugging Face checkpoint without an ONNX export: splash's CUDA
+		// engine reads model.safetensors (the CPU engine needs the export
+		// and says so when it opens).
+		if p := filepath.Join(dir, SafeTensorsFile); fileExists(p) {
+			modelFile, err = p, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}

@@ -39,3 +39,13 @@ func ModelFile(dir string) (string, error) {
 	}
 	return "", fmt.Errorf("model directory %s holds neither model.onnx nor onnx/model.onnx: %w", dir, fs.ErrNotExist)
 }
+
+// SafeTensorsFile is the weights file of a Hugging Face checkpoint, which
+// splash's CUDA engine reads when there is no ONNX export.
+const SafeTensorsFile = "model.safetensors"
+
+// fileExists reports whether path is a regular file.
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}

@@ -341,6 +341,7 @@ type stageCounts struct {
 type encodedBatch struct {
 	items  []item
 	pooled []float32 // [len(items), vocab]; nil for documents the model does not see
+	csr    *CSR      // the positive pooled weights instead, from a SparseBackend
 }
 
 // encodeBatches runs the worker's backend on each batch. Pooled buffers
@@ -351,6 +352,7 @@ func encodeBatches(ctx context.Context, m *Model, w Worker, cfg StreamConfig, in
 	free chan []float32, vocab int, sc *stageCounts) error {
 	var batch Batch
 	seqs := make([][]int32, 0, 128)
+	sparse := AsSparse(w.Backend)
 	for items := range in {
 		if len(items[0].ids) <= m.Tokenizer.NumSpecialTokens() {
 			if err := pipeline.Send(ctx, out, encodedBatch{items: items}); err != nil {
@@ -371,18 +373,30 @@ func encodeBatches(ctx context.Context, m *Model, w Worker, cfg StreamConfig, in
 			batch.SetPoolFrom(from)
 		}
 		var buf []float32
-		select {
-		case buf = <-free:
-		default:
-		}
-		need := batch.Size * vocab
-		if cap(buf) < need {
-			buf = make([]float32, need)
-		}
-		buf = buf[:need]
+		var csr *CSR
 		start := time.Now()
-		if err := w.Backend.Encode(ctx, &batch, buf); err != nil {
-			return fmt.Errorf("encode a batch of %d documents × %d tokens: %w", batch.Size, batch.SeqLen, err)
+		if sparse != nil {
+			csr = &CSR{}
+			if err := sparse.EncodeSparse(ctx, &batch, csr); err != nil {
+				return fmt.Errorf("encode a batch of %d documents × %d tokens: %w", batch.Size, batch.SeqLen, err)
+			}
+			if err := csr.Check(batch.Size, vocab); err != nil {
+				return fmt.Errorf("encode a batch of %d documents × %d tokens: %w", batch.Size, batch.SeqLen, err)
+			}
+		} else {
+			select {
+			case buf = <-free:
+			default:
+			}
+			need := batch.Size * vocab
+			if cap(buf) < need {
+				buf = make([]float32, need)
+			}
+			buf = buf[:need]
+			start = time.Now()
+			if err := w.Backend.Encode(ctx, &batch, buf); err != nil {
+				return fmt.Errorf("encode a batch of %d documents × %d tokens: %w", batch.Size, batch.SeqLen, err)
+			}
 		}
 		took := time.Since(start)
 		if cfg.OnBatch != nil {
@@ -392,7 +406,7 @@ func encodeBatches(ctx context.Context, m *Model, w Worker, cfg StreamConfig, in
 		cfg.Metrics.AddDocs(0, 0, int64(batch.Size*batch.SeqLen))
 		sc.batches.Add(1)
 		sc.padded.Add(int64(batch.Size * batch.SeqLen))
-		if err := pipeline.Send(ctx, out, encodedBatch{items: items, pooled: buf}); err != nil {
+		if err := pipeline.Send(ctx, out, encodedBatch{items: items, pooled: buf, csr: csr}); err != nil {
 			return err
 		}
 	}
@@ -428,9 +442,10 @@ func sparsifyBatches(in <-chan encodedBatch, emit func([]itemResult) error, free
 			seqLen = max(seqLen, len(it.ids))
 		}
 		seen := map[int]bool{}
+		ran := b.pooled != nil || b.csr != nil
 		for r, it := range b.items {
 			rs[r] = itemResult{shard: it.shard, seq: it.seq, id: it.id, part: it.part, parts: it.parts}
-			if b.pooled != nil {
+			if ran {
 				rs[r].padded = int64(seqLen)
 				if !seen[it.shard] {
 					rs[r].batches = 1
@@ -438,12 +453,17 @@ func sparsifyBatches(in <-chan encodedBatch, emit func([]itemResult) error, free
 				seen[it.shard] = true
 			}
 			rs[r].res = Result{Truncated: it.truncated}
-			if b.pooled != nil { // else no text: the model saw nothing, no window
+			if ran { // else no text: the model saw nothing, no window
 				o := opts
 				if it.parts > 1 && !l.Passages {
 					o = raw
 				}
-				rs[r].res.Vec = Sparsify(b.pooled[r*vocab:(r+1)*vocab], o, SparseVec{})
+				if b.csr != nil {
+					terms, weights := b.csr.Row(r)
+					rs[r].res.Vec = SparsifyRow(terms, weights, o, SparseVec{})
+				} else {
+					rs[r].res.Vec = Sparsify(b.pooled[r*vocab:(r+1)*vocab], o, SparseVec{})
+				}
 				rs[r].res.NumTokens = int32(len(it.ids))
 				if l.Windowed() {
 					rs[r].res.NumWindows = 1 // assemble counts a document's windows

@@ -1,58 +1,105 @@
 #!/usr/bin/env bash
-# gpu-check.sh runs prebuilt binaries on a GPU machine (no Go toolchain
-# needed there). Build them from the repository root on a machine with Go
-# (no CUDA toolkit needed: the binaries load the driver and cuBLAS at run
-# time):
+# gpu-check.sh is the whole GPU check of splash's CUDA engine, for one call
+# on a GPU machine without Go or network (about five minutes on an H100).
+# Build its binaries first with scripts/gpu/prepare.sh and carry bin/*.xz
+# with the working tree. It needs, on the machine: the NVIDIA driver, a
+# cuBLAS 13/12/11 library (it searches the disk, e.g. NVIDIA's cuBLAS
+# wheel inside a Python venv, unless $SPLASH_CUBLAS is set), and for the
+# peer, python3 with torch and transformers.
 #
-#   go test -c -o bin/cuda.test ./gpu/cuda
-#   go build -o bin/splash ./cmd/splash   # optional
+# Steps, each logged with its exit status:
+#   1. the card and driver (nvidia-smi), the cuBLAS found;
+#   2. gpu/cuda's device tests: fp32 forward pass vs the float64 oracle
+#      (<= 1e-4) on BERT, DistilBERT and RoBERTa; bf16/fp16 top-20 overlap
+#      (>= 0.95); the kernels against their Go twins; then the benchmarks
+#      (BERT-base forward in bf16, the cuBLAS GEMM ceiling);
+#   3. splash selftest --device cuda;
+#   4. a BERT-base-sized model (12 x 768, bert-base-uncased's vocabulary,
+#      random weights, bf16 safetensors) and 100,000 Cranfield documents
+#      repeated with new ids (8 Parquet shards);
+#   5. splash encode --device cuda end to end (Parquet in, shards out), with
+#      peak GPU memory (nvidia-smi every 100 ms) and host RSS (GNU time);
+#   6. splash model bench --device cuda (the engine alone, pre-tokenized);
+#   7. the PyTorch peer (scripts/gpu/torch_peer.py): transformers
+#      BertForMaskedLM from the same safetensors in bf16 with SDPA,
+#      naver/splade pooling, batches of 128 in corpus order and
+#      length-sorted, and torch's bf16 GEMM ceiling.
 #
-# It prints the GPU and driver (nvidia-smi), runs every test and benchmark
-# of gpu/cuda (benchmarks 20 iterations), then, when bin/splash is there,
-# `splash selftest` with --device auto and --device cuda (the latter fails,
-# with its reason, where the GPU cannot be used).
-# The ONNX Runtime library is found as usual (third_party/onnxruntime or
-# $ONNXRUNTIME_SHARED_LIBRARY_PATH). When $OUT is set, the whole output is
-# also written to "$OUT/gpu-check.log". Takes about two minutes on one H200.
+# Everything goes to stdout and, when $OUT is set, to $OUT/gpu-check.log.
+# $DOCS overrides the corpus size (default 100000).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+DOCS="${DOCS:-100000}"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
 
 # libcuda.so.1 comes from the driver; these are where containers and Debian put it.
 export LD_LIBRARY_PATH="/usr/local/nvidia/lib64:/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
+step() { echo; echo "== $(date -u +%H:%M:%S) $*"; }
+
 run_all() {
-  echo "== gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)"
-  echo "== nvidia-smi"
+  step "gpu-check on $(uname -n)"
   nvidia-smi || echo "nvidia-smi failed (exit $?)"
-  echo "== libc: $(ldd --version 2>&1 | head -n 1)"
-  if [[ ! -x bin/cuda.test ]]; then
-    echo "bin/cuda.test is missing: build it with go test -c -o bin/cuda.test ./gpu/cuda"
-    return 1
-  fi
-  echo "== ldd bin/cuda.test"
-  ldd bin/cuda.test
-  echo "== bin/cuda.test"
-  (cd gpu/cuda && timeout 300 ../../bin/cuda.test -test.v -test.run . -test.bench . -test.benchtime 20x -test.timeout 280s)
-  local rc=$?
-  echo "== bin/cuda.test exit status $rc"
-  local bin
-  for bin in bin/splash; do
-    [[ -x "$bin" ]] || continue
-    local dev
-    for dev in auto cuda; do
-      echo "== $bin selftest --device $dev"
-      timeout 300 "$bin" selftest --device "$dev"
-      echo "== $bin selftest --device $dev: exit status $?"
-    done
+  local f
+  for f in bin/*.xz; do
+    xz -dkf "$f" || { echo "cannot unpack $f: run scripts/gpu/prepare.sh first"; return 1; }
   done
-  if [[ -x bin/splash ]]; then
-    echo "== CUDA_VISIBLE_DEVICES=0 bin/splash selftest --device cuda:1 (must name the missing GPU)"
-    CUDA_VISIBLE_DEVICES=0 timeout 60 bin/splash selftest --device cuda:1
-    echo "== exit status $?"
+  chmod +x bin/splash bin/cuda.test bin/repeatcorpus
+  mkdir -p third_party/onnxruntime
+  cp -f bin/onnxruntime third_party/onnxruntime/libonnxruntime.so.1
+
+  if [[ -z "${SPLASH_CUBLAS:-}" ]]; then
+    local lib
+    for v in 13 12 11; do
+      lib="$(find / -xdev -name "libcublas.so.$v" -not -path '/proc/*' 2>/dev/null | head -n 1)"
+      [[ -n "$lib" ]] && break
+    done
+    if [[ -n "$lib" ]]; then
+      export SPLASH_CUBLAS="$lib"
+      export LD_LIBRARY_PATH="$(dirname "$lib"):$LD_LIBRARY_PATH"
+    fi
   fi
-  return "$rc"
+  echo "cuBLAS: ${SPLASH_CUBLAS:-not found on disk: the loader's search path decides}"
+
+  step "device tests (gpu/cuda)"
+  (cd gpu/cuda && timeout 240 ../../bin/cuda.test -test.v -test.run 'Device|Kernel|SelfCheck' -test.timeout 230s)
+  echo "== device tests: exit status $?"
+
+  step "device benchmarks (gpu/cuda)"
+  (cd gpu/cuda && timeout 120 ../../bin/cuda.test -test.run '^$' -test.bench 'Device' -test.benchtime 20x -test.timeout 110s)
+  echo "== device benchmarks: exit status $?"
+
+  step "splash selftest --device cuda"
+  timeout 180 bin/splash selftest --device cuda
+  echo "== selftest: exit status $?"
+
+  step "BERT-base-sized model and $DOCS documents"
+  bin/splash model gen-test --out "$WORK/bert-base" --tokenizer demo/tokenizer/tokenizer.json \
+    --layers 12 --hidden 768 --heads 12 --seed 1 --safetensors --safetensors-dtype BF16 --no-onnx || return 1
+  bin/repeatcorpus -in testdata/cranfield/docs-00000.parquet -n "$DOCS" -shards 8 -out "$WORK/corpus" || return 1
+  mkdir -p "$WORK/input" && mv "$WORK"/corpus/*.parquet "$WORK/input/"
+
+  step "splash encode --device cuda (end to end)"
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$WORK/mem.csv" 2>/dev/null &
+  local poller=$!
+  local base
+  base="$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -n 1)"
+  /usr/bin/time -v bin/splash encode --model "$WORK/bert-base" --input "$WORK/input" --output "$WORK/out" \
+    --device cuda 2>&1 | grep -v '^time=.*msg="shard done"'
+  echo "== encode: exit status ${PIPESTATUS[0]}"
+  kill "$poller" 2>/dev/null
+  echo "peak GPU memory used: $(sort -n "$WORK/mem.csv" | tail -n 1) MiB (before the run: $base MiB)"
+
+  step "splash model bench --device cuda (the engine alone)"
+  timeout 180 bin/splash model bench --model "$WORK/bert-base" --input "$WORK/input" --device cuda --repeats 2
+  echo "== bench: exit status $?"
+
+  step "PyTorch peer (naver/splade style)"
+  timeout 400 python3 scripts/gpu/torch_peer.py "$WORK/bert-base" "$WORK/corpus/texts.jsonl"
+  echo "== peer: exit status $?"
 }
 
 if [[ -n "${OUT:-}" ]]; then

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/splash-encode/splash/encode/safetensors"
 	"github.com/splash-encode/splash/encode/testmodel"
 )
 
@@ -21,6 +22,7 @@ func newGenTestCommand() *cobra.Command {
 	var out, tokenizerPath, arch string
 	var cfg testmodel.Config
 	var positionIDs bool
+	var stDType string
 	cmd := &cobra.Command{
 		Use:   "gen-test --out DIR [--arch bert|distilbert|roberta|causal] [--layers N --hidden H --heads A --seed S]",
 		Short: "Write a small test model (BERT, DistilBERT, RoBERTa or causal LM) with random weights",
@@ -49,6 +51,9 @@ built from gpt2's (<s> $A </s>, ids shifted by the four specials).`,
 			if positionIDs && arch != "causal" {
 				return usageErrorf("--position-ids applies to --arch causal only")
 			}
+			if arch == "causal" && (cfg.SafeTensors || cfg.SkipONNX || cfg.OptimumNames) {
+				return usageErrorf("--safetensors, --no-onnx and --optimum-names apply to the masked-LMs (bert, distilbert, roberta)")
+			}
 			if tokenizerPath == "" {
 				p, err := findSharedTokenizer(shared)
 				if err != nil {
@@ -71,6 +76,7 @@ built from gpt2's (<s> $A </s>, ids shifted by the four specials).`,
 				}, tokenizerPath)
 			default:
 				cfg.Arch = testmodel.Arch(arch)
+				cfg.SafeTensorsDType = safetensors.DType(stDType)
 				err = testmodel.Generate(out, cfg, tokenizerPath)
 			}
 			if err != nil {
@@ -94,6 +100,10 @@ built from gpt2's (<s> $A </s>, ids shifted by the four specials).`,
 	f.IntVar(&cfg.Intermediate, "intermediate", 0, "feed-forward size (0: 4 x hidden)")
 	f.Uint64Var(&cfg.Seed, "seed", 1, "weight seed")
 	f.IntVar(&cfg.Opset, "opset", 14, "ONNX opset (14 or 18)")
+	f.BoolVar(&cfg.SafeTensors, "safetensors", false, "masked-LMs: also write model.safetensors (Hugging Face names, tied decoder omitted), which splash's CUDA engine and PyTorch read")
+	f.StringVar(&stDType, "safetensors-dtype", "F32", "dtype of model.safetensors: F32, F16 or BF16")
+	f.BoolVar(&cfg.SkipONNX, "no-onnx", false, "with --safetensors: write no model.onnx (a GPU-only model; the CPU path needs the ONNX file)")
+	f.BoolVar(&cfg.OptimumNames, "optimum-names", false, "masked-LMs: name the dense weights onnx::MatMul_N, stored transposed, as optimum exports do")
 	return cmd
 }
 

@@ -229,6 +229,26 @@ func (b *Backend) Encode(ctx context.Context, batch *encode.Batch, out []float32
 	return oom(b.net.Forward(in, b.pooling, out))
 }
 
+// EncodeSparse implements encode.SparseBackend: the pooled rows are made
+// sparse on the GPU and only their non-zeros are copied to the host.
+func (b *Backend) EncodeSparse(ctx context.Context, batch *encode.Batch, dst *encode.CSR) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	in, err := InputFromBatch(batch)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.net == nil {
+		return errors.New("cuda engine: backend is closed")
+	}
+	return oom(b.net.ForwardSparse(in, b.pooling, dst))
+}
+
+var _ encode.SparseBackend = (*Backend)(nil)
+
 // VocabSize implements encode.Backend.
 func (b *Backend) VocabSize() int { return b.net.Arch().Vocab }
 

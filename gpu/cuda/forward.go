@@ -222,13 +222,40 @@ func (n *Net) pack(in Input) (packed, error) {
 // Forward runs the masked LM on in and writes the pooled SPLADE rows
 // (log1p(relu) of the logits, reduced by pooling over the pooled positions)
 // into out, [len(in.Docs)][Vocab] row-major.
-func (n *Net) Forward(in Input, pooling encode.Pooling, out []float32) (err error) {
+func (n *Net) Forward(in Input, pooling encode.Pooling, out []float32) error {
+	if len(out) < len(in.Docs)*n.arch.Vocab {
+		return fmt.Errorf("cuda engine: output of %d values for %d documents of %d", len(out), len(in.Docs), n.arch.Vocab)
+	}
+	return n.forward(in, pooling, func(pooled Buf, b int) error {
+		if err := n.ops.Download(out[:b*n.arch.Vocab], pooled); err != nil {
+			return fmt.Errorf("cuda engine: download: %w", err)
+		}
+		return nil
+	})
+}
+
+// ForwardSparse runs the masked LM on in like Forward and fills dst with
+// every positive pooled weight of each document, made sparse where the
+// pooled rows are (on the GPU for DeviceOps): only the CSR reaches the
+// host.
+func (n *Net) ForwardSparse(in Input, pooling encode.Pooling, dst *encode.CSR) error {
+	dst.Reset()
+	return n.forward(in, pooling, func(pooled Buf, b int) error {
+		offsets, terms, weights, err := n.ops.SparsifyRows(pooled, b, n.arch.Vocab)
+		if err != nil {
+			return fmt.Errorf("cuda engine: sparsify: %w", err)
+		}
+		dst.Offsets, dst.Terms, dst.Weights = offsets, terms, weights
+		return nil
+	})
+}
+
+// forward runs the masked LM on in and hands the pooled rows, still on the
+// Ops' device, to done before it frees the batch's buffers.
+func (n *Net) forward(in Input, pooling encode.Pooling, done func(pooled Buf, b int) error) (err error) {
 	a, ops := n.arch, n.ops
 	if len(in.Docs) == 0 {
 		return nil
-	}
-	if len(out) < len(in.Docs)*a.Vocab {
-		return fmt.Errorf("cuda engine: output of %d values for %d documents of %d", len(out), len(in.Docs), a.Vocab)
 	}
 	if pooling != encode.PoolMax && pooling != encode.PoolSum {
 		return fmt.Errorf("%w: pooling %q", encode.ErrSettings, pooling)
@@ -324,6 +351,20 @@ func (n *Net) Forward(in Input, pooling encode.Pooling, out []float32) (err erro
 	if !sum {
 		step("activation", ops.ActivateMax(b*a.Vocab, pooled))
 	}
-	step("download", ops.Download(out[:b*a.Vocab], pooled))
-	return err
+	if err != nil {
+		return err
+	}
+	return done(pooled, b)
+}
+
+// ModelFLOPsPerToken is the arithmetic of one token of a document of l
+// tokens (two FLOPs per multiply-add): per layer the QKV, attention output
+// and feed-forward GEMMs (2·(4H² + 2HI)) and attention itself (2·2·l·H:
+// scores and context), then the head's transform (2H²) and decoder (2HV).
+// Elementwise kernels are not counted. It is the numerator of the
+// engine's TFLOP/s, as GPU benchmarks count model FLOPs.
+func ModelFLOPsPerToken(a Arch, l int) float64 {
+	h, i, v := float64(a.Hidden), float64(a.Intermediate), float64(a.Vocab)
+	layer := 2*(4*h*h+2*h*i) + 4*float64(l)*h
+	return float64(a.Layers)*layer + 2*h*h + 2*h*v
 }

@@ -309,3 +309,46 @@ func TestForwardDetectsWrongBinding(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardSparse checks ForwardSparse against Forward: the CSR holds
+// exactly the positive pooled weights of each document, for both poolings.
+func TestForwardSparse(t *testing.T) {
+	g := generateModel(t, testmodel.Config{Layers: 1, Hidden: 16, Heads: 2, Seed: 4})
+	net := loadNet(t, g.dir, kernels.F32, 100)
+	docs := tokenize(g.tok, cranfieldTexts(t, 6), 128)
+	v := net.Arch().Vocab
+	for _, pooling := range []encode.Pooling{encode.PoolMax, encode.PoolSum} {
+		dense := make([]float32, len(docs)*v)
+		if err := net.Forward(Input{Docs: docs}, pooling, dense); err != nil {
+			t.Fatal(err)
+		}
+		var csr encode.CSR
+		if err := net.ForwardSparse(Input{Docs: docs}, pooling, &csr); err != nil {
+			t.Fatal(err)
+		}
+		if err := csr.Check(len(docs), v); err != nil {
+			t.Fatal(err)
+		}
+		nnz := 0
+		for d := range docs {
+			terms, weights := csr.Row(d)
+			k := 0
+			for j, w := range dense[d*v : (d+1)*v] {
+				if w <= 0 {
+					continue
+				}
+				if k >= len(terms) || terms[k] != uint32(j) || weights[k] != w {
+					t.Fatalf("%v: document %d: term %d (%g) missing or different in the CSR", pooling, d, j, w)
+				}
+				k++
+			}
+			if k != len(terms) {
+				t.Fatalf("%v: document %d: %d CSR terms, %d positive weights", pooling, d, len(terms), k)
+			}
+			nnz += k
+		}
+		if nnz == 0 {
+			t.Fatalf("%v: no positive weight at all: the comparison proves nothing", pooling)
+		}
+	}
+}

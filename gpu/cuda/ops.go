@@ -65,4 +65,9 @@ type Ops interface {
 	AttnGather(b, heads, d, l int, c, offsets, out Buf) error
 	PoolChunk(rows, v int, sum bool, z, bias, tokenDoc, pooled Buf) error
 	ActivateMax(n int, pooled Buf) error
+	// SparsifyRows copies the positive entries of pooled ([b][v] float32)
+	// to the host as CSR (offsets [b+1], ascending term ids, weights),
+	// waiting for the work before it: on the device, only the non-zeros
+	// cross to the host (the sparsify kernels of package kernels).
+	SparsifyRows(pooled Buf, b, v int) (offsets, terms []uint32, weights []float32, err error)
 }

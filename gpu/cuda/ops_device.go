@@ -37,6 +37,7 @@ type DeviceOps struct {
 	stream  *sys.Stream
 	blas    *sys.BLAS
 	module  *sys.Module
+	sparse  *sys.Module // the sparsify kernels
 	fns     map[string]sys.Function
 	dt      kernels.DType
 	compute sys.ComputeType
@@ -84,6 +85,16 @@ func NewDeviceOps(ctx *sys.Context, lib *sys.CUBLASLib, dt kernels.DType, comput
 		}
 		o.fns[name] = f
 	}
+	if o.sparse, err = ctx.LoadModule(kernels.SparsifyPTX); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{kernels.EntrySparsifySelect, kernels.EntrySparsifyWrite} {
+		f, err := o.sparse.Function(name)
+		if err != nil {
+			return nil, err
+		}
+		o.fns[name] = f
+	}
 	return o, nil
 }
 
@@ -102,6 +113,10 @@ func (o *DeviceOps) Close() error {
 	if o.module != nil {
 		errs = append(errs, o.module.Unload())
 		o.module = nil
+	}
+	if o.sparse != nil {
+		errs = append(errs, o.sparse.Unload())
+		o.sparse = nil
 	}
 	if o.stream != nil {
 		errs = append(errs, o.stream.Destroy())
@@ -362,4 +377,102 @@ func (o *DeviceOps) PoolChunk(rows, v int, sum bool, z, bias, tokenDoc, pooled B
 
 func (o *DeviceOps) ActivateMax(n int, pooled Buf) error {
 	return o.launch(kernels.EntryActivateMax, false, gridFor(n), [3]uint32{elementBlock, 1, 1}, ptr(pooled), i32(n))
+}
+
+// SparsifyRows runs the two sparsify passes (kernels.EntrySparsifySelect:
+// each row's count of positive weights; then, after the host's exclusive
+// scan of the counts, kernels.EntrySparsifyWrite: the CSR) and copies the
+// CSR to the host: b row counts, b+1 offsets up, and the non-zeros.
+func (o *DeviceOps) SparsifyRows(pooled Buf, b, v int) (offsets, terms []uint32, weights []float32, err error) {
+	if err := kernels.CheckSparsify(b*v, b, v, 0, 0); err != nil {
+		return nil, nil, nil, err
+	}
+	if pooled.Len() < b*v {
+		return nil, nil, nil, fmt.Errorf("cuda: sparsify %d rows of %d from a buffer of %d", b, v, pooled.Len())
+	}
+	var bufs []Buf
+	defer func() {
+		for _, x := range bufs {
+			err = errors.Join(err, o.Free(x))
+		}
+	}()
+	ints := func(n int) Buf {
+		if err != nil {
+			return nil
+		}
+		var x Buf
+		if x, err = o.Ints(n); err == nil {
+			bufs = append(bufs, x)
+		}
+		return x
+	}
+	counts, thresh, tieKeep, offs := ints(b), ints(b), ints(b), ints(b+1)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	grid, block := [3]uint32{uint32(b), 1, 1}, [3]uint32{sparsifyBlock, 1, 1}
+	err = o.launch(kernels.EntrySparsifySelect, false, grid, block,
+		ptr(pooled), i32(b), i32(v), float32(0), int32(0), ptr(counts), ptr(thresh), ptr(tieKeep))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	host, err := o.downloadU32(counts, b)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	offsets = make([]uint32, b+1)
+	for r, c := range host {
+		if c > uint32(v) {
+			return nil, nil, nil, fmt.Errorf("cuda: %s: row %d counts %d of %d terms", kernels.EntrySparsifySelect, r, c, v)
+		}
+		offsets[r+1] = offsets[r] + c
+	}
+	nnz := int(offsets[b])
+	if nnz == 0 {
+		return offsets, []uint32{}, []float32{}, nil
+	}
+	asInts := make([]int32, b+1)
+	for i, x := range offsets {
+		asInts[i] = int32(x)
+	}
+	if err = o.SetInts(offs, asInts); err != nil {
+		return nil, nil, nil, err
+	}
+	termBuf, weightBuf := ints(nnz), ints(nnz)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	err = o.launch(kernels.EntrySparsifyWrite, false, grid, block,
+		ptr(pooled), i32(b), i32(v), float32(0), ptr(thresh), ptr(tieKeep), ptr(offs), ptr(termBuf), ptr(weightBuf))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if terms, err = o.downloadU32(termBuf, nnz); err != nil {
+		return nil, nil, nil, err
+	}
+	raw, err := o.downloadU32(weightBuf, nnz)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	weights = make([]float32, nnz)
+	for i, u := range raw {
+		weights[i] = math.Float32frombits(u)
+	}
+	return offsets, terms, weights, nil
+}
+
+// downloadU32 copies the first n 32-bit values of b to the host, waiting
+// for the work before it.
+func (o *DeviceOps) downloadU32(b Buf, n int) ([]uint32, error) {
+	st, err := o.stage(4 * n)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.stream.CopyDtoH(st, b.(*devBuf).ptr, 4*n); err != nil {
+		return nil, err
+	}
+	if err := o.stream.Sync(); err != nil {
+		return nil, err
+	}
+	return append([]uint32(nil), unsafe.Slice((*uint32)(st), n)...), nil
 }

@@ -228,6 +228,10 @@ func (o *TwinOps) ActivateMax(n int, pooled Buf) error {
 	return nil
 }
 
+func (o *TwinOps) SparsifyRows(pooled Buf, b, v int) (offsets, terms []uint32, weights []float32, err error) {
+	return kernels.SparsifyTwin(floats(pooled)[:b*v], b, v, 0, 0)
+}
+
 func prefixInts(s []int32, n int) []int32 {
 	if s == nil {
 		return nil

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# prepare.sh builds, on a machine with Go (no CUDA toolkit needed: the
+# binaries load the driver and cuBLAS at run time), what scripts/gpu-check.sh
+# runs on a GPU machine without Go or network, compressed with xz so that it
+# travels in a few megabytes:
+#
+#   bin/splash.xz        the CLI
+#   bin/cuda.test.xz     gpu/cuda's tests and benchmarks (the device ones
+#                        skip without a GPU)
+#   bin/repeatcorpus.xz  scripts/repeatcorpus (the 100k-document corpus)
+#   bin/onnxruntime.xz   third_party/onnxruntime/libonnxruntime.so.1, for
+#                        the selftest's CPU reference (scripts/setup.sh
+#                        installs it)
+#
+# Carry bin/ to the GPU machine with the working tree and run
+# `bash scripts/gpu-check.sh` there.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+mkdir -p bin
+go build -trimpath -o bin/splash ./cmd/splash
+go test -c -trimpath -o bin/cuda.test ./gpu/cuda
+go build -trimpath -o bin/repeatcorpus ./scripts/repeatcorpus
+cp third_party/onnxruntime/libonnxruntime.so.1 bin/onnxruntime
+for f in splash cuda.test repeatcorpus onnxruntime; do
+  xz -T0 -6 -f "bin/$f"
+done
+ls -l bin/*.xz
+du -ch bin/*.xz | tail -n 1
