@@ -11,18 +11,13 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/parquet-go/parquet-go"
-
-	"github.com/splash-encode/splash/shards"
 )
 
 type document struct {
@@ -87,24 +82,24 @@ func run(in, out string, n, count int) error {
 	return jf.Close()
 }
 
-// readDocs reads every document of a Parquet shard with splash's reader.
+// readDocs reads the id and text columns of a Parquet shard (string
+// columns, as Cranfield's). It uses parquet-go directly: splash's reader
+// (package shards) would link the object-store clients into a binary that
+// scripts/gpu/prepare.sh carries to GPU machines.
 func readDocs(path string) ([]document, error) {
-	r, err := shards.OpenInput(path, shards.Columns{})
+	type row struct {
+		ID   *string `parquet:"id,optional"`
+		Text *string `parquet:"text,optional"`
+	}
+	rows, err := parquet.ReadFile[row](path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	defer r.Close()
-	var docs []document
-	for {
-		batch, err := r.Next(context.Background(), 1024)
-		for _, d := range batch {
-			docs = append(docs, document{ID: d.Doc.ID, Text: d.Doc.Text})
-		}
-		if errors.Is(err, io.EOF) {
-			return docs, nil
-		}
-		if err != nil {
-			return nil, err
+	docs := make([]document, 0, len(rows))
+	for _, r := range rows {
+		if r.ID != nil && r.Text != nil && *r.ID != "" {
+			docs = append(docs, document{ID: *r.ID, Text: *r.Text})
 		}
 	}
+	return docs, nil
 }
