@@ -59,10 +59,13 @@ func cudaProviderLoads(t *testing.T, ctx context.Context, model string) bool {
 
 // TestDeviceSelection opens a model with every --device form. Where ONNX
 // Runtime has no CUDA provider (these machines: the npm package's CPU
-// build), auto falls back to the CPU with exactly one warning (no GPU, or
-// a GPU whose provider cannot load), and cuda and cuda:N fail with errors
-// that say why. Where the provider loads (ONNX Runtime's GPU build beside
-// a GPU), auto and cuda must open the GPU instead.
+// build), auto with --engine ort falls back to the CPU with exactly one
+// warning (a GPU whose provider cannot load), and cuda and cuda:N fail with
+// errors that say why. Where the provider loads (ONNX Runtime's GPU build
+// beside a GPU), auto and cuda must open the GPU instead. With the default
+// engine, auto without a GPU says so in one info line and no warning (CPU
+// nightly jobs stay quiet), and a GPU that splash's CUDA engine cannot use
+// (no usable driver here) gets one warning naming libcuda.so.1.
 func TestDeviceSelection(t *testing.T) {
 	requireEnvironment(t)
 	model := genModel(t, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 3})
@@ -74,21 +77,28 @@ func TestDeviceSelection(t *testing.T) {
 	if providerLoads {
 		t.Log("ONNX Runtime's cuda provider loads on GPU 0 here: checking that auto and cuda use the GPU instead of the fallback")
 	}
+	_, driverErr := gpu.Default().Driver().Devices()
 
 	for _, c := range []struct {
 		name     string
+		engine   string
 		devices  []gpu.Device
+		level    string // of the one line that says why
 		warnings []string
 	}{
-		{"no GPU", nil, []string{"encoding on the CPU", "no NVIDIA GPU found", "nvidia-smi is not on PATH"}},
-		{"GPU without provider", twoH100[:1], []string{"found cuda:0 (NVIDIA H100 80GB HBM3", "cannot load its cuda execution provider", "libonnxruntime_providers_shared.so"}},
+		{"no GPU", "", nil, "INFO", []string{"encoding on the CPU", "no NVIDIA GPU found", "nvidia-smi is not on PATH"}},
+		{"GPU without a usable driver", "", twoH100[:1], "WARN", []string{"found cuda:0 (NVIDIA H100 80GB HBM3", "libcuda.so.1"}},
+		{"GPU without provider", gpu.EngineORT, twoH100[:1], "WARN", []string{"found cuda:0 (NVIDIA H100 80GB HBM3", "cannot load its cuda execution provider", "libonnxruntime_providers_shared.so"}},
 	} {
+		if c.engine == "" && c.devices != nil && driverErr == nil {
+			continue // a real GPU here: the CUDA engine would open it
+		}
 		var logs bytes.Buffer
-		m, err := OpenModel(ctx, model, ModelOptions{Device: auto, Backend: gpu.Options{Discover: discovered(c.devices...)}, Log: logTo(&logs)})
+		m, err := OpenModel(ctx, model, ModelOptions{Device: auto, Backend: gpu.Options{Engine: c.engine, Discover: discovered(c.devices...)}, Log: logTo(&logs)})
 		if err != nil {
 			t.Fatalf("auto, %s: %v", c.name, err)
 		}
-		if providerLoads && len(c.devices) > 0 {
+		if providerLoads && len(c.devices) > 0 && c.engine == gpu.EngineORT {
 			if m.DeviceName() != "cuda:0" || len(m.Backends) != 1 || m.Fallback != "" || strings.Contains(logs.String(), "level=WARN") {
 				t.Errorf("auto, a GPU whose provider loads: device %s, %d backends, fallback %q; want cuda:0 without a warning:\n%s",
 					m.DeviceName(), len(m.Backends), m.Fallback, logs.String())
@@ -100,22 +110,22 @@ func TestDeviceSelection(t *testing.T) {
 			t.Errorf("auto, %s: device %s, %d backends, batch tokens %d; want the CPU", c.name, m.DeviceName(), len(m.Backends), m.BatchTokens(0))
 		}
 		m.Close()
-		if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
-			t.Errorf("auto, %s: %d warnings, want exactly 1:\n%s", c.name, n, logs.String())
+		if n, warn := strings.Count(logs.String(), "level="+c.level), strings.Count(logs.String(), "level=WARN"); n != 1 || c.level == "INFO" && warn != 0 {
+			t.Errorf("auto, %s: %d lines at %s and %d warnings, want exactly one line at %s:\n%s", c.name, n, c.level, warn, c.level, logs.String())
 		}
 		for _, w := range c.warnings {
 			if !strings.Contains(logs.String(), w) {
-				t.Errorf("auto, %s: warning does not say %q:\n%s", c.name, w, logs.String())
+				t.Errorf("auto, %s: the line does not say %q:\n%s", c.name, w, logs.String())
 			}
 		}
 	}
 
 	_, err := OpenModel(ctx, model, ModelOptions{Device: cuda, Backend: gpu.Options{Discover: discovered()}})
-	if err == nil || !strings.Contains(err.Error(), "--device cuda: no NVIDIA GPU found") || !strings.Contains(err.Error(), "nvidia-smi") {
+	if err == nil || !strings.Contains(err.Error(), "--device cuda: no NVIDIA GPU found") || !strings.Contains(err.Error(), "nvidia-smi") || !errors.Is(err, gpu.ErrNoGPU) {
 		t.Errorf("cuda without GPUs: %v", err)
 	}
 	if providerLoads {
-		m, err := OpenModel(ctx, model, ModelOptions{Device: cuda, Backend: gpu.Options{Discover: discovered(twoH100[:1]...)}})
+		m, err := OpenModel(ctx, model, ModelOptions{Device: cuda, Backend: gpu.Options{Engine: gpu.EngineORT, Discover: discovered(twoH100[:1]...)}})
 		if err != nil || m.DeviceName() != "cuda:0" {
 			t.Errorf("cuda with a GPU whose provider loads: %v", err)
 		}
@@ -123,9 +133,15 @@ func TestDeviceSelection(t *testing.T) {
 			m.Close()
 		}
 	} else {
-		_, err = OpenModel(ctx, model, ModelOptions{Device: cuda, Backend: gpu.Options{Discover: discovered(twoH100...)}})
-		if !errors.Is(err, gpu.ErrUnavailable) || !strings.Contains(err.Error(), "on cuda:0") || !strings.Contains(err.Error(), "--device cpu") {
+		_, err = OpenModel(ctx, model, ModelOptions{Device: cuda, Backend: gpu.Options{Engine: gpu.EngineORT, Discover: discovered(twoH100...)}})
+		if !errors.Is(err, gpu.ErrUnavailable) || !errors.Is(err, gpu.ErrNoGPU) || !strings.Contains(err.Error(), "on cuda:0") || !strings.Contains(err.Error(), "--device cpu") {
 			t.Errorf("cuda with a GPU but no provider: %v", err)
+		}
+	}
+	if driverErr != nil {
+		_, err = OpenModel(ctx, model, ModelOptions{Device: cuda, Backend: gpu.Options{Discover: discovered(twoH100...)}})
+		if !errors.Is(err, gpu.ErrUnavailable) || !errors.Is(err, gpu.ErrNoGPU) || !strings.Contains(err.Error(), "on cuda:0") || !strings.Contains(err.Error(), "libcuda.so.1") {
+			t.Errorf("cuda with a GPU the CUDA engine cannot use: %v", err)
 		}
 	}
 	_, err = OpenModel(ctx, model, ModelOptions{Device: cuda3, Backend: gpu.Options{Discover: discovered(twoH100...)}})
