@@ -98,7 +98,9 @@ type Driver interface {
 	Devices() ([]Device, error)
 	// SelfCheck runs splash's kernels on device deviceIndex over
 	// deterministic random logits of shape [b, t, v] and compares them with
-	// their pure-Go twins.
+	// their pure-Go twins; then the CUDA engine's kernels and GEMMs against
+	// their twins, and its forward pass against the float64 oracle of
+	// generated models (KernelCheck.Transformer and Engine).
 	SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (KernelCheck, error)
 }
 
@@ -113,7 +115,69 @@ type KernelCheck struct {
 	SparsifyExact bool
 	// PoolSparsifyTime is one PoolSparsify call, host transfers included.
 	PoolSparsifyTime time.Duration
-	// OK: pooling within 1e-6 relative and sparsification exact.
+	// Transformer holds the CUDA engine's kernels and GEMMs (cuBLAS) run
+	// on the device against their pure-Go twins over the same random
+	// inputs, one entry per check and storage type (f32, bf16, f16).
+	Transformer []KernelParity
+	// Engine holds the CUDA engine's forward pass over generated models
+	// (one per architecture) run on the device against the float64
+	// oracle, one entry per architecture and precision.
+	Engine []EngineParity
+	// EngineNote says why Transformer and Engine are empty, when they are
+	// (cuBLAS does not load, or the GPU is older than the engine needs).
+	EngineNote string
+	// OK: pooling within 1e-6 relative, sparsification exact, and every
+	// entry of Transformer and Engine OK.
+	OK bool
+}
+
+// KernelParity is one kernel (or GEMM) of the CUDA engine run on a device
+// and compared with its pure-Go twin over the same inputs.
+type KernelParity struct {
+	// Name names the check: the kernel ("embed-ln", "bias-gelu exact",
+	// ...) or the GEMM ("linear-t qkv", "scores", "context").
+	Name string
+	// DType is the activations' storage type: "f32", "bf16" or "f16".
+	DType string
+	// Values is the number of output values compared.
+	Values int
+	// MaxAbs is the largest |device - twin| over the outputs; MaxRel the
+	// largest |device - twin| / max(|twin|, RMS of the twin's outputs),
+	// so values far below the output's typical size are held to that size
+	// rather than to themselves. A value NaN or infinite on one side only
+	// counts as math.MaxFloat64.
+	MaxAbs, MaxRel float64
+	// Tolerance bounds MaxRel: 1e-5 for fp32 kernels (and for every
+	// kernel whose output is float32), 1e-4 for fp32 GEMMs (cuBLAS sums in
+	// another order), 2^-7 for bf16 and 2^-10 for fp16 kernels (two units
+	// of the storage's rounding: one rounding step apart), twice that for
+	// bf16 and fp16 GEMMs (cuBLAS may add split-K partial sums in the
+	// storage type).
+	Tolerance float64
+	// OK is MaxRel <= Tolerance.
+	OK bool
+}
+
+// EngineParity is the CUDA engine's forward pass in one precision on a
+// generated model, compared with the model's float64 oracle (SPLADE max
+// pooling).
+type EngineParity struct {
+	// Arch is the generated model's architecture: "bert", "distilbert" or
+	// "roberta"; Precision the engine's arithmetic ("fp32", "bf16",
+	// "fp16").
+	Arch, Precision string
+	// Docs documents of Tokens tokens in all were encoded in one batch.
+	Docs, Tokens int
+	// MaxAbs is the largest |engine - oracle| weight difference.
+	MaxAbs float64
+	// MaxRel is the largest relative difference over the oracle's weights
+	// above 0.1.
+	MaxRel float64
+	// TopOverlap is the mean share of each document's top-20 oracle terms
+	// that are also among its top-20 engine terms.
+	TopOverlap float64
+	// OK: fp32 within 1e-4 of the oracle (MaxAbs); bf16 and fp16 with a
+	// TopOverlap of at least 0.95.
 	OK bool
 }
 

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/gpu/cuda/sys"
 )
 
 // DefaultHeadChunk is the number of tokens whose logits the head computes
@@ -31,7 +32,8 @@ type Net struct {
 	decoder, decoderBias Buf
 	decoderTied          bool
 	headChunk            int
-	bufs                 []Buf // every upload, for Close
+	bufs                 []Buf          // every upload, for Close
+	ws                   map[string]Buf // batch buffers kept between batches (scratch)
 }
 
 // NewNet uploads w to ops. headChunk bounds the tokens of one decoder
@@ -91,9 +93,42 @@ func NewNet(ops Ops, w *Weights, headChunk int) (n *Net, err error) {
 	return n, err
 }
 
-// Close frees the uploaded parameters.
-func (n *Net) Close() error {
+// scratch returns the workspace buffer name with at least size elements
+// (a slice of exactly size), allocating it with f, or growing it, first.
+func (n *Net) scratch(name string, f func(int) (Buf, error), size int) (Buf, error) {
+	if b, ok := n.ws[name]; ok {
+		if b.Len() >= size {
+			return n.ops.Slice(b, 0, size), nil
+		}
+		delete(n.ws, name)
+		if err := n.ops.Free(b); err != nil {
+			return nil, err
+		}
+	}
+	b, err := f(size)
+	if err != nil {
+		return nil, err
+	}
+	if n.ws == nil {
+		n.ws = map[string]Buf{}
+	}
+	n.ws[name] = b
+	return n.ops.Slice(b, 0, size), nil
+}
+
+// releaseWorkspace frees the batch buffers that scratch keeps.
+func (n *Net) releaseWorkspace() error {
 	var errs []error
+	for name, b := range n.ws {
+		errs = append(errs, n.ops.Free(b))
+		delete(n.ws, name)
+	}
+	return errors.Join(errs...)
+}
+
+// Close frees the uploaded parameters and the workspace.
+func (n *Net) Close() error {
+	errs := []error{n.releaseWorkspace()}
 	for _, b := range n.bufs {
 		if b != nil {
 			errs = append(errs, n.ops.Free(b))
@@ -268,43 +303,45 @@ func (n *Net) forward(in Input, pooling encode.Pooling, done func(pooled Buf, b 
 	h, heads, d := a.Hidden, a.Heads, a.HeadDim()
 	chunk := min(n.headChunk, t)
 
-	var bufs []Buf
+	// The batch's buffers come from the workspace, which keeps them for the
+	// next batch: allocating and freeing device memory per batch would
+	// cost time and, for cuMemFree, a device-wide synchronization. After
+	// an out-of-memory failure the workspace is released, so the retry of
+	// a smaller batch starts from free memory.
 	defer func() {
-		for _, x := range bufs {
-			err = errors.Join(err, ops.Free(x))
+		if err != nil && errors.Is(err, sys.ErrOutOfMemory) {
+			err = errors.Join(err, n.releaseWorkspace())
 		}
 	}()
-	alloc := func(f func(int) (Buf, error), size int) Buf {
+	alloc := func(name string, f func(int) (Buf, error), size int) Buf {
 		if err != nil {
 			return nil
 		}
 		var x Buf
-		if x, err = f(size); err == nil {
-			bufs = append(bufs, x)
-		}
+		x, err = n.scratch(name, f, size)
 		return x
 	}
-	ints := func(v []int32) Buf {
-		x := alloc(ops.Ints, max(len(v), 1))
+	ints := func(name string, v []int32) Buf {
+		x := alloc(name, ops.Ints, max(len(v), 1))
 		if err == nil && len(v) > 0 {
 			err = ops.SetInts(x, v)
 		}
 		return x
 	}
-	ids, pos, tokenDoc, offsets := ints(p.ids), ints(p.pos), ints(p.tokenDoc), ints(p.offsets)
+	ids, pos, tokenDoc, offsets := ints("ids", p.ids), ints("pos", p.pos), ints("tokenDoc", p.tokenDoc), ints("offsets", p.offsets)
 	var types Buf
 	if p.types != nil {
-		types = ints(p.types)
+		types = ints("types", p.types)
 	}
-	x := alloc(ops.Activations, t*h)
-	y := alloc(ops.Activations, t*max(3*h, a.Intermediate))
-	c := alloc(ops.Activations, t*h)
-	q := alloc(ops.Activations, b*heads*l*d)
-	k := alloc(ops.Activations, b*heads*l*d)
-	v := alloc(ops.Activations, b*heads*l*d)
-	s := alloc(ops.Activations, b*heads*l*l)
-	z := alloc(ops.Activations, chunk*a.Vocab)
-	pooled := alloc(ops.Floats, b*a.Vocab)
+	x := alloc("x", ops.Activations, t*h)
+	y := alloc("y", ops.Activations, t*max(3*h, a.Intermediate))
+	c := alloc("c", ops.Activations, t*h)
+	q := alloc("q", ops.Activations, b*heads*l*d)
+	k := alloc("k", ops.Activations, b*heads*l*d)
+	v := alloc("v", ops.Activations, b*heads*l*d)
+	s := alloc("s", ops.Activations, b*heads*l*l)
+	z := alloc("z", ops.Activations, chunk*a.Vocab)
+	pooled := alloc("pooled", ops.Floats, b*a.Vocab)
 	if err != nil {
 		return fmt.Errorf("cuda engine: batch of %d documents, %d tokens, longest %d: %w", b, t, l, err)
 	}

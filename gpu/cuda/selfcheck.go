@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -19,6 +20,14 @@ import (
 // pure-Go twins: pooling (max and sum) to a relative 1e-6, sparsification
 // exactly. It reports the largest differences and the time of one
 // PoolSparsify call, transfers included.
+//
+// It then checks the CUDA engine on the device: its kernels and GEMMs
+// against the twins in f32, bf16 and f16 (CompareKernels, into
+// Transformer) and its forward pass over generated BERT, DistilBERT and
+// RoBERTa models against the float64 oracle in fp32, bf16 and fp16
+// (CompareEngine, into Engine). Where cuBLAS does not load, or the GPU is
+// older than the engine's kernels, EngineNote says so instead and only the
+// pooling and sparsification kernels count.
 func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (gpu.KernelCheck, error) {
 	res := gpu.KernelCheck{Device: deviceIndex, B: b, T: t, V: v}
 	e, err := Open(ctx, deviceIndex)
@@ -70,7 +79,44 @@ func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (gpu.
 	}
 	res.PoolSparsifyTime = time.Since(start)
 	res.OK = res.PoolMaxRel <= 1e-6 && res.PoolSumRel <= 1e-6 && res.SparsifyExact
+	if err := checkEngineOn(ctx, deviceIndex, seed, &res); err != nil {
+		return res, err
+	}
+	for _, k := range res.Transformer {
+		res.OK = res.OK && k.OK
+	}
+	for _, e := range res.Engine {
+		res.OK = res.OK && e.OK
+	}
 	return res, nil
+}
+
+// checkEngineOn runs CompareKernels and CompareEngine on device
+// deviceIndex into res, or sets res.EngineNote where the engine cannot run
+// there (cuBLAS does not load, the GPU is too old).
+func checkEngineOn(ctx context.Context, deviceIndex int, seed uint64, res *gpu.KernelCheck) (err error) {
+	factory, release, err := deviceFactory(deviceIndex)
+	var unavailable *gpu.UnavailableError
+	switch {
+	case errors.As(err, &unavailable):
+		res.EngineNote = "splash's CUDA engine was not checked: " + unavailable.Reason + ": " + err.Error()
+		return nil
+	case errors.Is(err, errOldGPU):
+		res.EngineNote = "splash's CUDA engine was not checked: " + err.Error()
+		return nil
+	case err != nil:
+		return fmt.Errorf("engine check on cuda:%d: %w", deviceIndex, err)
+	}
+	defer func() { err = errors.Join(err, release()) }()
+	factory, releaseOps := reuseOps(factory)
+	defer func() { err = errors.Join(err, releaseOps()) }()
+	if res.Transformer, err = CompareKernels(ctx, factory, seed); err != nil {
+		return fmt.Errorf("cuda:%d: %w", deviceIndex, err)
+	}
+	if res.Engine, err = CompareEngine(ctx, factory, seed); err != nil {
+		return fmt.Errorf("cuda:%d: %w", deviceIndex, err)
+	}
+	return nil
 }
 
 // randomLogits makes logits like the parity tests' (normal around -3 with
@@ -106,13 +152,15 @@ func randomLogits(seed uint64, b, t, v int) ([]float32, []int64) {
 	return logits, mask
 }
 
-// maxRelative is the largest |got - want| / max(|want|, 1e-30).
+// maxRelative is the largest |got - want| / max(|want|, 1e-30); a NaN
+// counts as math.MaxFloat64 (which the selftest's JSON report can carry,
+// unlike +Inf).
 func maxRelative(got, want []float32) float64 {
 	worst := 0.0
 	for i := range want {
 		d := math.Abs(float64(got[i])-float64(want[i])) / math.Max(math.Abs(float64(want[i])), 1e-30)
-		if math.IsNaN(d) {
-			return math.Inf(1)
+		if math.IsNaN(d) || math.IsInf(d, 0) {
+			return math.MaxFloat64
 		}
 		worst = math.Max(worst, d)
 	}
