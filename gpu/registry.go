@@ -272,6 +272,16 @@ type Backends struct {
 	// them), when their engine knows its own peak (TokenBudgeter); 0
 	// otherwise.
 	BatchTokens int
+	// Lanes holds, in the order of List, how many batches each backend runs
+	// at once (Laner; 1 for the others).
+	Lanes []int
+}
+
+// Laner is a backend that runs several batches at once on its device, each
+// on its own stream (splash's CUDA engine): that many encoder workers feed
+// it, so that one prepares its batch while the other's runs.
+type Laner interface {
+	Lanes() int
 }
 
 // TokenBudgeter is a backend that knows how many batch tokens (documents ×
@@ -483,6 +493,11 @@ func (r *Registry) Open(ctx context.Context, modelDir string, sel Selection, opt
 			}
 			return nil, err
 		}
+		lanes := 1
+		if l, ok := b.(Laner); ok && l.Lanes() > 1 {
+			lanes = l.Lanes()
+		}
+		out.Lanes = append(out.Lanes, lanes)
 		if tb, ok := b.(TokenBudgeter); ok {
 			if n := tb.BatchTokens(); n > 0 && (out.BatchTokens == 0 || n < out.BatchTokens) {
 				out.BatchTokens = n

@@ -129,25 +129,49 @@ func (modelEngine) Open(ctx context.Context, modelDir string, dev *gpu.Device, o
 	if err != nil {
 		return nil, fmt.Errorf("cuda engine: %w", err)
 	}
-	ops, err := NewDeviceOps(dctx, blas, dt, compute)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("cuda engine on %s: %w", dev, err), dctx.Release())
+	var lanes []*lane
+	fail := func(err error) (encode.Backend, error) {
+		errs := []error{fmt.Errorf("cuda engine on %s: %w", dev, oom(err))}
+		for i := len(lanes) - 1; i >= 0; i-- { // the shared nets before the owner
+			errs = append(errs, lanes[i].close())
+		}
+		return nil, errors.Join(append(errs, dctx.Release())...)
 	}
-	net, err := NewNet(ops, w, DefaultHeadChunk)
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("cuda engine on %s: upload the weights: %w", dev, oom(err)), ops.Close(), dctx.Release())
+	for i := 0; i < DefaultLanes; i++ {
+		ops, err := NewDeviceOps(dctx, blas, dt, compute)
+		if err != nil {
+			return fail(err)
+		}
+		l := &lane{ops: ops, closeOps: ops.Close}
+		if i == 0 {
+			if l.net, err = NewNet(ops, w, DefaultHeadChunk); err != nil {
+				ops.Close()
+				return fail(fmt.Errorf("upload the weights: %w", err))
+			}
+		} else {
+			l.net = lanes[0].net.Share(ops)
+		}
+		lanes = append(lanes, l)
 	}
 	free, _, err := dctx.MemInfo()
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("cuda engine on %s: %w", dev, err), net.Close(), ops.Close(), dctx.Release())
+		return fail(err)
 	}
 	maxLen := min(arch.MaxTokens(), max(opts.GPU.MaxSeqLen, 1))
 	if opts.GPU.MaxSeqLen <= 0 {
 		maxLen = min(arch.MaxTokens(), 512)
 	}
-	return &Backend{net: net, ops: ops, ctx: dctx, pooling: opts.Pooling, precision: precision,
-		batchTokens: BatchTokens(free, arch, dt, maxLen, DefaultHeadChunk)}, nil
+	b := newBackend(lanes, opts.Pooling, precision, BatchTokens(free/uint64(len(lanes)), arch, dt, maxLen, DefaultHeadChunk))
+	b.release = dctx.Release
+	return b, nil
 }
+
+// DefaultLanes is the number of batches the engine keeps in flight on one
+// GPU: each lane has its own stream, cuBLAS handle, pinned staging buffer
+// and batch buffers (the weights are shared), so that while one lane's
+// worker prepares, uploads or waits for its batch, the other's kernels keep
+// the GPU busy.
+const DefaultLanes = 2
 
 // Batch token budgets BatchTokens chooses between.
 const (
@@ -199,18 +223,72 @@ func oom(err error) error {
 	return err
 }
 
-// Backend is the engine's encode.Backend on one GPU.
+// lane is one batch in flight: an Ops (a stream on the GPU) and a Net over
+// it; the lanes of a Backend share the first lane's weights.
+type lane struct {
+	ops      Ops
+	net      *Net
+	closeOps func() error // nil: nothing to close
+}
+
+func (l *lane) close() error {
+	var errs []error
+	if l.net != nil {
+		errs = append(errs, l.net.Close())
+	}
+	if l.closeOps != nil {
+		errs = append(errs, l.closeOps())
+	}
+	return errors.Join(errs...)
+}
+
+// Backend is the engine's encode.Backend on one GPU. It runs up to Lanes
+// batches at once, one per lane, so several encoder workers may share it
+// (Lanes says how many are useful); it is safe for concurrent use.
 type Backend struct {
-	mu          sync.Mutex
-	net         *Net
-	ops         *DeviceOps
-	ctx         *sys.Context
+	lanes       []*lane
+	free        chan *lane
+	vocab       int
 	pooling     encode.Pooling
 	precision   Precision
 	batchTokens int
+	release     func() error // releases the device context; nil in tests
+	closeOnce   sync.Once
+	closed      chan struct{}
 }
 
-var _ encode.Backend = (*Backend)(nil)
+var (
+	_ encode.Backend       = (*Backend)(nil)
+	_ encode.SparseBackend = (*Backend)(nil)
+)
+
+func newBackend(lanes []*lane, pooling encode.Pooling, precision Precision, batchTokens int) *Backend {
+	b := &Backend{lanes: lanes, free: make(chan *lane, len(lanes)), vocab: lanes[0].net.Arch().Vocab,
+		pooling: pooling, precision: precision, batchTokens: batchTokens, closed: make(chan struct{})}
+	for _, l := range lanes {
+		b.free <- l
+	}
+	return b
+}
+
+// run takes a free lane (waiting for one), runs f on it and gives it back.
+func (b *Backend) run(ctx context.Context, f func(*Net) error) error {
+	select {
+	case <-b.closed:
+		return errors.New("cuda engine: backend is closed")
+	default:
+	}
+	var l *lane
+	select {
+	case l = <-b.free:
+	case <-b.closed:
+		return errors.New("cuda engine: backend is closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { b.free <- l }()
+	return oom(f(l.net))
+}
 
 // Encode implements encode.Backend.
 func (b *Backend) Encode(ctx context.Context, batch *encode.Batch, out []float32) error {
@@ -221,12 +299,7 @@ func (b *Backend) Encode(ctx context.Context, batch *encode.Batch, out []float32
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.net == nil {
-		return errors.New("cuda engine: backend is closed")
-	}
-	return oom(b.net.Forward(in, b.pooling, out))
+	return b.run(ctx, func(n *Net) error { return n.Forward(in, b.pooling, out) })
 }
 
 // EncodeSparse implements encode.SparseBackend: the pooled rows are made
@@ -239,30 +312,36 @@ func (b *Backend) EncodeSparse(ctx context.Context, batch *encode.Batch, dst *en
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.net == nil {
-		return errors.New("cuda engine: backend is closed")
-	}
-	return oom(b.net.ForwardSparse(in, b.pooling, dst))
+	return b.run(ctx, func(n *Net) error { return n.ForwardSparse(in, b.pooling, dst) })
 }
 
-var _ encode.SparseBackend = (*Backend)(nil)
+// Lanes implements gpu.Laner: the batches the backend runs at once.
+func (b *Backend) Lanes() int { return len(b.lanes) }
 
 // VocabSize implements encode.Backend.
-func (b *Backend) VocabSize() int { return b.net.Arch().Vocab }
+func (b *Backend) VocabSize() int { return b.vocab }
 
 // Precision is the arithmetic the backend runs.
 func (b *Backend) Precision() Precision { return b.precision }
 
-// Close implements encode.Backend.
+// Close implements encode.Backend: it waits for the batches in flight,
+// then frees the lanes (the sharing lanes before the one that owns the
+// weights) and releases the device.
 func (b *Backend) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.net == nil {
-		return nil
-	}
-	err := errors.Join(b.net.Close(), b.ops.Close(), b.ctx.Release())
-	b.net = nil
+	var err error
+	b.closeOnce.Do(func() {
+		close(b.closed)
+		for range b.lanes {
+			<-b.free
+		}
+		var errs []error
+		for i := len(b.lanes) - 1; i >= 0; i-- {
+			errs = append(errs, b.lanes[i].close())
+		}
+		if b.release != nil {
+			errs = append(errs, b.release())
+		}
+		err = errors.Join(errs...)
+	})
 	return err
 }

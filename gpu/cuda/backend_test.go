@@ -1,10 +1,15 @@
 package cuda
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/testmodel"
 	"github.com/splash-encode/splash/gpu/cuda/sys"
 	"github.com/splash-encode/splash/kernels"
 )
@@ -62,5 +67,66 @@ func TestResolvePrecision(t *testing.T) {
 		if _, _, _, err := resolvePrecision(bad, t4); !errors.Is(err, encode.ErrSettings) {
 			t.Errorf("%q on a T4: %v, want a settings error", bad, err)
 		}
+	}
+}
+
+// TestBackendLanes runs the engine's Backend over two twin lanes that share
+// one set of weights (Net.Share), from four goroutines at once, dense and
+// sparse: every batch equals the one-lane forward pass, and Close waits for
+// the batches in flight.
+func TestBackendLanes(t *testing.T) {
+	g := generateModel(t, testmodel.Config{Layers: 1, Hidden: 16, Heads: 2, Seed: 6})
+	owner := loadNet(t, g.dir, kernels.F32, 64)
+	ref := loadNet(t, g.dir, kernels.F32, 64)
+	second := NewTwinOps(kernels.F32)
+	b := newBackend([]*lane{{ops: owner.ops, net: owner}, {ops: second, net: owner.Share(second)}}, encode.PoolMax, FP32, 4096)
+	if b.Lanes() != 2 {
+		t.Fatalf("%d lanes", b.Lanes())
+	}
+	docs := tokenize(g.tok, cranfieldTexts(t, 12), 96)
+	v := b.VocabSize()
+	wants := make([][]float32, 4) // a Net runs one batch at a time: the references first
+	for w := range wants {
+		wants[w] = make([]float32, 3*v)
+		if err := ref.Forward(Input{Docs: docs[w*3 : w*3+3]}, encode.PoolMax, wants[w]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			batch, want := docs[w*3:w*3+3], wants[w]
+			eb := encode.NewBatch(batch, 0)
+			got := make([]float32, len(batch)*v)
+			if err := b.Encode(context.Background(), eb, got); err != nil {
+				errs <- err
+				return
+			}
+			var csr encode.CSR
+			if err := b.EncodeSparse(context.Background(), eb, &csr); err != nil {
+				errs <- err
+				return
+			}
+			if !slices.Equal(got, want) {
+				errs <- fmt.Errorf("worker %d: the lanes' rows differ from one lane's", w)
+			}
+			if n := csr.Rows(); n != len(batch) {
+				errs <- fmt.Errorf("worker %d: %d sparse rows", w, n)
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Encode(context.Background(), encode.NewBatch(docs[:1], 0), make([]float32, v)); err == nil {
+		t.Error("Encode after Close succeeded")
 	}
 }

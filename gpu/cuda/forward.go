@@ -126,6 +126,16 @@ func (n *Net) releaseWorkspace() error {
 	return errors.Join(errs...)
 }
 
+// Share returns a Net that runs on ops with n's parameters, which must
+// be usable from ops (two DeviceOps of one device context, or TwinOps). It
+// has its own batch buffers; its Close frees those only, and n must
+// outlive it.
+func (n *Net) Share(ops Ops) *Net {
+	shared := *n
+	shared.ops, shared.bufs, shared.ws = ops, nil, nil
+	return &shared
+}
+
 // Close frees the uploaded parameters and the workspace.
 func (n *Net) Close() error {
 	errs := []error{n.releaseWorkspace()}

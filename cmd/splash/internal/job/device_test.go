@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -271,4 +272,17 @@ func shardRows(t *testing.T, path string) []shards.Row {
 		t.Fatal(err)
 	}
 	return rows
+}
+
+// TestWorkersPerLane: a GPU backend that runs two batches at once (splash's
+// CUDA engine) gets two encoder workers, an ONNX Runtime session one.
+func TestWorkersPerLane(t *testing.T) {
+	m := &Model{Model: &encode.Model{Backends: []encode.Backend{nil, nil}}, Devices: twoH100, lanes: []int{2, 1}}
+	var got []string
+	for _, w := range m.Workers(1) {
+		got = append(got, w.Device)
+	}
+	if want := []string{"cuda:0", "cuda:0", "cuda:1"}; !slices.Equal(got, want) {
+		t.Errorf("workers on %v, want %v", got, want)
+	}
 }

@@ -62,6 +62,8 @@ type Model struct {
 	Fallback string
 	// engineTokens is the batch token budget the GPU engine chose (0: none).
 	engineTokens int
+	// lanes is how many batches each GPU backend runs at once.
+	lanes []int
 }
 
 // OpenModel reads the model directory dir (encode.LoadModel) and opens its
@@ -99,7 +101,7 @@ func OpenModel(ctx context.Context, dir string, opts ModelOptions) (*Model, erro
 	if err := em.Attach(opened.List); err != nil {
 		return nil, err
 	}
-	return &Model{Model: em, Devices: opened.Devices, Fallback: opened.Fallback, engineTokens: opened.BatchTokens}, nil
+	return &Model{Model: em, Devices: opened.Devices, Fallback: opened.Fallback, engineTokens: opened.BatchTokens, lanes: opened.Lanes}, nil
 }
 
 // DeviceName names where the model runs: "cpu", or the GPUs' names
@@ -115,16 +117,24 @@ func (m *Model) DeviceName() string {
 	return strings.Join(names, ",")
 }
 
-// Workers lists the encoder goroutines' backends: one per GPU (a GPU
-// session runs one batch at a time), or sessions goroutines sharing the
+// Workers lists the encoder goroutines' backends: on GPUs, one per batch
+// that the GPU's backend runs at once (an ONNX Runtime session runs one;
+// splash's CUDA engine two, on two streams, so that one worker prepares
+// its batch while the other's runs), or sessions goroutines sharing the
 // CPU session.
 func (m *Model) Workers(sessions int) []encode.Worker {
 	if len(m.Devices) == 0 {
 		return encode.CPUWorkers(m.Backend, sessions)
 	}
-	workers := make([]encode.Worker, len(m.Devices))
+	var workers []encode.Worker
 	for i, d := range m.Devices {
-		workers[i] = encode.Worker{Backend: m.Backends[i], Device: d.ID()}
+		lanes := 1
+		if i < len(m.lanes) {
+			lanes = max(m.lanes[i], 1)
+		}
+		for range lanes {
+			workers = append(workers, encode.Worker{Backend: m.Backends[i], Device: d.ID()})
+		}
 	}
 	return workers
 }
