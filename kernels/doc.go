@@ -28,7 +28,8 @@
 // -arch=compute_80 -O3) and committed, so building splash never needs nvcc;
 // `scripts/gen-ptx.sh --check` fails when they drift from the sources. The
 // driver JIT-compiles the PTX for the GPU at hand (sm_80 and newer). Only
-// gpu/cuda (build tag cuda) loads and launches them.
+// gpu/cuda loads and launches them (in every build: the driver is loaded
+// at run time).
 //
 // Numerics: the twins compute in float32 like the kernels and differ from
 // them only in the activation, where CUDA's log1pf may be 1 ulp away from
