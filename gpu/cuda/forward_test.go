@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -215,21 +216,7 @@ func TestForwardBF16TopTerms(t *testing.T) {
 	if err := net.Forward(Input{Docs: docs}, encode.PoolMax, out); err != nil {
 		t.Fatal(err)
 	}
-	var share, worstRel float64
-	for i, ids := range docs {
-		want := oracle.Pooled(ids, "max")
-		got := make([]float64, v)
-		for j := range got {
-			got[j] = float64(out[i*v+j])
-		}
-		share += TopOverlap(want, got, 20)
-		for j, w := range want {
-			if w > 0.1 {
-				worstRel = math.Max(worstRel, math.Abs(got[j]-w)/w)
-			}
-		}
-	}
-	share /= float64(len(docs))
+	share, worstRel := reducedPrecisionError(oracle, docs, out, v)
 	t.Logf("bf16: %d documents, mean top-20 overlap %.3f, largest relative error (weights > 0.1) %.3g", len(docs), share, worstRel)
 	if share < 0.9 {
 		t.Errorf("mean top-20 overlap %.3f < 0.9", share)
@@ -322,29 +309,58 @@ func TestForwardSparse(t *testing.T) {
 		if err := net.ForwardSparse(Input{Docs: docs}, pooling, &csr); err != nil {
 			t.Fatal(err)
 		}
-		if err := csr.Check(len(docs), v); err != nil {
-			t.Fatal(err)
-		}
-		nnz := 0
-		for d := range docs {
-			terms, weights := csr.Row(d)
-			k := 0
-			for j, w := range dense[d*v : (d+1)*v] {
-				if w <= 0 {
-					continue
-				}
-				if k >= len(terms) || terms[k] != uint32(j) || weights[k] != w {
-					t.Fatalf("%v: document %d: term %d (%g) missing or different in the CSR", pooling, d, j, w)
-				}
-				k++
-			}
-			if k != len(terms) {
-				t.Fatalf("%v: document %d: %d CSR terms, %d positive weights", pooling, d, len(terms), k)
-			}
-			nnz += k
+		nnz, err := csrMatchesDense(&csr, dense, len(docs), v)
+		if err != nil {
+			t.Fatalf("%v: %v", pooling, err)
 		}
 		if nnz == 0 {
 			t.Fatalf("%v: no positive weight at all: the comparison proves nothing", pooling)
 		}
 	}
+}
+
+// reducedPrecisionError compares max-pooled rows out ([docs][v]) with the
+// float64 oracle: the mean share of each document's top-20 terms that the
+// oracle's top 20 also have, and the largest relative error of the
+// weights above 0.1.
+func reducedPrecisionError(oracle *testmodel.Oracle, docs [][]int32, out []float32, v int) (share, worstRel float64) {
+	for i, ids := range docs {
+		want := oracle.Pooled(ids, "max")
+		got := make([]float64, v)
+		for j := range got {
+			got[j] = float64(out[i*v+j])
+		}
+		share += TopOverlap(want, got, 20)
+		for j, w := range want {
+			if w > 0.1 {
+				worstRel = math.Max(worstRel, math.Abs(got[j]-w)/w)
+			}
+		}
+	}
+	return share / float64(len(docs)), worstRel
+}
+
+// csrMatchesDense checks that csr holds exactly the positive weights of the
+// dense rows ([rows][v]), and returns their number.
+func csrMatchesDense(csr *encode.CSR, dense []float32, rows, v int) (int, error) {
+	if err := csr.Check(rows, v); err != nil {
+		return 0, err
+	}
+	for d := 0; d < rows; d++ {
+		terms, weights := csr.Row(d)
+		k := 0
+		for j, w := range dense[d*v : (d+1)*v] {
+			if w <= 0 {
+				continue
+			}
+			if k >= len(terms) || terms[k] != uint32(j) || weights[k] != w {
+				return 0, fmt.Errorf("document %d: term %d (%g) missing or different in the CSR", d, j, w)
+			}
+			k++
+		}
+		if k != len(terms) {
+			return 0, fmt.Errorf("document %d: %d CSR terms, %d positive weights", d, len(terms), k)
+		}
+	}
+	return len(csr.Terms), nil
 }
