@@ -12,10 +12,14 @@
 #
 # Build (BuildKit, the default builder of Docker 23 and later):
 #
-#   docker build --target cpu -t splash:cpu .
+#   docker build --target cpu -t splash:cpu \
+#     --build-arg SPLASH_VERSION=$(git describe --tags --always --dirty) .
 #
 #   docker build -t splash:cuda \
+#     --build-arg SPLASH_VERSION=$(git describe --tags --always --dirty) \
 #     --build-arg ORT_GPU_SHA256=<sha256 of onnxruntime-linux-x64-gpu-1.30.0.tgz> .
+#
+# Without SPLASH_VERSION the binary reports 0.1.0-dev.
 #
 # The cuda target needs ONNX Runtime's GPU release archive,
 # onnxruntime-linux-x64-gpu-1.30.0.tgz from the GitHub releases of
@@ -43,8 +47,9 @@
 #     encode --model /models/splade --input /data/in --output /data/out
 #
 # tests: deploy/dockerfile_test.go parses this file and checks the stage
-# names, the pinned base images, the non-root users, the entrypoints and the
-# environment of both targets.
+# names, the pinned base images, the non-root users, the entrypoints, the
+# environment of both targets, and that the build sets splash's version
+# (-ldflags "-X main.version=${SPLASH_VERSION}", a build ARG).
 
 ARG ORT_GPU_VERSION=1.30.0
 
@@ -63,8 +68,12 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# The version splash reports (splash --version, shard metadata): the build
+# context has no .git, so pass it:
+#   --build-arg SPLASH_VERSION=$(git describe --tags --always --dirty)
+ARG SPLASH_VERSION=0.1.0-dev
 RUN bash scripts/setup.sh \
- && CGO_ENABLED=1 go build -trimpath -o /out/splash ./cmd/splash
+ && CGO_ENABLED=1 go build -trimpath -ldflags "-X main.version=${SPLASH_VERSION}" -o /out/splash ./cmd/splash
 
 # ---------------------------------------------------------------------------
 # ort-gpu-archive: downloads the ONNX Runtime GPU release archive. Replaced
@@ -110,6 +119,10 @@ RUN groupadd --gid 65532 splash \
  && useradd --uid 65532 --gid 65532 --create-home splash
 COPY --from=build /out/splash /usr/local/bin/splash
 COPY --from=build /src/third_party/onnxruntime/libonnxruntime.so.1 /usr/local/lib/libonnxruntime.so.1
+# Licences: ONNX Runtime's (MIT; scripts/setup.sh puts it beside the
+# library) next to the library, splash's own (Apache-2.0) and its NOTICE.
+COPY --from=build /src/third_party/onnxruntime/LICENSE /usr/local/lib/libonnxruntime.LICENSE
+COPY --from=build /src/LICENSE /src/NOTICE /usr/local/share/doc/splash/
 ENV ONNXRUNTIME_SHARED_LIBRARY_PATH=/usr/local/lib/libonnxruntime.so.1
 USER 65532:65532
 WORKDIR /home/splash
@@ -134,6 +147,7 @@ RUN groupadd --gid 65532 splash \
  && useradd --uid 65532 --gid 65532 --create-home splash
 COPY --from=ort-gpu /opt/onnxruntime/ /opt/onnxruntime/
 COPY --from=build /out/splash /usr/local/bin/splash
+COPY --from=build /src/LICENSE /src/NOTICE /usr/local/share/doc/splash/
 ENV ONNXRUNTIME_SHARED_LIBRARY_PATH=/opt/onnxruntime/lib/libonnxruntime.so.1 \
     LD_LIBRARY_PATH=/opt/onnxruntime/lib${LD_LIBRARY_PATH:+:${LD_LIBRARY_PATH}} \
     NVIDIA_VISIBLE_DEVICES=all \

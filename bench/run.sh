@@ -18,7 +18,7 @@
 # Models (generated here once, never committed; random weights, real
 # architecture and vocabulary): tiny = 2 layers, hidden 64, 4 heads (the
 # tests' model); base = 12 layers, hidden 768, 12 heads (BERT-base sized).
-# Corpora (from ../shared/data/cranfield): cran = the first documents, as
+# Corpora (from testdata/cranfield): cran = the first documents, as
 # they are; long = 8 consecutive documents joined into one, so that every
 # document is truncated at 512 tokens.
 #
@@ -32,7 +32,7 @@ set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH/.." && pwd)"
-SHARED="${SPLASH_SHARED:-$ROOT/../shared}"
+TESTDATA="$ROOT/testdata"
 export THREADS="${THREADS:-2}"
 REPEATS="${REPEATS:-3}"
 PEER_BATCH="${PEER_BATCH:-32}"
@@ -43,7 +43,7 @@ OUT="$BENCH/out"
 source "$BENCH/lib.sh"
 MODELS="$BENCH/peers/out/models"
 PY=/usr/bin/python3
-CRAN="$SHARED/data/cranfield/parquet/docs-*.parquet"
+CRAN="$TESTDATA/cranfield/docs-*.parquet"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
@@ -59,8 +59,8 @@ ensure_model() {
   [[ -f "$dir/model.onnx" ]] && return
   IFS=- read -r l h a <<<"$(basename "$dir")"
   log "generating test model $(basename "$dir")"
-  "$SPLASH" model gen-test --out "$dir" --layers "${l#l}" --hidden "${h#h}" --heads "${a#a}" \
-    --tokenizer "$SHARED/models/bert-base-uncased/tokenizer.json"
+  "$SPLASH" model gen-test --output "$dir" --layers "${l#l}" --hidden "${h#h}" --heads "${a#a}" \
+    --tokenizer "$TESTDATA/tokenizers/bert-base-uncased/tokenizer.json"
 }
 
 # record SYSTEM CASE RUN JSON: appends one result line, tagged.

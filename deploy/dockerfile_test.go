@@ -341,6 +341,30 @@ func checkPinned(line int, what, ref string) error {
 	return nil
 }
 
+// versionFlag finds -X main.version=$VAR or ${VAR} in a go build line.
+var versionFlag = regexp.MustCompile(`-ldflags[= ]+["']?[^"']*-X[ =]main\.version=\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?`)
+
+// checkVersionFlag reports a go build (in, of stage st) that does not set
+// main.version from an ARG declared earlier in the stage.
+func checkVersionFlag(st *stage, in instruction) error {
+	m := versionFlag.FindStringSubmatch(in.args)
+	if m == nil {
+		return fmt.Errorf(`line %d: stage %s: go build without -ldflags "-X main.version=${SPLASH_VERSION}" (the version splash reports)`, in.line, st.name)
+	}
+	for _, a := range st.instrs {
+		if a.line >= in.line {
+			break
+		}
+		if a.cmd == "ARG" {
+			name, _, _ := strings.Cut(a.args, "=")
+			if strings.TrimSpace(name) == m[1] {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("line %d: stage %s: main.version=${%s}: no ARG %s before it in the stage", in.line, st.name, m[1], m[1])
+}
+
 // Stages the repository's Dockerfile must have; the last is the default target.
 var (
 	requiredStages = []string{"build", "cpu", "cuda"}
@@ -398,6 +422,8 @@ func checkDockerfile(df *dockerfile) []error {
 
 	// The build stage builds cmd/splash with cgo and -trimpath, and without
 	// build tags: the binary carries its CUDA support, loaded at run time.
+	// It sets splash's version (-ldflags "-X main.version=${ARG}") from a
+	// build ARG of the stage, declared before the build.
 	for _, name := range []string{"build"} {
 		st := df.stageByName(name)
 		if st == nil {
@@ -417,6 +443,7 @@ func checkDockerfile(df *dockerfile) []error {
 			if strings.Contains(in.args, "-tags") {
 				add(fmt.Errorf("line %d: stage %s: go build with -tags: splash is one binary whose CUDA support loads at run time", in.line, name))
 			}
+			add(checkVersionFlag(st, in))
 		}
 		if !found {
 			add(fmt.Errorf("line %d: stage %s never runs go build", st.line, name))
@@ -550,7 +577,8 @@ func TestDockerfile(t *testing.T) {
 // goodDockerfile passes every check; the cases of TestCheckDockerfile break it.
 const goodDockerfile = `ARG V=1
 FROM golang:1.26.8-bookworm AS build
-RUN CGO_ENABLED=1 go build -trimpath -o /out/splash ./cmd/splash
+ARG SPLASH_VERSION=0.1.0-dev
+RUN CGO_ENABLED=1 go build -ldflags "-X main.version=${SPLASH_VERSION}" -trimpath -o /out/splash ./cmd/splash
 FROM debian:bookworm-slim AS ort-gpu
 RUN mkdir -p /opt/onnxruntime/lib
 FROM debian:bookworm-slim AS cpu
@@ -583,30 +611,32 @@ func TestCheckDockerfile(t *testing.T) {
 		name, old, new string
 		want           string // substring of one of the errors, line included
 	}{
-		{"latest", "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04", "nvidia/cuda:latest", "line 13: base image \"nvidia/cuda:latest\" uses the tag latest"},
-		{"untagged", "FROM debian:bookworm-slim AS cpu", "FROM debian AS cpu", "line 6: base image \"debian\" has no tag"},
-		{"variable image", "FROM debian:bookworm-slim AS cpu", "FROM ${BASE} AS cpu", "line 6: base image \"${BASE}\": image chosen by a variable"},
-		{"no cudnn", "12.8.1-cudnn-runtime", "12.8.1-runtime", "line 13: stage cuda: tag \"12.8.1-runtime-ubuntu24.04\""},
-		{"devel image", "12.8.1-cudnn-runtime", "12.8.1-cudnn-devel", "line 13: stage cuda: tag"},
-		{"floating cuda tag", "12.8.1-cudnn-runtime", "12.8-cudnn-runtime", "line 13: stage cuda: tag"},
-		{"not nvidia", "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04", "ubuntu:24.04", "line 13: stage cuda starts from \"ubuntu:24.04\""},
-		{"root", "USER 65532:65532", "USER 0:0", "line 19: stage cuda: USER \"0:0\" is root"},
-		{"named user", "USER 65532\n", "USER splash\n", "line 11: stage cpu: USER \"splash\": want a numeric uid"},
-		{"no user", "USER 65532\n", "", "line 6: stage cpu never sets USER"},
-		{"run after user", "ENTRYPOINT [\"/usr/local/bin/splash\"]\nFROM nvidia", "RUN chmod 777 /tmp\nENTRYPOINT [\"/usr/local/bin/splash\"]\nFROM nvidia", "line 11: stage cpu: USER comes before the last RUN (line 12)"},
-		{"shell entrypoint", "ENTRYPOINT [\"/usr/local/bin/splash\"]\nFROM nvidia", "ENTRYPOINT /usr/local/bin/splash\nFROM nvidia", "line 12: stage cpu: ENTRYPOINT /usr/local/bin/splash: want the exec form"},
-		{"other entrypoint", "ENTRYPOINT [\"/usr/local/bin/splash\"]\nFROM nvidia", "ENTRYPOINT [\"/bin/sh\"]\nFROM nvidia", "line 12: stage cpu: ENTRYPOINT runs /bin/sh"},
-		{"other binary in cuda", "splash\nCOPY --from=build /out/splash /usr/local/bin/splash\nCOPY --from=build /opt", "splash\nCOPY --from=ort-gpu /out/splash /usr/local/bin/splash\nCOPY --from=build /opt", "line 15: stage cuda: /usr/local/bin/splash comes from \"ort-gpu\", want the binary of stage build"},
-		{"no ort variable", "ENV ONNXRUNTIME_SHARED_LIBRARY_PATH=/usr/local/lib/libonnxruntime.so.1\n", "", "line 6: stage cpu does not set ONNXRUNTIME_SHARED_LIBRARY_PATH"},
-		{"ort not copied", "ONNXRUNTIME_SHARED_LIBRARY_PATH=/opt/onnxruntime/lib/", "ONNXRUNTIME_SHARED_LIBRARY_PATH=/usr/lib/", "line 17: stage cuda: ONNXRUNTIME_SHARED_LIBRARY_PATH=/usr/lib/libonnxruntime.so.1: not copied"},
-		{"capabilities", "NVIDIA_DRIVER_CAPABILITIES=compute,utility", "NVIDIA_DRIVER_CAPABILITIES=all", "line 17: stage cuda: NVIDIA_DRIVER_CAPABILITIES=all, want compute,utility"},
-		{"no visible devices", "NVIDIA_VISIBLE_DEVICES=all ", "", "line 13: stage cuda does not set NVIDIA_VISIBLE_DEVICES"},
-		{"cuda not last", "", "FROM debian:bookworm-slim AS extra\n", "line 21: the last stage (the default target) is \"extra\", want \"cuda\""},
+		{"latest", "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04", "nvidia/cuda:latest", "line 14: base image \"nvidia/cuda:latest\" uses the tag latest"},
+		{"untagged", "FROM debian:bookworm-slim AS cpu", "FROM debian AS cpu", "line 7: base image \"debian\" has no tag"},
+		{"variable image", "FROM debian:bookworm-slim AS cpu", "FROM ${BASE} AS cpu", "line 7: base image \"${BASE}\": image chosen by a variable"},
+		{"no cudnn", "12.8.1-cudnn-runtime", "12.8.1-runtime", "line 14: stage cuda: tag \"12.8.1-runtime-ubuntu24.04\""},
+		{"devel image", "12.8.1-cudnn-runtime", "12.8.1-cudnn-devel", "line 14: stage cuda: tag"},
+		{"floating cuda tag", "12.8.1-cudnn-runtime", "12.8-cudnn-runtime", "line 14: stage cuda: tag"},
+		{"not nvidia", "nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04", "ubuntu:24.04", "line 14: stage cuda starts from \"ubuntu:24.04\""},
+		{"root", "USER 65532:65532", "USER 0:0", "line 20: stage cuda: USER \"0:0\" is root"},
+		{"named user", "USER 65532\n", "USER splash\n", "line 12: stage cpu: USER \"splash\": want a numeric uid"},
+		{"no user", "USER 65532\n", "", "line 7: stage cpu never sets USER"},
+		{"run after user", "ENTRYPOINT [\"/usr/local/bin/splash\"]\nFROM nvidia", "RUN chmod 777 /tmp\nENTRYPOINT [\"/usr/local/bin/splash\"]\nFROM nvidia", "line 12: stage cpu: USER comes before the last RUN (line 13)"},
+		{"shell entrypoint", "ENTRYPOINT [\"/usr/local/bin/splash\"]\nFROM nvidia", "ENTRYPOINT /usr/local/bin/splash\nFROM nvidia", "line 13: stage cpu: ENTRYPOINT /usr/local/bin/splash: want the exec form"},
+		{"other entrypoint", "ENTRYPOINT [\"/usr/local/bin/splash\"]\nFROM nvidia", "ENTRYPOINT [\"/bin/sh\"]\nFROM nvidia", "line 13: stage cpu: ENTRYPOINT runs /bin/sh"},
+		{"other binary in cuda", "splash\nCOPY --from=build /out/splash /usr/local/bin/splash\nCOPY --from=build /opt", "splash\nCOPY --from=ort-gpu /out/splash /usr/local/bin/splash\nCOPY --from=build /opt", "line 16: stage cuda: /usr/local/bin/splash comes from \"ort-gpu\", want the binary of stage build"},
+		{"no ort variable", "ENV ONNXRUNTIME_SHARED_LIBRARY_PATH=/usr/local/lib/libonnxruntime.so.1\n", "", "line 7: stage cpu does not set ONNXRUNTIME_SHARED_LIBRARY_PATH"},
+		{"ort not copied", "ONNXRUNTIME_SHARED_LIBRARY_PATH=/opt/onnxruntime/lib/", "ONNXRUNTIME_SHARED_LIBRARY_PATH=/usr/lib/", "line 18: stage cuda: ONNXRUNTIME_SHARED_LIBRARY_PATH=/usr/lib/libonnxruntime.so.1: not copied"},
+		{"capabilities", "NVIDIA_DRIVER_CAPABILITIES=compute,utility", "NVIDIA_DRIVER_CAPABILITIES=all", "line 18: stage cuda: NVIDIA_DRIVER_CAPABILITIES=all, want compute,utility"},
+		{"no visible devices", "NVIDIA_VISIBLE_DEVICES=all ", "", "line 14: stage cuda does not set NVIDIA_VISIBLE_DEVICES"},
+		{"cuda not last", "", "FROM debian:bookworm-slim AS extra\n", "line 22: the last stage (the default target) is \"extra\", want \"cuda\""},
 		{"stage missing", "AS cpu\n", "AS slim\n", "stage \"cpu\" is missing"},
-		{"tags cuda", "-trimpath -o", "-trimpath -tags cuda -o", "line 3: stage build: go build with -tags"},
-		{"no trimpath", "-trimpath -o", "-o", "line 3: stage build: go build without -trimpath"},
-		{"copy from unknown image", "COPY --from=build /opt/onnxruntime/", "COPY --from=elsewhere /opt/onnxruntime/", "line 16: COPY --from image \"elsewhere\" has no tag"},
-		{"copy from later stage", "COPY --from=build /src/", "COPY --from=cuda /src/", "line 9: COPY --from=cuda names a stage defined later"},
+		{"tags cuda", "-trimpath -o", "-trimpath -tags cuda -o", "line 4: stage build: go build with -tags"},
+		{"no trimpath", "-trimpath -o", "-o", "line 4: stage build: go build without -trimpath"},
+		{"copy from unknown image", "COPY --from=build /opt/onnxruntime/", "COPY --from=elsewhere /opt/onnxruntime/", "line 17: COPY --from image \"elsewhere\" has no tag"},
+		{"no version", `-ldflags "-X main.version=${SPLASH_VERSION}" `, "", "line 4: stage build: go build without -ldflags \"-X main.version=${SPLASH_VERSION}\""},
+		{"version without arg", "ARG SPLASH_VERSION=0.1.0-dev", "ARG OTHER=1", "line 4: stage build: main.version=${SPLASH_VERSION}: no ARG SPLASH_VERSION before it"},
+		{"copy from later stage", "COPY --from=build /src/", "COPY --from=cuda /src/", "line 10: COPY --from=cuda names a stage defined later"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := goodDockerfile + tc.new

@@ -3,19 +3,21 @@
 # (random weights: its vectors are not meaningful) and encodes the bundled
 # sample documents (demo/corpus.jsonl) into an impact shard under demo/out/.
 # It needs nothing beside the checkout: the model's vocabulary is the
-# bert-base-uncased tokenizer bundled in demo/tokenizer/.
+# bert-base-uncased tokenizer of the repository's test data
+# (testdata/tokenizers/bert-base-uncased/, Apache-2.0; see testdata/README.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 bash scripts/setup.sh
-go build -o bin/splash ./cmd/splash
+# The version (splash --version, shard metadata): git describe of the checkout.
+go build -ldflags "-X main.version=$(bash scripts/version.sh)" -o bin/splash ./cmd/splash
 
 OUT="demo/out"
 rm -rf "$OUT/output"
 mkdir -p "$OUT"
 if [[ ! -f "$OUT/model/model.onnx" ]]; then
-  bin/splash model gen-test --out "$OUT/model" --tokenizer demo/tokenizer/tokenizer.json --layers 2 --hidden 64 --heads 4 --seed 1
+  bin/splash model gen-test --output "$OUT/model" --tokenizer testdata/tokenizers/bert-base-uncased/tokenizer.json --layers 2 --hidden 64 --heads 4 --seed 1
 fi
 go run ./scripts/democorpus demo/corpus.jsonl "$OUT/input/corpus.parquet"
 

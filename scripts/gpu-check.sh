@@ -62,7 +62,7 @@ run_all() {
       export LD_LIBRARY_PATH="$(dirname "$lib"):$LD_LIBRARY_PATH"
     fi
   fi
-  echo "cuBLAS: ${SPLASH_CUBLAS:-not found on disk: the loader's search path decides}"
+  echo "cuBLAS: ${SPLASH_CUBLAS:-not found on disk: the dynamic loader searches its path}"
 
   step "device tests (gpu/cuda)"
   (cd gpu/cuda && timeout 240 ../../bin/cuda.test -test.v -test.run 'Device|Kernel|SelfCheck' -test.timeout 230s)
@@ -77,7 +77,7 @@ run_all() {
   echo "== selftest: exit status $?"
 
   step "BERT-base-sized model and $DOCS documents"
-  bin/splash model gen-test --out "$WORK/bert-base" --tokenizer demo/tokenizer/tokenizer.json \
+  bin/splash model gen-test --output "$WORK/bert-base" --tokenizer testdata/tokenizers/bert-base-uncased/tokenizer.json \
     --layers 12 --hidden 768 --heads 12 --seed 1 --safetensors --safetensors-dtype BF16 --no-onnx || return 1
   bin/repeatcorpus -in testdata/cranfield/docs-00000.parquet -n "$DOCS" -shards 8 -out "$WORK/corpus" || return 1
   mkdir -p "$WORK/input" && mv "$WORK"/corpus/*.parquet "$WORK/input/"

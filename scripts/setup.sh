@@ -28,6 +28,7 @@ sha256_of() { sha256sum "$1" | awk '{print $1}'; }
 install_ort() {
   if [[ -f "$ORT_LIB" && "$(sha256_of "$ORT_LIB")" == "$ORT_LIB_SHA256" ]]; then
     log "ONNX Runtime $ORT_VERSION already installed at $ORT_LIB"
+    install_ort_license ""
     return
   fi
   log "fetching ONNX Runtime $ORT_VERSION (npm package onnxruntime-node)"
@@ -47,6 +48,28 @@ install_ort() {
   install -m 0644 "$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" "$ORT_LIB.tmp"
   mv -f "$ORT_LIB.tmp" "$ORT_LIB"
   log "installed $ORT_LIB"
+  # The package's licence files, where it ships them (onnxruntime-node
+  # 1.30.0 ships none; its package.json says MIT).
+  tar -xzf "$tmp/onnxruntime-node-$ORT_VERSION.tgz" -C "$tmp" --wildcards \
+    'package/LICENSE*' 'package/ThirdPartyNotices*' 2>/dev/null || true
+  install_ort_license "$tmp/package"
+}
+
+# install_ort_license puts ONNX Runtime's licence beside the library:
+# LICENSE and ThirdPartyNotices.txt from the npm package's folder $1 when it
+# has them, else (and when $1 is empty and none is there yet) ONNX
+# Runtime's MIT licence kept in licenses/onnxruntime-LICENSE.txt.
+install_ort_license() {
+  local pkg="$1" f copied=""
+  for f in LICENSE LICENSE.txt ThirdPartyNotices.txt; do
+    if [[ -n "$pkg" && -f "$pkg/$f" ]]; then
+      install -m 0644 "$pkg/$f" "$ORT_DIR/${f/LICENSE.txt/LICENSE}"
+      copied=1
+    fi
+  done
+  if [[ -z "$copied" && ! -f "$ORT_DIR/LICENSE" ]]; then
+    install -m 0644 "$ROOT/licenses/onnxruntime-LICENSE.txt" "$ORT_DIR/LICENSE"
+  fi
 }
 
 install_npm_tools() {

@@ -8,8 +8,8 @@
 //
 // Usage (from the repository root):
 //
-//	node scripts/tokenizer-cases.mjs ../shared/data/cranfield/cran.all.1400 \
-//	    ../shared/models/bert-base-uncased/tokenizer.json > encode/tokenizer/testdata/cases.jsonl
+//	node scripts/tokenizer-cases.mjs testdata/cranfield/cran.all.1400 \
+//	    testdata/tokenizers/bert-base-uncased/tokenizer.json > encode/tokenizer/testdata/cases.jsonl
 //
 // then regenerate expected.jsonl with scripts/tokenizer-reference.mjs.
 // With a third argument "llm" it adds cases aimed at the BPE tokenizers of

@@ -7,7 +7,7 @@
 //
 //	node scripts/tokenizer-reference.mjs TOKENIZER_JSON CASES_JSONL [PATCH_JSON] > EXPECTED_JSONL
 //
-//	node scripts/tokenizer-reference.mjs ../shared/models/bert-base-uncased/tokenizer.json \
+//	node scripts/tokenizer-reference.mjs testdata/tokenizers/bert-base-uncased/tokenizer.json \
 //	    encode/tokenizer/testdata/cases.jsonl > encode/tokenizer/testdata/expected.jsonl
 //
 // CASES_JSONL holds one {"text": "...", "max_length": N} per line (N <= 0: no

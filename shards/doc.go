@@ -45,7 +45,9 @@
 //
 // Names starting with "_" in an output directory are never shards:
 //
-//	_vocabulary.tsv          id<TAB>token per line, written once per directory (WriteVocabulary)
+//	_vocabulary.parquet      columns id (uint32) and token (string), one row per vocabulary id,
+//	                         written once per directory (WriteVocabulary); older outputs
+//	                         have _vocabulary.tsv (id<TAB>token lines) instead
 //	_manifest.<base>.json    the commit marker of <base>.parquet or <base>.arrow (WriteManifest)
 //	_SUCCESS                 JSON summary, written once every shard of a run is done (WriteSuccess)
 //	_tmp.<name>.<random>     a file being written; left behind only by a crash (CleanTemp)

@@ -58,7 +58,7 @@ type seedDoc struct {
 }
 
 // seedDocs returns a few documents: the first Cranfield abstracts cut to a
-// few words (or stand-ins without the shared directory), then the cases a
+// few words (or stand-ins without them), then the cases a
 // reader must get right (nulls, empty strings, unicode, a long text).
 func seedDocs(t *testing.T) []seedDoc {
 	var docs []seedDoc

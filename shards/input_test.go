@@ -19,9 +19,10 @@ import (
 	"github.com/splash-encode/splash/encode"
 )
 
-// cranfieldDir holds the Cranfield document shards, read in place (never
-// copied into the repository). Relative to this package's directory.
-const cranfieldDir = "../../shared/data/cranfield/parquet"
+// cranfieldDir holds the Cranfield document shards of the repository's test
+// data (testdata/README.md), read in place. Relative to this package's
+// directory.
+const cranfieldDir = "../testdata/cranfield"
 
 func cranfieldShards(t testing.TB) []string {
 	t.Helper()
@@ -30,7 +31,7 @@ func cranfieldShards(t testing.TB) []string {
 		t.Fatal(err)
 	}
 	if len(paths) == 0 {
-		t.Skipf("no Cranfield shards in %s (the shared data directory is absent)", cranfieldDir)
+		t.Fatalf("no Cranfield shards in %s (see testdata/README.md)", cranfieldDir)
 	}
 	return paths
 }

@@ -29,7 +29,8 @@ type OutputShards struct {
 	// Verified reports that every shard was checked against its manifest:
 	// always for a directory; for a file, when a manifest names it.
 	Verified bool
-	// Vocabulary is Dir's _vocabulary.tsv, nil when there is none.
+	// Vocabulary is Dir's _vocabulary.parquet (or the _vocabulary.tsv of an
+	// older output), nil when there is none.
 	Vocabulary     []string
 	VocabularyPath string
 }
@@ -44,8 +45,8 @@ type OutputShards struct {
 //     _manifest.<base>.json beside it names it (a shard copied elsewhere
 //     without one is taken as it is).
 //
-// The vocabulary is read from _vocabulary.tsv beside the shards when it
-// exists. Problems with the data wrap ErrNotOutput; failing to stat path or
+// The vocabulary is read from _vocabulary.parquet beside the shards when it
+// exists (from the _vocabulary.tsv of an older output when that exists). Problems with the data wrap ErrNotOutput; failing to stat path or
 // to list its directory are returned as they are.
 func ResolveOutput(ctx context.Context, path string) (OutputShards, error) {
 	st, err := os.Stat(path)
@@ -87,8 +88,7 @@ func ResolveOutput(ctx context.Context, path string) (OutputShards, error) {
 		}
 		out.Files = []string{path}
 	}
-	vpath := filepath.Join(out.Dir, VocabularyFile)
-	vocab, err := ReadVocabulary(vpath)
+	vocab, vpath, err := FindVocabulary(out.Dir)
 	switch {
 	case err == nil:
 		out.Vocabulary, out.VocabularyPath = vocab, vpath

@@ -20,7 +20,7 @@ set -euo pipefail
 
 PEERS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$PEERS/../.." && pwd)"
-SHARED="${SPLASH_SHARED:-$ROOT/../shared}"
+TESTDATA="$ROOT/testdata"
 THREADS="${1:-1}"
 BATCH="${2:-8}"
 OUT="$PEERS/out/check"
@@ -35,12 +35,12 @@ log "building splash"
 LAYERS="${CHECK_LAYERS:-1}" HIDDEN="${CHECK_HIDDEN:-32}" HEADS="${CHECK_HEADS:-2}"
 MODEL="$PEERS/out/models/l$LAYERS-h$HIDDEN-a$HEADS"
 if [[ ! -f "$MODEL/model.onnx" ]]; then
-  "$OUT/splash" model gen-test --out "$MODEL" --layers "$LAYERS" --hidden "$HIDDEN" --heads "$HEADS" \
-    --tokenizer "$SHARED/models/bert-base-uncased/tokenizer.json"
+  "$OUT/splash" model gen-test --output "$MODEL" --layers "$LAYERS" --hidden "$HIDDEN" --heads "$HEADS" \
+    --tokenizer "$TESTDATA/tokenizers/bert-base-uncased/tokenizer.json"
 fi
 
 DOCS_PQ="$OUT/docs-subset.parquet"
-node "$PEERS/subset.mjs" --input "${CHECK_INPUT:-$SHARED/data/cranfield/parquet/docs-*.parquet}" --output "$DOCS_PQ" \
+node "$PEERS/subset.mjs" --input "${CHECK_INPUT:-$TESTDATA/cranfield/docs-*.parquet}" --output "$DOCS_PQ" \
   --first "${CHECK_FIRST:-44}" --longest "${CHECK_LONGEST:-4}"
 
 log "splash encode"

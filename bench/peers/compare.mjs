@@ -61,7 +61,8 @@ async function readSplash(dir) {
   const { DuckDBInstance } = require('@duckdb/node-api');
   const inst = await DuckDBInstance.create(':memory:');
   const con = await inst.connect();
-  const glob = path.join(path.resolve(dir), '*.parquet');
+  // [!_]: not the sidecars (_vocabulary.parquet), which DuckDB's * matches.
+  const glob = path.join(path.resolve(dir), '[!_]*.parquet');
   const reader = await con.runAndReadAll(
     `SELECT doc_id, term_ids, weights, num_tokens FROM read_parquet(${q(glob)}, filename = true, file_row_number = true) ` +
     'ORDER BY filename, file_row_number');

@@ -34,7 +34,7 @@ import (
 func TestBadInput(t *testing.T) {
 	bin := buildSplash(t)
 	model := filepath.Join(t.TempDir(), "model")
-	if out, err := splashCmd(bin, "model", "gen-test", "--out", model, "--layers", "1", "--hidden", "32", "--heads", "2",
+	if out, err := splashCmd(bin, "model", "gen-test", "--output", model, "--layers", "1", "--hidden", "32", "--heads", "2",
 		"--tokenizer", sharedBert).CombinedOutput(); err != nil {
 		t.Fatalf("gen-test: %v\n%s", err, out)
 	}

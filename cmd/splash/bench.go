@@ -33,6 +33,11 @@ session with its pooled graph over all batches: one untimed warm-up pass,
 then --repeats timed passes (--cold: no warm-up). Nothing is written. Each pass prints one JSON
 line: documents, tokens, padded tokens, padding waste, wall seconds,
 documents/s, tokens/s and the process's peak RSS so far.`,
+		Example: `  # Time the model on the CPU with one input shard
+  splash model bench --device cpu --threads 8 --model models/splade-v3 --input corpus/part-0.parquet
+
+  # On GPU 0, with splash's CUDA engine in bf16
+  splash model bench --device cuda:0 --precision bf16 --model models/splade-v3 --input corpus/part-0.parquet`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if modelDir == "" || len(cfg.Inputs) == 0 {
@@ -95,6 +100,7 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 	f.StringVar(&mopts.Backend.Session.ProfilePrefix, "ort-profile", "", "write ONNX Runtime's per-node JSON profile to PREFIX_DATE.json")
 	f.BoolVar(&mopts.Backend.Session.DisableMemArena, "ort-no-arena", false, "turn off ONNX Runtime's CPU memory arena")
 	f.StringVar(&mopts.Backend.Session.OptLevel, "ort-opt-level", "all", "ONNX Runtime graph optimization level: all, extended, basic or disabled")
+	markRequired(cmd, "model", "input")
 	return cmd
 }
 

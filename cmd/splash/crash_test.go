@@ -51,14 +51,14 @@ type crashFixture struct {
 	total              int                 // documents in the corpus
 	ref                string              // output of the uninterrupted run
 	refWall            time.Duration
-	refSHA             map[string]string // output file name -> sha256, for shards and _vocabulary.tsv
+	refSHA             map[string]string // output file name -> sha256, for shards and _vocabulary.parquet
 }
 
 func newCrashFixture(t *testing.T) *crashFixture {
 	t.Helper()
 	f := &crashFixture{bin: buildSplash(t), ids: map[string][]string{}, refSHA: map[string]string{}}
 	f.model = filepath.Join(t.TempDir(), "model")
-	if out, err := splashCmd(f.bin, "model", "gen-test", "--out", f.model, "--layers", "1", "--hidden", "32", "--heads", "2",
+	if out, err := splashCmd(f.bin, "model", "gen-test", "--output", f.model, "--layers", "1", "--hidden", "32", "--heads", "2",
 		"--tokenizer", sharedBert).CombinedOutput(); err != nil {
 		t.Fatalf("gen-test: %v\n%s", err, out)
 	}
@@ -78,11 +78,11 @@ func newCrashFixture(t *testing.T) *crashFixture {
 		}
 		f.refSHA[m.Output.Path] = m.Output.SHA256
 	}
-	sum, _, err := shards.FileSHA256(filepath.Join(f.ref, "_vocabulary.tsv"))
+	sum, _, err := shards.FileSHA256(filepath.Join(f.ref, "_vocabulary.parquet"))
 	if err != nil {
 		t.Fatalf("reference run: %v", err)
 	}
-	f.refSHA["_vocabulary.tsv"] = sum
+	f.refSHA["_vocabulary.parquet"] = sum
 	if lost, dup, n := f.checkIDs(t, f.ref, "reference"); lost+dup > 0 || n != f.total {
 		t.Fatalf("reference run: %d of %d documents lost, %d duplicated", lost, f.total, dup)
 	}
@@ -242,7 +242,7 @@ type outState struct {
 // prefixed with when. Invariants: only known file names; every manifest
 // verifies and names a shard byte-identical to the reference one; a shard
 // without a manifest is not done (reported as an orphan); _SUCCESS only
-// when every shard is done; _vocabulary.tsv, when present, is whole.
+// when every shard is done; _vocabulary.parquet, when present, is whole.
 func (f *crashFixture) inspect(t *testing.T, dir, when string) outState {
 	t.Helper()
 	st := outState{done: map[string]bool{}}
@@ -270,9 +270,9 @@ func (f *crashFixture) inspect(t *testing.T, dir, when string) outState {
 			st.temps = append(st.temps, name)
 		case name == shards.SuccessFile:
 			st.success = true
-		case name == "_vocabulary.tsv":
+		case name == "_vocabulary.parquet":
 			if sum, _, err := shards.FileSHA256(filepath.Join(dir, name)); err != nil || sum != f.refSHA[name] {
-				t.Errorf("%s: _vocabulary.tsv differs from the reference run's (%v)", when, err)
+				t.Errorf("%s: _vocabulary.parquet differs from the reference run's (%v)", when, err)
 			}
 		case strings.HasPrefix(name, "_manifest.") && strings.HasSuffix(name, ".json"):
 			base := strings.TrimSuffix(strings.TrimPrefix(name, "_manifest."), ".json")

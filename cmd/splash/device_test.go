@@ -23,7 +23,7 @@ func TestDeviceWithoutGPU(t *testing.T) {
 	bin := buildSplash(t)
 	dir := t.TempDir()
 	model := filepath.Join(dir, "model")
-	if err := testmodel.Generate(model, testmodel.Config{Layers: 1, Hidden: 16, Heads: 2, Seed: 1}, "../../demo/tokenizer/tokenizer.json"); err != nil {
+	if err := testmodel.Generate(model, testmodel.Config{Layers: 1, Hidden: 16, Heads: 2, Seed: 1}, "../../testdata/tokenizers/bert-base-uncased/tokenizer.json"); err != nil {
 		t.Fatal(err)
 	}
 	input := filepath.Join(dir, "in")

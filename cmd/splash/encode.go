@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
@@ -38,7 +37,7 @@ func newEncodeCommand() *cobra.Command {
 		Long: `encode reads Parquet document shards (an id and a text column, optionally a
 title), encodes every document with the SPLADE model and writes one impact
 shard per input shard into the output directory, named after the input, with
-the vocabulary (_vocabulary.tsv) and a manifest per shard (_manifest.NAME.json,
+the vocabulary (_vocabulary.parquet) and a manifest per shard (_manifest.NAME.json,
 written last: a shard counts as done only once its manifest verifies), and
 _SUCCESS with a summary once every shard is done.
 
@@ -66,6 +65,20 @@ of the max length.
 Re-running the same command skips the shards already done and encodes the
 rest; a shard encoded before with other settings or from another input is
 refused unless --overwrite.`,
+		Example: `  # Encode a directory of Parquet shards (on every visible GPU, else the CPU)
+  splash encode --model models/splade-v3 --input corpus/ --output out/
+
+  # On the CPU with 8 ONNX Runtime threads, a title column prepended
+  splash encode --device cpu --threads 8 --model models/splade-v3 \
+    --input 'corpus/part-*.parquet' --title-column title --output out/
+
+  # Queries, with the query encoder
+  splash encode --role query --model models/splade-v3-query \
+    --input queries.parquet --output out-queries/
+
+  # Process 0 of 4 (e.g. an Indexed Job), then splash finalize once all are done
+  splash encode --shard-count 4 --shard-index 0 --model models/splade-v3 \
+    --input corpus/ --output out/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cfg.ModelDir == "" || len(cfg.Inputs) == 0 || cfg.OutputDir == "" {
@@ -145,8 +158,7 @@ refused unless --overwrite.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), summary)
-			return nil
+			return printRunSummary(cmd, cmd.OutOrStdout(), summary.String(), encodeSummaryJSON(summary))
 		},
 	}
 	f := cmd.Flags()
@@ -181,6 +193,7 @@ refused unless --overwrite.`,
 	f.StringVar(&windowAgg, "window-agg", "max", "with --long-docs window: combine windows by max or sum")
 	f.StringVar(&emit, "emit", "documents", "with --long-docs window: documents (one row each), or passages (one row per window, ids DOCID#K)")
 	f.Int64Var(&logitsMiB, "logits-budget", 0, "bound one batch's [batch × length × vocab] float32 logits to N MiB by lowering --batch-tokens (0: 1024 on the CPU; on GPUs the free-memory budget already counts them)")
+	markRequired(cmd, "model", "input", "output")
 	return cmd
 }
 
@@ -246,4 +259,42 @@ func pushMetrics(ctx context.Context, cfg job.Config, url string, log *slog.Logg
 		return
 	}
 	log.Info("pushed metrics", slog.String("pushgateway", url))
+}
+
+// encodeSummary is encode's end-of-run summary with --log-format json: the
+// numbers of the text summary (job.Summary.String), one JSON object.
+type encodeSummary struct {
+	Summary           string   `json:"summary"` // "encode"
+	Documents         int64    `json:"documents"`
+	Shards            int      `json:"shards"`
+	SkippedShards     int      `json:"skipped_shards"`
+	ShardsByOtherRun  int      `json:"shards_by_other_run"`
+	WallSeconds       float64  `json:"wall_seconds"`
+	ModelLoadSeconds  float64  `json:"model_load_seconds"`
+	DocsPerSecond     float64  `json:"docs_per_second"`
+	TokensPerSecond   float64  `json:"tokens_per_second"`
+	Tokens            int64    `json:"tokens"`
+	PaddingWaste      float64  `json:"padding_waste"` // fraction, 0 to 1
+	Batches           int64    `json:"batches"`
+	Truncated         int64    `json:"truncated"`
+	MaxLength         int      `json:"max_length"`
+	Empty             int64    `json:"empty"`
+	NonZeroMean       int      `json:"nonzeros_mean"`
+	NonZeroP50        int      `json:"nonzeros_p50"`
+	NonZeroP99        int      `json:"nonzeros_p99"`
+	Rejected          int64    `json:"rejected_rows"`
+	Duplicates        int      `json:"duplicate_ids_across_shards"`
+	DuplicateExamples []string `json:"duplicate_id_examples,omitempty"`
+}
+
+func encodeSummaryJSON(s job.Summary) encodeSummary {
+	c := s.Counts
+	return encodeSummary{
+		Summary: "encode", Documents: c.Docs, Shards: s.Shards, SkippedShards: s.Skipped, ShardsByOtherRun: s.ByOther,
+		WallSeconds: s.Wall.Seconds(), ModelLoadSeconds: s.ModelLoad.Seconds(), DocsPerSecond: s.DocsPerS,
+		TokensPerSecond: float64(c.Tokens) / max(s.Wall.Seconds(), 1e-9), Tokens: c.Tokens, PaddingWaste: c.PaddingWaste(),
+		Batches: c.Batches, Truncated: c.Truncated, MaxLength: s.MaxLen, Empty: c.Empty,
+		NonZeroMean: s.NonZero[0], NonZeroP50: s.NonZero[1], NonZeroP99: s.NonZero[2],
+		Rejected: s.Rejected, Duplicates: s.Duplicates, DuplicateExamples: s.DuplicateExamples,
+	}
 }

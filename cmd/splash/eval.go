@@ -43,6 +43,11 @@ is ignored. Averages are over the queries that are in the run and have a
 relevant document in the qrels; with --complete (trec_eval -c) over every
 qrels query with a relevant document, those missing from the run counting 0
 (splash search writes no line for a query without hits).`,
+		Example: `  # nDCG@10, MRR@10 and recall of a run
+  splash eval --run run.trec --qrels qrels.txt
+
+  # Chosen metrics as one JSON object, queries missing from the run counting 0
+  splash eval --run run.trec --qrels qrels.txt --metrics ndcg@10,recall@1000 --format json --complete`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runPath == "" {
@@ -94,6 +99,7 @@ qrels query with a relevant document, those missing from the run counting 0
 	f.StringVar(&format, "format", "text", "output: text (one metric per line) or json (one object)")
 	f.StringSliceVar(&metrics, "metrics", defaults, "metrics to report, NAME@K with NAME ndcg, mrr or recall")
 	f.BoolVar(&complete, "complete", false, "average over every qrels query with a relevant document, a query missing from the run counting 0 (trec_eval -c)")
+	markRequired(cmd, "run", "qrels")
 	return cmd
 }
 

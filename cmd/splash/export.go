@@ -42,7 +42,7 @@ func newExportCommand() *cobra.Command {
 directory's shards are those of its manifests, in the sorted order of their
 names, each verified against its manifest before anything is written (a
 directory without manifests, or with a shard that has none, is refused).
-The vocabulary comes from _vocabulary.tsv beside the shards. Documents keep
+The vocabulary comes from _vocabulary.parquet beside the shards. Documents keep
 their order; memory does not grow with the corpus. The output is written to a
 temp file beside PATH and renamed into place when complete; PATH "-" is
 standard output. A one-line summary goes to standard error.
@@ -54,6 +54,14 @@ Formats:
                  -pretokenized. IMPACT = round(weight × scale), half away from
                  zero, an integer; scale: --scale, else the shards' splash.scale
                  (normally 100). Terms whose impact is 0 are left out.
+  anserini-topics
+                 encoded queries as Anserini TsvString topics, one line a
+                 query: QID<TAB>TOKEN TOKEN ..., each token repeated IMPACT
+                 times (IMPACT as for anserini), for SearchCollection
+                 -topicReader TsvString -impact -pretokenized. A query left
+                 without a token is skipped (counted); a QID with a tab, a
+                 line break or white space at either end, or a repeated QID,
+                 is an error.
   seismic        Seismic's binary format (u32 count; per document u32 n, n u32
                  term ids ascending, n f32 weights; little-endian), and the
                  doc ids, one a line in the same order, in PATH.ids.
@@ -83,11 +91,22 @@ A document with an empty vector is kept (empty "vector", FIELD object,
 indices, or length 0); Anserini counts it as empty and does not index it.
 
 Tokens: a token is written as it is unless it holds bytes that are not UTF-8,
-white space (anserini: Anserini splits on it) or '.' (esbulk: rank_features
+white space (anserini, anserini-topics: Anserini splits on it) or '.' (esbulk: rank_features
 refuses it); those bytes are percent-encoded as %XX, and so is a '%' followed
 by two hex digits (as %25), which keeps the rule reversible: decoding turns
 every %XX back into its byte. Real vocabularies (BERT's included) pass
 unchanged in anserini and seismic-jsonl. Encode query tokens the same way.`,
+		Example: `  # Anserini JsonVectorCollection (integer impacts)
+  splash export --format anserini --input out/ --output anserini/docs.jsonl
+
+  # Encoded queries as Anserini topics, to search that index
+  splash export --format anserini-topics --input queries-out/ --output anserini/topics.tsv
+
+  # One CIFF file (e.g. for PISA)
+  splash export --format ciff --input out/ --output splade.ciff
+
+  # Elasticsearch bulk actions to standard output
+  splash export --format esbulk --input out/part-0.parquet --output - | gzip > bulk.ndjson.gz`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -130,7 +149,7 @@ unchanged in anserini and seismic-jsonl. Encode query tokens the same way.`,
 				return exportError(ctx, err)
 			}
 			if format == exportFormatCIFF {
-				return exportCIFF(ctx, cmd, in.Shards, in.Vocabulary, output, ciffMemMiB)
+				return exportCIFF(ctx, cmd, in.Shards, in.Vocabulary, output, ciffMemMiB, in.Verified)
 			}
 			var stats export.Stats
 			if output == "-" {
@@ -150,18 +169,22 @@ unchanged in anserini and seismic-jsonl. Encode query tokens the same way.`,
 			if !in.Verified {
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: no manifest names %s: exported without verification\n", input)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "exported %s from %d shard(s) as %s to %s\n", stats, len(in.Shards), opts.Format, dest)
-			return nil
+			text := fmt.Sprintf("exported %s from %d shard(s) as %s to %s", stats, len(in.Shards), opts.Format, dest)
+			return printRunSummary(cmd, cmd.ErrOrStderr(), text, exportSummary{
+				Summary: "export", Format: string(opts.Format), Output: output, Shards: len(in.Shards), Verified: in.Verified,
+				Documents: stats.Documents, Empty: stats.Empty, Postings: stats.Postings, Dropped: stats.Dropped, Skipped: stats.Skipped,
+			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&format, "format", "", "output format: "+strings.Join(exportFormatNames(), ", "))
 	f.StringVar(&input, "input", "", "an impact shard, or an output directory of splash encode")
 	f.StringVar(&output, "output", "", `output file ("-": standard output)`)
-	f.Float32Var(&scale, "scale", 0, "anserini: impacts = round(weight × S) (default: the shards' splash.scale)")
+	f.Float32Var(&scale, "scale", 0, "anserini, anserini-topics: impacts = round(weight × S) (default: the shards' splash.scale)")
 	f.StringVar(&index, "index", "", `esbulk: the index of every action (default "`+export.DefaultIndex+`")`)
 	f.Int64Var(&ciffMemMiB, "memory", ciff.DefaultMemoryBytes>>20, "ciff: MiB of postings held in memory before a sorted run is spilled to disk")
 	f.StringVar(&field, "field", "", `esbulk: the rank_features field; qdrant: the sparse vector's name (default "`+export.DefaultField+`")`)
+	markRequired(cmd, "format", "input", "output")
 	return cmd
 }
 
@@ -170,8 +193,8 @@ unchanged in anserini and seismic-jsonl. Encode query tokens the same way.`,
 func checkExportFlags(cmd *cobra.Command, f export.Format) string {
 	changed := cmd.Flags().Changed
 	switch {
-	case changed("scale") && f != export.FormatAnserini:
-		return fmt.Sprintf("--scale applies to --format anserini only (%s writes weights)", f)
+	case changed("scale") && f != export.FormatAnserini && f != export.FormatAnseriniTopics:
+		return fmt.Sprintf("--scale applies to --format anserini and anserini-topics only (%s writes weights)", f)
 	case changed("index") && f != export.FormatESBulk:
 		return "--index applies to --format esbulk only"
 	case changed("field") && f != export.FormatESBulk && f != export.FormatQdrant:
@@ -198,4 +221,21 @@ func exportError(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %w", encode.ErrBadInput, err)
 	}
 	return err
+}
+
+// exportSummary is export's end-of-run summary with --log-format json (on
+// standard error, as the text line). Terms and SortedRuns are CIFF's only.
+type exportSummary struct {
+	Summary    string `json:"summary"` // "export"
+	Format     string `json:"format"`
+	Output     string `json:"output"` // "-": standard output
+	Shards     int    `json:"shards"`
+	Verified   bool   `json:"verified"`
+	Documents  int64  `json:"documents"`
+	Empty      int64  `json:"empty"`
+	Terms      int64  `json:"terms,omitempty"`
+	Postings   int64  `json:"postings"`
+	Dropped    int64  `json:"dropped"`
+	Skipped    int64  `json:"skipped,omitempty"` // anserini-topics: queries left out
+	SortedRuns *int   `json:"sorted_runs,omitempty"`
 }

@@ -16,7 +16,7 @@ import (
 // "-"): to a temp file beside output, synced and renamed into place once
 // complete. memMiB bounds the postings held in memory before a sorted run
 // is spilled next to the output.
-func exportCIFF(ctx context.Context, cmd *cobra.Command, shardPaths, vocab []string, output string, memMiB int64) error {
+func exportCIFF(ctx context.Context, cmd *cobra.Command, shardPaths, vocab []string, output string, memMiB int64, verified bool) error {
 	opts := ciff.Options{MemoryBytes: memMiB << 20, Description: "splash " + version + " impact shards"}
 	write := func(w io.Writer) (ciff.Stats, error) { return ciff.Write(ctx, w, shardPaths, vocab, opts) }
 	var stats ciff.Stats
@@ -33,7 +33,10 @@ func exportCIFF(ctx context.Context, cmd *cobra.Command, shardPaths, vocab []str
 	if err != nil {
 		return exportError(ctx, err)
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "exported %d documents, %d terms, %d postings (%d sorted runs) from %d shard(s) as ciff to %s\n",
+	text := fmt.Sprintf("exported %d documents, %d terms, %d postings (%d sorted runs) from %d shard(s) as ciff to %s",
 		stats.Docs, stats.Terms, stats.Postings, stats.Runs, len(shardPaths), output)
-	return nil
+	return printRunSummary(cmd, cmd.ErrOrStderr(), text, exportSummary{
+		Summary: "export", Format: "ciff", Output: output, Shards: len(shardPaths), Verified: verified,
+		Documents: stats.Docs, Terms: stats.Terms, Postings: stats.Postings, SortedRuns: &stats.Runs,
+	})
 }

@@ -193,12 +193,12 @@ func TestExportCommandErrors(t *testing.T) {
 		want string
 	}{
 		{"bad format", []string{"--format", "lucene", "--input", dir, "--output", out}, exitUsage,
-			`--format "lucene": want one of anserini, seismic, seismic-jsonl, esbulk, qdrant, ciff`},
+			`--format "lucene": want one of anserini, anserini-topics, seismic, seismic-jsonl, esbulk, qdrant, ciff`},
 		{"no format", []string{"--input", dir, "--output", out}, exitUsage, "are required"},
 		{"missing input", []string{"--format", "anserini", "--input", filepath.Join(dir, "absent"), "--output", out}, exitUsage, "no such file"},
 		{"directory without manifests", []string{"--format", "anserini", "--input", t.TempDir(), "--output", out}, exitBadData, "holds no manifest"},
 		{"seismic to stdout", []string{"--format", "seismic", "--input", dir, "--output", "-"}, exitUsage, "PATH.ids"},
-		{"scale for qdrant", []string{"--format", "qdrant", "--scale", "10", "--input", dir, "--output", out}, exitUsage, "--scale applies to --format anserini only"},
+		{"scale for qdrant", []string{"--format", "qdrant", "--scale", "10", "--input", dir, "--output", out}, exitUsage, "--scale applies to --format anserini and anserini-topics only"},
 		{"zero scale", []string{"--format", "anserini", "--scale", "0", "--input", dir, "--output", out}, exitUsage, "must be a finite number > 0"},
 		{"index for anserini", []string{"--format", "anserini", "--index", "x", "--input", dir, "--output", out}, exitUsage, "--index applies"},
 		{"bad index", []string{"--format", "esbulk", "--index", "Upper", "--input", dir, "--output", out}, exitUsage, "lower case"},

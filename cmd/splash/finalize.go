@@ -21,6 +21,8 @@ the rejected rows stay within --max-bad-fraction of all input rows, reports
 document ids found in more than one shard, and then writes _SUCCESS. Missing
 or broken shards are listed and nothing is written: re-run the indexes that
 own them (re-running an index encodes only what is not done).`,
+		Example: `  # After every index of: splash encode --shard-count 4 --input corpus/ --output out/
+  splash finalize --output out/ --input corpus/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cfg.OutputDir == "" {
@@ -37,14 +39,19 @@ own them (re-running an index encodes only what is not done).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "finalized %s: %d shard(s), %d documents, %d rejected input rows, %d id(s) in more than one shard\n",
+			text := fmt.Sprintf("finalized %s: %d shard(s), %d documents, %d rejected input rows, %d id(s) in more than one shard",
 				cfg.OutputDir, sum.Shards, sum.Documents, sum.Rejected, sum.Duplicates)
-			return nil
+			return printRunSummary(cmd, cmd.OutOrStdout(), text, struct {
+				Summary string `json:"summary"` // "finalize"
+				Output  string `json:"output"`
+				shards.FinalizeSummary
+			}{"finalize", cfg.OutputDir, sum})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.OutputDir, "output", "", "output directory of the encode runs")
 	f.StringSliceVar(&cfg.Inputs, "input", nil, "the corpus's input shards (as given to encode): each must have its shard")
 	f.Float64Var(&cfg.MaxBadFraction, "max-bad-fraction", 0.001, "fail when rejected input rows exceed this fraction of all input rows, as encode does")
+	markRequired(cmd, "output")
 	return cmd
 }

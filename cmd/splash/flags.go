@@ -18,7 +18,7 @@ import (
 // the same documents and run the same session for the same command line.
 func modelFlags(f *pflag.FlagSet, maxLength, threads *int, library *string, cols *shards.Columns, session *gpu.SessionTuning) {
 	f.IntVar(maxLength, "max-length", 0, "truncate documents to N tokens, specials included (0: the model's max_position_embeddings, at most 512)")
-	f.IntVar(threads, "threads", runtime.NumCPU(), "ONNX Runtime intra-op threads")
+	f.IntVar(threads, "threads", runtime.GOMAXPROCS(0), "ONNX Runtime intra-op threads; the default is runtime.GOMAXPROCS(0), the CPUs this process may use (container CPU limits included)")
 	f.StringVar(&cols.ID, "id-column", "id", "input column holding document ids")
 	f.StringVar(&cols.Text, "text-column", "text", "input column holding document text")
 	f.StringVar(&cols.Title, "title-column", "", "optional input column holding a title, encoded as title + \" \" + text")

@@ -25,7 +25,7 @@ func newInspectCommand() *cobra.Command {
 		Short: "Describe impact shards: schema, metadata, rows, non-zero statistics, top expansion terms",
 		Long: `inspect prints an impact shard's schema and metadata, its row count,
 non-zero statistics (mean, p50, p99, max), empty and truncated documents,
-the terms found in most documents (as tokens, from _vocabulary.tsv beside
+the terms found in most documents (as tokens, from _vocabulary.parquet beside
 the shard) and its first rows with their heaviest terms. Given a directory,
 it does so for every shard in it and adds the totals.
 
@@ -37,6 +37,9 @@ With --format json it writes the same facts as one JSON object: for a shard
 "impact"}]}]}; for a directory {"path", "shards": [one such object per
 shard], "totals": {"shards", "rows", "tokens", "empty", "truncated", "nnz",
 "top_terms"}}.`,
+		Example: `  splash inspect out/part-0.parquet
+  splash inspect --rows 5 --terms 20 out/
+  splash inspect --format json out/ | jq .totals`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
@@ -245,9 +248,10 @@ func printSummary(w io.Writer, s stats.Summary) {
 
 func newVerifyCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "verify DIR",
-		Short: "Check every manifest in an output directory against its shard (exit 3 on any mismatch)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "verify DIR",
+		Short:   "Check every manifest in an output directory against its shard (exit 3 on any mismatch)",
+		Example: `  splash verify out/`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
 			manifests, err := shards.ListManifests(dir)
@@ -258,14 +262,43 @@ func newVerifyCommand() *cobra.Command {
 				return fmt.Errorf("%w: %s holds no manifest (_manifest.*.json)", encode.ErrBadInput, dir)
 			}
 			var bad []error
+			type shardResult struct {
+				Manifest string `json:"manifest"`
+				OK       bool   `json:"ok"`
+				Shard    string `json:"shard,omitempty"`
+				Rows     int64  `json:"rows"`
+				SHA256   string `json:"sha256,omitempty"`
+				Error    string `json:"error,omitempty"`
+			}
+			var results []shardResult
+			jsonOut := summaryJSON(cmd)
 			for _, base := range manifests {
 				m, err := shards.VerifyShard(dir, base)
 				if err != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "FAIL %s: %v\n", base, err)
+					if !jsonOut {
+						fmt.Fprintf(cmd.OutOrStdout(), "FAIL %s: %v\n", base, err)
+					}
+					results = append(results, shardResult{Manifest: base, Error: err.Error()})
 					bad = append(bad, err)
 					continue
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "ok   %s: %d rows, sha256 %s\n", m.Output.Path, m.Output.Rows, m.Output.SHA256)
+				if !jsonOut {
+					fmt.Fprintf(cmd.OutOrStdout(), "ok   %s: %d rows, sha256 %s\n", m.Output.Path, m.Output.Rows, m.Output.SHA256)
+				}
+				results = append(results, shardResult{Manifest: base, OK: true, Shard: m.Output.Path, Rows: m.Output.Rows, SHA256: m.Output.SHA256})
+			}
+			if jsonOut {
+				// One object for the whole run, with a result per manifest.
+				err := printRunSummary(cmd, cmd.OutOrStdout(), "", struct {
+					Summary string        `json:"summary"` // "verify"
+					Dir     string        `json:"dir"`
+					Shards  int           `json:"shards"`
+					Failed  int           `json:"failed"`
+					Results []shardResult `json:"results"`
+				}{"verify", dir, len(manifests), len(bad), results})
+				if err != nil {
+					return err
+				}
 			}
 			if len(bad) > 0 {
 				return fmt.Errorf("%w: %d of %d shards failed verification", encode.ErrBadInput, len(bad), len(manifests))

@@ -18,7 +18,9 @@ import (
 	"github.com/splash-encode/splash/shards"
 )
 
-const sharedBert = "../../../shared/models/bert-base-uncased/tokenizer.json"
+// sharedBert is the bert-base-uncased tokenizer of the repository's test
+// data (testdata/README.md).
+const sharedBert = "../../testdata/tokenizers/bert-base-uncased/tokenizer.json"
 
 // runCLI runs the root command in-process and returns stdout and the exit code.
 func runCLI(t *testing.T, stdin string, args ...string) (string, int, error) {
@@ -38,9 +40,6 @@ func runCLI(t *testing.T, stdin string, args ...string) (string, int, error) {
 // through `splash tokenize` (grouped by max length) and compares every line
 // with the ids Hugging Face tokenizers produced for them.
 func TestTokenizeCommandMatchesReference(t *testing.T) {
-	if _, err := os.Stat(sharedBert); err != nil {
-		t.Skipf("skipping: %v (../shared must stand beside the checkout)", err)
-	}
 	modelDir := t.TempDir()
 	data, err := os.ReadFile(sharedBert)
 	if err != nil {
@@ -101,11 +100,11 @@ func TestTokenizeCommandMatchesReference(t *testing.T) {
 }
 
 func TestTokenizeCommandErrors(t *testing.T) {
-	if _, err := os.Stat(sharedBert); err != nil {
-		t.Skipf("skipping: %v", err)
-	}
 	modelDir := t.TempDir()
-	data, _ := os.ReadFile(sharedBert)
+	data, err := os.ReadFile(sharedBert)
+	if err != nil {
+		t.Fatal(err)
+	}
 	os.WriteFile(filepath.Join(modelDir, "tokenizer.json"), data, 0o644)
 
 	_, code, err := runCLI(t, "\"ok\"\nnot json\n", "tokenize", "--model", modelDir)

@@ -15,12 +15,13 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// cranfieldShards returns the Cranfield document shards of ../shared.
+// cranfieldShards returns the Cranfield document shards of the repository's
+// test data (testdata/cranfield).
 func cranfieldShards(t *testing.T) []string {
 	t.Helper()
-	m, _ := filepath.Glob("../../../shared/data/cranfield/parquet/docs-*.parquet")
+	m, _ := filepath.Glob(cranfieldDocs)
 	if len(m) == 0 {
-		t.Skip("skipping: no Cranfield shards in ../shared/data/cranfield/parquet")
+		t.Fatalf("no Cranfield shards at %s", cranfieldDocs)
 	}
 	return m
 }
@@ -30,7 +31,7 @@ func cranfieldShards(t *testing.T) []string {
 func genTinyModel(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "model")
-	if out, code, err := runCLI(t, "", "model", "gen-test", "--out", dir, "--layers", "1", "--hidden", "32", "--heads", "2",
+	if out, code, err := runCLI(t, "", "model", "gen-test", "--output", dir, "--layers", "1", "--hidden", "32", "--heads", "2",
 		"--tokenizer", sharedBert); code != exitOK {
 		t.Fatalf("gen-test: exit %d (%v)\n%s", code, err, out)
 	}

@@ -13,7 +13,12 @@ import (
 )
 
 func newModelCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "model", Short: "Model utilities"}
+	cmd := &cobra.Command{
+		Use:   "model",
+		Short: "Model utilities",
+		Example: `  splash model gen-test --output /tmp/model --tokenizer testdata/tokenizers/bert-base-uncased/tokenizer.json
+  splash model bench --device cpu --model /tmp/model --input corpus/part-0.parquet`,
+	}
 	cmd.AddCommand(newGenTestCommand(), newModelBenchCommand())
 	return cmd
 }
@@ -24,7 +29,7 @@ func newGenTestCommand() *cobra.Command {
 	var positionIDs bool
 	var stDType string
 	cmd := &cobra.Command{
-		Use:   "gen-test --out DIR [--arch bert|distilbert|roberta|causal] [--layers N --hidden H --heads A --seed S]",
+		Use:   "gen-test --output DIR [--arch bert|distilbert|roberta|causal] [--layers N --hidden H --heads A --seed S]",
 		Short: "Write a small test model (BERT, DistilBERT, RoBERTa or causal LM) with random weights",
 		Long: `gen-test writes a model directory laid out like an optimum export
 (model.onnx with output logits; tokenizer.json; config.json). Its weights are
@@ -36,16 +41,23 @@ distilbert and roberta (inputs input_ids, attention_mask) are masked-LMs as
 optimum --task fill-mask exports them; causal is a GPT-2 style decoder with
 its LM head (inputs input_ids, attention_mask, and position_ids with
 --position-ids, as Llama/Mistral exports declare). The vocabulary is
---tokenizer, by default looked up in ../shared/models: bert-base-uncased for
-bert and distilbert, gpt2 for causal, and for roberta a RoBERTa tokenizer
+--tokenizer, by default testdata/tokenizers/NAME/tokenizer.json of the
+checkout that holds the working directory: bert-base-uncased for bert and
+distilbert, gpt2 for causal, and for roberta a RoBERTa tokenizer
 built from gpt2's (<s> $A </s>, ids shifted by the four specials).`,
+		Example: `  # A 2-layer BERT with random weights and the demo vocabulary
+  splash model gen-test --output /tmp/model --tokenizer testdata/tokenizers/bert-base-uncased/tokenizer.json
+
+  # A causal LM with position_ids, 4 layers, hidden size 128
+  splash model gen-test --output /tmp/causal --arch causal --position-ids \
+    --layers 4 --hidden 128 --heads 4 --tokenizer gpt2/tokenizer.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
-				return usageErrorf("--out is required")
+				return usageErrorf("--output is required (see %s --help)", cmd.CommandPath())
 			}
-			shared := map[string]string{"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "gpt2", "causal": "gpt2"}[arch]
-			if shared == "" {
+			vocabName := map[string]string{"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "gpt2", "causal": "gpt2"}[arch]
+			if vocabName == "" {
 				return usageErrorf("--arch %q: want bert, distilbert, roberta or causal", arch)
 			}
 			if positionIDs && arch != "causal" {
@@ -55,7 +67,7 @@ built from gpt2's (<s> $A </s>, ids shifted by the four specials).`,
 				return usageErrorf("--safetensors, --no-onnx and --optimum-names apply to the masked-LMs (bert, distilbert, roberta)")
 			}
 			if tokenizerPath == "" {
-				p, err := findSharedTokenizer(shared)
+				p, err := findTestdataTokenizer(vocabName)
 				if err != nil {
 					return err
 				}
@@ -90,10 +102,12 @@ built from gpt2's (<s> $A </s>, ids shifted by the four specials).`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&out, "output", "", "output model directory (required; --out, its former name, still works)")
 	f.StringVar(&out, "out", "", "output model directory")
+	_ = f.MarkDeprecated("out", "use --output")
 	f.StringVar(&arch, "arch", "bert", "architecture: bert, distilbert, roberta (masked-LMs) or causal (decoder with LM head)")
 	f.BoolVar(&positionIDs, "position-ids", false, "causal: declare a position_ids input")
-	f.StringVar(&tokenizerPath, "tokenizer", "", "tokenizer.json of the vocabulary (default: from ../shared/models, see above)")
+	f.StringVar(&tokenizerPath, "tokenizer", "", "tokenizer.json of the vocabulary (default: from testdata/tokenizers of the checkout, see above)")
 	f.IntVar(&cfg.Layers, "layers", 2, "transformer layers")
 	f.IntVar(&cfg.Hidden, "hidden", 64, "hidden size")
 	f.IntVar(&cfg.Heads, "heads", 4, "attention heads")
@@ -130,14 +144,15 @@ func writeRobertaTokenizer(gpt2 string) (string, error) {
 	return path, nil
 }
 
-// findSharedTokenizer looks for shared/models/NAME/tokenizer.json beside the
-// working directory or any of its parents.
-func findSharedTokenizer(name string) (string, error) {
+// findTestdataTokenizer looks for testdata/tokenizers/NAME/tokenizer.json
+// (the test data of a splash checkout) in the working directory or any of
+// its parents.
+func findTestdataTokenizer(name string) (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("working directory: %w", err)
 	}
-	rel := "shared/models/" + name + "/tokenizer.json"
+	rel := filepath.Join("testdata", "tokenizers", name, "tokenizer.json")
 	for dir := wd; ; dir = filepath.Dir(dir) {
 		p := filepath.Join(dir, rel)
 		if _, err := os.Stat(p); err == nil {
@@ -147,5 +162,5 @@ func findSharedTokenizer(name string) (string, error) {
 			break
 		}
 	}
-	return "", usageErrorf("no %s found beside %s or its parents: pass --tokenizer PATH", rel, wd)
+	return "", usageErrorf("no %s found in %s or its parents (not in a splash checkout): pass --tokenizer PATH to a tokenizer.json", rel, wd)
 }

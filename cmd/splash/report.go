@@ -24,7 +24,8 @@ plots of the non-zeros per document, the weight distribution, the terms in
 most documents, and per shard the throughput and padding waste (from the
 manifests' run statistics, when they hold them) and the truncated and empty
 documents. The file is written atomically (temp file, then rename).`,
-		Args: cobra.NoArgs,
+		Example: `  splash report --input out/ --output report.html`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if input == "" {
 				return usageErrorf("--input is required (a splash encode output directory)")
@@ -47,5 +48,6 @@ documents. The file is written atomically (temp file, then rename).`,
 	cmd.Flags().StringVar(&output, "output", "", "HTML file to write")
 	cmd.Flags().IntVar(&opts.TopTerms, "terms", 20, "terms in the top-terms chart")
 	cmd.Flags().IntVar(&opts.Bins, "bins", 40, "bins of the histograms")
+	markRequired(cmd, "input", "output")
 	return cmd
 }

@@ -24,14 +24,14 @@ import (
 // encodeCranfieldForReport encodes the four Cranfield document shards
 // with a small generated model (max length 64, so that many documents are
 // truncated) and returns the output directory; it skips without ONNX
-// Runtime or the shared data.
+// Runtime.
 func encodeCranfieldForReport(t *testing.T) string {
 	t.Helper()
 	if err := ort.Usable(); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
 	if m, _ := filepath.Glob(cranfieldDocs); len(m) != 4 {
-		t.Skipf("skipping: no Cranfield shards at %s (../shared must stand beside the checkout)", cranfieldDocs)
+		t.Fatalf("want the 4 Cranfield shards at %s, found %d", cranfieldDocs, len(m))
 	}
 	model := filepath.Join(t.TempDir(), "model")
 	if err := testmodel.Generate(model, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 11}, sharedBert); err != nil {

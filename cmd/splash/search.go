@@ -28,7 +28,7 @@ and scores every query of --queries against it exactly, writing the k best
 documents of each query as a TREC run file: "qid Q0 docid rank score tag",
 ranks from 1. Both are impact shard files or splash encode output
 directories (every shard with a manifest, each verified against it), and
-both must use the same vocabulary (vocabulary size and _vocabulary.tsv).
+both must use the same vocabulary (vocabulary size and _vocabulary.parquet).
 Queries are encoded like documents (splash encode on a query shard); a
 query's id is its doc_id.
 
@@ -39,6 +39,11 @@ order), so the run is deterministic. A query without hits writes no line.
 Queries are searched in parallel (--workers) and written in the order of the
 query shards. The run is written to a temporary file beside --output and
 renamed when complete; --output - writes to stdout.`,
+		Example: `  # Top 1000 documents per query, as a TREC run
+  splash search --index out/ --queries out-queries/ --k 1000 --output run.trec
+
+  # Float weights instead of integer impacts, to standard output
+  splash search --index out/ --queries out-queries/ --k 10 --score weights --output -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -115,6 +120,7 @@ renamed when complete; --output - writes to stdout.`,
 	f.StringVar(&score, "score", "impacts", "scoring: impacts (integer q_impact × d_impact) or weights (float q_weight × d_weight)")
 	f.StringVar(&tag, "tag", "splash", "run name written in the last column")
 	f.IntVar(&workers, "workers", runtime.GOMAXPROCS(0), "queries searched concurrently (0: one per CPU)")
+	markRequired(cmd, "index", "queries", "output")
 	return cmd
 }
 

@@ -21,13 +21,14 @@ import (
 	"github.com/splash-encode/splash/shards/trec"
 )
 
-// cranfieldParquet is the directory of the Cranfield shards of ../shared.
-const cranfieldParquet = "../../../shared/data/cranfield/parquet"
+// cranfieldParquet is the directory of the Cranfield shards, queries and
+// qrels of the repository's test data (testdata/README.md).
+const cranfieldParquet = "../../testdata/cranfield"
 
 // encodeCranfieldForIndex encodes the first Cranfield document shard (350
 // documents, truncated to 64 tokens to keep the test short) and the 225
 // queries with a one-layer test model, and returns the two output
-// directories. It skips without ONNX Runtime or the shared data.
+// directories. It skips without ONNX Runtime.
 func encodeCranfieldForIndex(t *testing.T) (docs, queries string) {
 	t.Helper()
 	if err := ort.Usable(); err != nil {
@@ -35,7 +36,7 @@ func encodeCranfieldForIndex(t *testing.T) (docs, queries string) {
 	}
 	docShard := filepath.Join(cranfieldParquet, "docs-00000.parquet")
 	if m, _ := filepath.Glob(docShard); len(m) == 0 {
-		t.Skipf("skipping: no Cranfield shards at %s (../shared must stand beside the checkout)", cranfieldParquet)
+		t.Fatalf("no Cranfield shards at %s", cranfieldParquet)
 	}
 	root := t.TempDir()
 	model := filepath.Join(root, "model")

@@ -17,7 +17,7 @@ import (
 	"github.com/splash-encode/splash/shards"
 )
 
-const cranfieldQrels = "../../../shared/data/cranfield/parquet/qrels.tsv"
+const cranfieldQrels = "../../testdata/cranfield/qrels.tsv"
 
 // runSearchCLI runs the root command with search and eval added (the
 // constructors under test; root.go may register them as well).
@@ -64,7 +64,7 @@ func encodeCranfieldForSearch(t *testing.T) (docs, queries string) {
 
 func readDirRows(t *testing.T, dir string) []shards.Row {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(dir, "*.parquet"))
+	files, _ := filepath.Glob(filepath.Join(dir, "[^_]*.parquet")) // not _vocabulary.parquet
 	var rows []shards.Row
 	for _, f := range files {
 		if err := shards.ReadShard(f, func(r shards.Row) error { rows = append(rows, r); return nil }); err != nil {
@@ -273,8 +273,21 @@ func TestSearchThenEvalMatchBruteForce(t *testing.T) {
 		t.Fatal(err)
 	}
 	vocabPath := filepath.Join(other, shards.VocabularyFile)
-	vocab, _ := os.ReadFile(vocabPath)
-	os.WriteFile(vocabPath, bytes.Replace(vocab, []byte("\tthe\n"), []byte("\tTHE\n"), 1), 0o644)
+	vocab, err := shards.ReadVocabulary(vocabPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range vocab {
+		if vocab[i] == "the" {
+			vocab[i] = "THE"
+		}
+	}
+	if err := os.Remove(vocabPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := shards.WriteVocabulary(other, vocab); err != nil {
+		t.Fatal(err)
+	}
 	badQrels := filepath.Join(t.TempDir(), "qrels.txt")
 	os.WriteFile(badQrels, []byte("1 0 5 1\n1 0 6\n"), 0o644)
 	for _, c := range []struct {

@@ -52,6 +52,11 @@ when every check passes, 1 otherwise or when the chosen device cannot be used
 (--device cuda without a GPU, without the CUDA driver and cuBLAS, or with
 --engine ort without ONNX Runtime's CUDA provider). --device auto runs the CPU
 path alone, and says so, when no GPU can be used.`,
+		Example: `  # Encode a generated model on the default device and check it against the oracle
+  splash selftest
+
+  # On GPU 0, as JSON
+  splash selftest --device cuda:0 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error

@@ -27,6 +27,8 @@ as Hugging Face tokenizers would for the model's tokenizer.json.
 Without --max-length nothing is truncated (as tokenizer.json's own truncation
 setting, null for BERT exports, says); splash encode truncates to the model's
 maximum length instead, so use --max-length to see what encode feeds the model.`,
+		Example: `  echo "what is splade?" | splash tokenize --model models/splade-v3
+  splash tokenize --model models/splade-v3 --max-length 16 < queries.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if modelDir == "" {
@@ -46,6 +48,7 @@ maximum length instead, so use --max-length to see what encode feeds the model.`
 	}
 	cmd.Flags().StringVar(&modelDir, "model", "", "model directory holding tokenizer.json")
 	cmd.Flags().IntVar(&maxLength, "max-length", 0, "truncate to N ids, [CLS] and [SEP] included (0: no truncation)")
+	markRequired(cmd, "model")
 	return cmd
 }
 

@@ -21,7 +21,7 @@ import (
 // RobertaTokenizerJSON.
 
 // gpt2TokenizerForRoBERTa is the source of RobertaTokenizerJSON.
-var gpt2TokenizerForRoBERTa = filepath.Join(sharedDir, "models", "gpt2", "tokenizer.json")
+var gpt2TokenizerForRoBERTa = filepath.Join(testdataDir, "tokenizers", "gpt2", "tokenizer.json")
 
 // robertaVocab is the vocabulary size of RobertaTokenizerJSON on GPT-2's
 // 50257 ids: 4 specials + 50256 GPT-2 tokens (without <|endoftext|>) + <mask>.

@@ -18,11 +18,11 @@ import (
 	"github.com/splash-encode/splash/encode/tokenizer"
 )
 
-// Real causal-LM tokenizers (shared test data).
+// Real causal-LM tokenizers (the repository's test data).
 var (
-	gpt2Tokenizer    = filepath.Join(sharedDir, "models", "gpt2", "tokenizer.json")
-	gpt2HFConfig     = filepath.Join(sharedDir, "models", "gpt2", "config.json")
-	mistralTokenizer = filepath.Join(sharedDir, "models", "mistral-7b", "tokenizer.json")
+	gpt2Tokenizer    = filepath.Join(testdataDir, "tokenizers", "gpt2", "tokenizer.json")
+	gpt2HFConfig     = filepath.Join(testdataDir, "tokenizers", "gpt2", "config.json")
+	mistralTokenizer = filepath.Join(testdataDir, "tokenizers", "mistral-7b", "tokenizer.json")
 )
 
 // Vocabulary sizes of the real tokenizers (GPT-2: 50,256 merges-derived
@@ -257,7 +257,7 @@ func TestCausalDeterministic(t *testing.T) {
 }
 
 // TestCausalConfigJSON compares config.json with GPT-2's own config.json
-// (the Hugging Face file in the shared data) for the fields a GPT2Config
+// (the Hugging Face file in testdata/tokenizers/gpt2) for the fields a GPT2Config
 // reader uses, and the special tokens with Mistral 7B's published ones.
 func TestCausalConfigJSON(t *testing.T) {
 	requireFile(t, gpt2HFConfig)

@@ -11,17 +11,19 @@ import (
 	"github.com/splash-encode/splash/encode/tokenizer"
 )
 
-// Shared test data (present on developer and CI machines).
+// The repository's test data (testdata/README.md).
 var (
-	sharedDir     = filepath.Join("..", "..", "..", "shared")
-	bertTokenizer = filepath.Join(sharedDir, "models", "bert-base-uncased", "tokenizer.json")
-	cranfieldPath = filepath.Join(sharedDir, "data", "cranfield", "cran.all.1400")
+	testdataDir   = filepath.Join("..", "..", "testdata")
+	bertTokenizer = filepath.Join(testdataDir, "tokenizers", "bert-base-uncased", "tokenizer.json")
+	cranfieldPath = filepath.Join(testdataDir, "cranfield", "cran.all.1400")
 )
 
+// requireFile fails the test when a file of the repository's test data is
+// missing.
 func requireFile(t testing.TB, path string) {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("test data not available: %v", err)
+		t.Fatalf("test data missing (see testdata/README.md): %v", err)
 	}
 }
 

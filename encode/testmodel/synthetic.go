@@ -10,8 +10,8 @@ import (
 )
 
 // The synthetic tokenizer and corpus let a model be generated and exercised
-// with no data file at all (splash selftest, containers, machines without the
-// shared directory).
+// with no data file at all (splash selftest, containers, installs without a
+// checkout's testdata/).
 //
 // SyntheticTokenizerJSON is a tokenizer.json of the bert-base-uncased shape
 // (BertNormalizer lowercasing and stripping accents, BertPreTokenizer,

@@ -20,7 +20,7 @@ theoretical treatments of this problem .`
 // benchDocs returns the .W sections of the first n Cranfield documents, or
 // copies of cranfieldLike.
 func benchDocs(n int) []string {
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "data", "cranfield", "cran.all.1400"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "cranfield", "cran.all.1400"))
 	var docs []string
 	if err == nil {
 		for _, rec := range strings.Split(string(data), "\n.I ")[1:] {

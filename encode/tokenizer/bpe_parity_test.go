@@ -11,7 +11,8 @@ import (
 	"testing"
 )
 
-// The BPE families are checked on the shared GPT-2 and Mistral tokenizers,
+// The BPE families are checked on the GPT-2 and Mistral tokenizers of the
+// repository's test data (testdata/tokenizers/, see testdata/README.md),
 // each with its own cases (testdata/NAME/cases.jsonl, written by
 // scripts/tokenizer-cases.mjs with its "llm" cases) and expectations
 // (testdata/NAME/expected.jsonl), and on variants of them
@@ -20,17 +21,19 @@ import (
 
 var bpeModels = []string{"gpt2", "mistral-7b"}
 
+// sharedModelPath is the tokenizer.json of testdata/tokenizers/NAME,
+// relative to this package.
 func sharedModelPath(name string) string {
-	return filepath.Join("..", "..", "..", "shared", "models", name, "tokenizer.json")
+	return filepath.Join("..", "..", "testdata", "tokenizers", name, "tokenizer.json")
 }
 
-// loadShared loads a shared tokenizer.json, patched if patch is not "", or
-// skips the test when the shared directory is absent.
+// loadShared loads a tokenizer.json of the test data, patched if patch is
+// not "".
 func loadShared(t testing.TB, name, patch string) *Tokenizer {
 	t.Helper()
 	path := sharedModelPath(name)
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("shared model directory absent (%v): %s's tokenizer.json is needed", err, name)
+		t.Fatalf("test data missing (%v): %s's tokenizer.json is needed", err, name)
 	}
 	if patch == "" {
 		tok, err := Load(path)
@@ -102,9 +105,9 @@ func TestReferenceLiveBPE(t *testing.T) {
 		for _, patch := range bpeVariants(t, name) {
 			t.Run(name+"/"+variantLabel(patch), func(t *testing.T) {
 				if _, err := os.Stat(sharedModelPath(name)); err != nil {
-					t.Skipf("shared model directory absent: %v", err)
+					t.Fatalf("test data missing: %v", err)
 				}
-				args := []string{filepath.Join("..", "shared", "models", name, "tokenizer.json"),
+				args := []string{filepath.Join("testdata", "tokenizers", name, "tokenizer.json"),
 					filepath.Join("encode", "tokenizer", "testdata", name, "cases.jsonl")}
 				if patch != "" {
 					args = append(args, filepath.Join("encode", "tokenizer", patch))

@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestSmallBPE checks the BPE options the shared files do not use (or use
+// TestSmallBPE checks the BPE options the real tokenizers do not use (or use
 // only one way) on a tiny vocabulary: merges as strings or pairs, fuse_unk,
 // byte_fallback (whose bytes come before a pending unknown token, as in HF),
 // ignore_merges, no unk_token, continuing_subword_prefix and

@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"os"
 	"slices"
 	"testing"
 )
@@ -9,8 +8,7 @@ import (
 // FuzzEncode checks Encode's contract on arbitrary input: no panic, ids in
 // the vocabulary, [CLS] first and [SEP] last, the length bound and the
 // Truncated flag, truncation keeping a prefix of the untruncated content, and
-// the invalid UTF-8 rule. It uses bert-base-uncased when the shared directory
-// is there, the tiny test tokenizer otherwise.
+// the invalid UTF-8 rule. It uses bert-base-uncased (testdata/tokenizers).
 func FuzzEncode(f *testing.F) {
 	for _, s := range []string{"", "Hello, World!", "a[MASK]b", "[mask]", "café naïve", "北京大学",
 		"👩‍👩‍👧‍👦", "\x00\u0085\u200b\ufeff", "ab\xffcd", "e\u0301\u0323"} {
@@ -18,18 +16,7 @@ func FuzzEncode(f *testing.F) {
 			f.Add(s, n)
 		}
 	}
-	var tok *Tokenizer
-	if _, err := os.Stat(bertPath); err == nil {
-		var err error
-		if tok, err = Load(bertPath); err != nil {
-			f.Fatal(err)
-		}
-	} else {
-		var err error
-		if tok, err = Parse(tinyJSON(f)); err != nil {
-			f.Fatal(err)
-		}
-	}
+	tok := loadBert(f)
 	cls, sep := tok.prefix[0], tok.suffix[len(tok.suffix)-1]
 	f.Fuzz(func(t *testing.T, text string, maxLength int) {
 		if maxLength > 1<<20 {

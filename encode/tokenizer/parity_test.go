@@ -13,9 +13,10 @@ import (
 	"testing"
 )
 
-// bertPath is bert-base-uncased's tokenizer.json in the shared directory
-// (/work/shared/models/...), relative to this package.
-var bertPath = filepath.Join("..", "..", "..", "shared", "models", "bert-base-uncased", "tokenizer.json")
+// bertPath is bert-base-uncased's tokenizer.json in the repository's test
+// data (testdata/tokenizers/, see testdata/README.md), relative to this
+// package.
+var bertPath = filepath.Join("..", "..", "testdata", "tokenizers", "bert-base-uncased", "tokenizer.json")
 
 const (
 	casesPath    = "testdata/cases.jsonl"
@@ -32,11 +33,11 @@ type expectation struct {
 	Truncated bool    `json:"truncated"`
 }
 
-// loadBert loads the shared bert-base-uncased tokenizer or skips the test.
+// loadBert loads the bert-base-uncased tokenizer of the test data.
 func loadBert(tb testing.TB) *Tokenizer {
 	tb.Helper()
 	if _, err := os.Stat(bertPath); err != nil {
-		tb.Skipf("shared model directory absent (%v): the bert-base-uncased tokenizer.json is needed", err)
+		tb.Fatalf("test data missing (%v): the bert-base-uncased tokenizer.json is needed", err)
 	}
 	tok, err := Load(bertPath)
 	if err != nil {
@@ -179,9 +180,9 @@ func TestReferenceLive(t *testing.T) {
 		t.Skip(why)
 	}
 	if _, err := os.Stat(bertPath); err != nil {
-		t.Skipf("shared model directory absent: %v", err)
+		t.Fatalf("test data missing: %v", err)
 	}
-	out := runReference(t, node, filepath.Join("..", "shared", "models", "bert-base-uncased", "tokenizer.json"),
+	out := runReference(t, node, filepath.Join("testdata", "tokenizers", "bert-base-uncased", "tokenizer.json"),
 		filepath.Join("encode", "tokenizer", casesPath))
 	live := readJSONL[expectation](t, out, "reference output")
 	committed := readJSONL[expectation](t, readFile(t, expectedPath), expectedPath)
@@ -272,7 +273,7 @@ func TestReferenceLiveVariants(t *testing.T) {
 	loadBert(t)
 	for _, name := range variantNames(t) {
 		t.Run(name, func(t *testing.T) {
-			out := runReference(t, node, filepath.Join("..", "shared", "models", "bert-base-uncased", "tokenizer.json"),
+			out := runReference(t, node, filepath.Join("testdata", "tokenizers", "bert-base-uncased", "tokenizer.json"),
 				filepath.Join("encode", "tokenizer", casesPath),
 				filepath.Join("encode", "tokenizer", "testdata", "variants", name+".patch.json"))
 			path := filepath.Join("testdata", "variants", name+".expected.jsonl")

@@ -140,7 +140,7 @@ func writeSeed(t testing.TB, target, name string, args ...any) {
 }
 
 // TestWriteFuzzSeeds regenerates the gen-* seeds of FuzzParse and
-// FuzzEncode with -update-fuzz-seeds (it needs the shared directory):
+// FuzzEncode with -update-fuzz-seeds:
 //
 //	go test ./encode/tokenizer -run TestWriteFuzzSeeds -args -update-fuzz-seeds
 func TestWriteFuzzSeeds(t *testing.T) {

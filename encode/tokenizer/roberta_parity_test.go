@@ -12,7 +12,7 @@ import (
 )
 
 // The RoBERTa tokenizer is testmodel.RobertaTokenizerJSON built from the
-// shared GPT-2 tokenizer.json (byte-level BPE, RobertaProcessing <s> $A </s>,
+// GPT-2 tokenizer.json of testdata/tokenizers (byte-level BPE, RobertaProcessing <s> $A </s>,
 // <mask> with lstrip). Its cases (testdata/roberta/cases.jsonl) are the BPE
 // "llm" cases picked with that tokenizer, its own added tokens inside text
 // included; cases-truncated.jsonl are the same texts, each with a
@@ -24,13 +24,13 @@ var robertaCaseFiles = []struct{ cases, expected string }{
 	{"cases-truncated.jsonl", "truncated.expected.jsonl"},
 }
 
-// robertaJSON returns the generated RoBERTa tokenizer.json, or skips the
-// test when the shared GPT-2 tokenizer is absent.
+// robertaJSON returns the RoBERTa tokenizer.json generated from the GPT-2
+// tokenizer of the test data.
 func robertaJSON(t *testing.T) []byte {
 	t.Helper()
 	path := tokenizer.SharedModelPath("gpt2")
 	if _, err := os.Stat(path); err != nil {
-		t.Skipf("shared model directory absent (%v): gpt2's tokenizer.json is needed", err)
+		t.Fatalf("test data missing (%v): gpt2's tokenizer.json is needed", err)
 	}
 	b, err := testmodel.RobertaTokenizerJSON(tokenizer.ReadFile(t, path))
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -233,7 +232,7 @@ func TestUnsupportedComponents(t *testing.T) {
 	}
 }
 
-// TestLoadsBPEModels loads the shared GPT-2 and Mistral tokenizers and checks
+// TestLoadsBPEModels loads the GPT-2 and Mistral tokenizers of the test data and checks
 // what the rest of splash reads from them.
 func TestLoadsBPEModels(t *testing.T) {
 	for _, c := range []struct {
@@ -248,12 +247,7 @@ func TestLoadsBPEModels(t *testing.T) {
 		// mistral-7b: <s> first, <unk> is 0, no pad token (0).
 		{"mistral-7b", 32000, 1, 0, 0, "Hello world", []int32{1, 22557, 1526}},
 	} {
-		path := filepath.Join("..", "..", "..", "shared", "models", c.name, "tokenizer.json")
-		if _, err := os.Stat(path); err != nil {
-			t.Logf("skipping %s: %v", c.name, err)
-			continue
-		}
-		tok, err := Load(path)
+		tok, err := Load(sharedModelPath(c.name))
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}

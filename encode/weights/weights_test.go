@@ -15,15 +15,15 @@ import (
 	"github.com/splash-encode/splash/encode/weights"
 )
 
-// Shared test data, as encode/testmodel's tests find it.
+// The repository's test data (testdata/README.md), as encode/testmodel's
+// tests find it.
 var (
-	sharedDir     = filepath.Join("..", "..", "..", "shared")
-	bertTokenizer = filepath.Join(sharedDir, "models", "bert-base-uncased", "tokenizer.json")
-	gpt2Tokenizer = filepath.Join(sharedDir, "models", "gpt2", "tokenizer.json")
+	testdataDir   = filepath.Join("..", "..", "testdata")
+	bertTokenizer = filepath.Join(testdataDir, "tokenizers", "bert-base-uncased", "tokenizer.json")
+	gpt2Tokenizer = filepath.Join(testdataDir, "tokenizers", "gpt2", "tokenizer.json")
 )
 
-// tokenizerFor returns a tokenizer.json for a generated model of arch,
-// skipping the test when the shared test data is absent.
+// tokenizerFor returns a tokenizer.json for a generated model of arch.
 func tokenizerFor(t *testing.T, arch testmodel.Arch) string {
 	t.Helper()
 	src := bertTokenizer
@@ -32,7 +32,7 @@ func tokenizerFor(t *testing.T, arch testmodel.Arch) string {
 	}
 	b, err := os.ReadFile(src)
 	if err != nil {
-		t.Skipf("test data not available (../shared): %v", err)
+		t.Fatalf("test data missing (see testdata/README.md): %v", err)
 	}
 	if arch != testmodel.ArchRoBERTa {
 		return src

@@ -19,7 +19,7 @@ import (
 
 // Test data in the repository (see testdata/README.md).
 const (
-	bertTokenizer  = "../../demo/tokenizer/tokenizer.json"
+	bertTokenizer  = "../../testdata/tokenizers/bert-base-uncased/tokenizer.json"
 	gpt2Tokenizer  = "../../testdata/tokenizers/gpt2/tokenizer.json"
 	cranfieldShard = "../../testdata/cranfield/docs-00000.parquet"
 )

@@ -19,12 +19,13 @@ import (
 	"github.com/splash-encode/splash/encode/tokenizer"
 )
 
-// Real causal-LM tokenizers and text (shared test data).
+// Real causal-LM tokenizers and text (the repository's test data,
+// testdata/README.md).
 var (
-	causalShared     = filepath.Join("..", "..", "..", "shared")
-	causalGPT2Tok    = filepath.Join(causalShared, "models", "gpt2", "tokenizer.json")
-	causalMistralTok = filepath.Join(causalShared, "models", "mistral-7b", "tokenizer.json")
-	causalCranfield  = filepath.Join(causalShared, "data", "cranfield", "cran.all.1400")
+	causalTestdata   = filepath.Join("..", "..", "testdata")
+	causalGPT2Tok    = filepath.Join(causalTestdata, "tokenizers", "gpt2", "tokenizer.json")
+	causalMistralTok = filepath.Join(causalTestdata, "tokenizers", "mistral-7b", "tokenizer.json")
+	causalCranfield  = filepath.Join(causalTestdata, "cranfield", "cran.all.1400")
 )
 
 // causalSequences tokenizes a few Cranfield documents, cut to different
@@ -34,7 +35,7 @@ func causalSequences(t *testing.T, tokPath string) [][]int32 {
 	t.Helper()
 	for _, p := range []string{tokPath, causalCranfield} {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("test data not available: %v", err)
+			t.Fatalf("test data missing (see testdata/README.md): %v", err)
 		}
 	}
 	tk, err := tokenizer.Load(tokPath)

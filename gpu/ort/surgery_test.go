@@ -318,12 +318,12 @@ func TestFP16MaxPoolingStaysFloat16(t *testing.T) {
 // either way, and weights that differ by more than 1e-4 must be rare.
 func TestFP16TestModelMatchesOracle(t *testing.T) {
 	requireLibrary(t)
-	shared := filepath.Join("..", "..", "..", "shared")
-	tokPath := filepath.Join(shared, "models", "bert-base-uncased", "tokenizer.json")
-	cranPath := filepath.Join(shared, "data", "cranfield", "cran.all.1400")
+	testdata := filepath.Join("..", "..", "testdata")
+	tokPath := filepath.Join(testdata, "tokenizers", "bert-base-uncased", "tokenizer.json")
+	cranPath := filepath.Join(testdata, "cranfield", "cran.all.1400")
 	for _, p := range []string{tokPath, cranPath} {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("test data not available: %v", err)
+			t.Fatalf("test data missing (see testdata/README.md): %v", err)
 		}
 	}
 	tk, err := tokenizer.Load(tokPath)

@@ -11,7 +11,7 @@
 // runs, for every GOMAXPROCS of -procs, what job.Run does after loading the
 // model: shards.Output plans the shards (hashing each input), the stream
 // reads them (shards' Parquet reader), tokenizes them with the real
-// tokenizer (demo/tokenizer/tokenizer.json, bert-base-uncased), batches
+// tokenizer (testdata/tokenizers/bert-base-uncased/tokenizer.json, bert-base-uncased), batches
 // them by length, runs the fake backend, sparsifies the pooled rows and
 // writes, commits and checks the impact shards (zstd Parquet, manifests,
 // the duplicate-id check, _SUCCESS).
@@ -78,7 +78,7 @@ type config struct {
 func main() {
 	var cfg config
 	var cases, procs string
-	flag.StringVar(&cfg.tokenizer, "tokenizer", "demo/tokenizer/tokenizer.json", "tokenizer.json of the model")
+	flag.StringVar(&cfg.tokenizer, "tokenizer", "testdata/tokenizers/bert-base-uncased/tokenizer.json", "tokenizer.json of the model")
 	flag.StringVar(&cfg.input, "input", "testdata/cranfield/docs-00000.parquet", "Parquet documents (id, title, text) to repeat")
 	flag.StringVar(&cases, "cases", "cran,long", "cases to run: cran (the documents as they are), long (each truncated at 512 tokens)")
 	flag.IntVar(&cfg.cranDocs, "cran-docs", 40000, "documents of the cran case")

@@ -19,7 +19,7 @@ import (
 func TestSmallRun(t *testing.T) {
 	work := t.TempDir()
 	cfg := config{
-		tokenizer: "../../demo/tokenizer/tokenizer.json", input: "../../testdata/cranfield/docs-00000.parquet",
+		tokenizer: "../../testdata/tokenizers/bert-base-uncased/tokenizer.json", input: "../../testdata/cranfield/docs-00000.parquet",
 		cases: []string{"cran", "long"}, cranDocs: 900, longDocs: 120, join: 8, procs: []int{1, 2}, runs: 1,
 		batchTokens: 65536, maxBatch: 128, shardRows: 400, workDir: work,
 		minTerms: encodetest.DefaultMinTerms, maxTerms: encodetest.DefaultMaxTerms,

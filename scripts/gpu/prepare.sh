@@ -21,7 +21,8 @@ mkdir -p bin
 # -s -w: no symbol table or DWARF (a third smaller); the device machine
 # takes 64 MiB per call.
 LDFLAGS="-s -w"
-go build -trimpath -ldflags "$LDFLAGS" -o bin/splash ./cmd/splash
+# The version (splash --version, shard metadata): git describe of the checkout.
+go build -trimpath -ldflags "$LDFLAGS -X main.version=$(bash scripts/version.sh)" -o bin/splash ./cmd/splash
 go test -c -trimpath -ldflags "$LDFLAGS" -o bin/cuda.test ./gpu/cuda
 go build -trimpath -ldflags "$LDFLAGS" -o bin/repeatcorpus ./scripts/repeatcorpus
 cp third_party/onnxruntime/libonnxruntime.so.1 bin/onnxruntime

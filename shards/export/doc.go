@@ -7,7 +7,7 @@
 // grow with the corpus. ResolveInput turns an impact shard file or an output
 // directory of splash encode into that list of shards (a directory's shards
 // are those of its manifests, sorted by name, each verified first) and reads
-// the vocabulary (_vocabulary.tsv) beside them. WriteFile writes to a temp
+// the vocabulary (_vocabulary.parquet) beside them. WriteFile writes to a temp
 // file in the destination's directory and renames it into place; Write writes
 // to any io.Writer (standard output, say).
 //
@@ -25,6 +25,28 @@
 // whose impact rounds to 0 are left out (and counted in Stats.Dropped): to
 // Anserini an impact is a term frequency, and 0 is no occurrence. An impact
 // above 2^31-1 (Java's int) is an error, never truncated.
+//
+// anserini-topics: the queries of Anserini's SearchCollection -topicReader
+// TsvString -impact -pretokenized, one query a line (for the shards of
+// encoded queries, splash encode --queries):
+//
+//	QID<TAB>TOKEN TOKEN TOKEN ...
+//
+// Each term's token is repeated IMPACT times, IMPACT computed as for
+// anserini (same scale rule, zero impacts left out and counted in
+// Stats.Dropped), in term id order, separated by single spaces: Anserini's
+// pretokenized query analyzer splits the text at white space and weighs a
+// token by its count, so the query's score for a document is the same dot
+// product of impacts that the anserini documents carry. Tokens are escaped
+// as for anserini (see Tokens): the same vocabulary entry is the same string
+// in both files. An impact above 65536 (2^16) is an error rather than a line
+// of that many repeats. A query without a token of impact ≥ 1 is left out and
+// counted in Stats.Skipped (the TsvString reader fails on a line without a
+// query after the tab); Anserini then returns nothing for it, as it would
+// for an empty query. The reader splits lines at \n and \r, trims each line
+// and splits it at tabs, and keeps one query per QID, so a QID that is
+// empty, holds a tab or a line break, starts or ends with a character ≤
+// U+0020, or repeats an earlier QID is an error.
 //
 // seismic: Seismic's binary "inner" format, little-endian: a u32 document
 // count, then per document a u32 length n, n u32 component ids (the term ids,
@@ -91,14 +113,14 @@
 //
 // # Tokens
 //
-// The token formats (anserini, seismic-jsonl, esbulk) write vocabulary
+// The token formats (anserini, anserini-topics, seismic-jsonl, esbulk) write vocabulary
 // strings as keys. A token is written as it is unless it holds something the
 // target cannot carry; such bytes are percent-encoded as %XX (two upper-case
 // hex digits per byte of their UTF-8 encoding):
 //
 //   - in every token format: bytes that are not valid UTF-8 (JSON cannot
 //     carry them);
-//   - anserini: white space (Go's unicode.IsSpace, plus U+001C to U+001F,
+//   - anserini and anserini-topics: white space (Go's unicode.IsSpace, plus U+001C to U+001F,
 //     which Java's Character.isWhitespace also counts): Anserini splits its
 //     pseudo-documents on white space;
 //   - esbulk: '.', which rank_features and sparse_vector fields refuse in
@@ -108,8 +130,9 @@
 //
 // Decoding replaces every %XX (X a hex digit, either case) by the byte 0xXX
 // and keeps everything else. Tokens of real vocabularies (BERT's "%" and
-// "##s" included) come out unchanged in the anserini and seismic-jsonl
-// formats. Queries must be escaped with the same rule (Format.EscapeToken)
+// "##s" included) come out unchanged in the anserini, anserini-topics and
+// seismic-jsonl formats; WordPiece's "##" continuation prefix is kept as it
+// is (the token "##ing" is written "##ing"). Queries must be escaped with the same rule (Format.EscapeToken)
 // to match. The rule is injective, so two tokens collide only when the
 // vocabulary repeats a string; a document holding two such terms is an
 // error rather than a JSON object with a repeated key.

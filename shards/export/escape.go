@@ -15,7 +15,7 @@ import (
 func (f Format) EscapeToken(tok string) string {
 	var special func(rune) bool
 	switch f {
-	case FormatAnserini:
+	case FormatAnserini, FormatAnseriniTopics:
 		special = isAnseriniSpace
 	case FormatESBulk:
 		special = func(r rune) bool { return r == '.' }

@@ -20,16 +20,21 @@ type Format string
 
 // The export formats (see the package documentation).
 const (
-	FormatAnserini     Format = "anserini"
-	FormatSeismic      Format = "seismic"
-	FormatSeismicJSONL Format = "seismic-jsonl"
-	FormatESBulk       Format = "esbulk"
-	FormatQdrant       Format = "qdrant"
+	FormatAnserini Format = "anserini"
+	// FormatAnseriniTopics is the TSV query file of Anserini's
+	// "SearchCollection -topicReader TsvString -impact -pretokenized": one
+	// line per query, "qid<TAB>tok tok ...", each token repeated by its
+	// impact.
+	FormatAnseriniTopics Format = "anserini-topics"
+	FormatSeismic        Format = "seismic"
+	FormatSeismicJSONL   Format = "seismic-jsonl"
+	FormatESBulk         Format = "esbulk"
+	FormatQdrant         Format = "qdrant"
 )
 
 // Formats lists the formats this package writes.
 func Formats() []Format {
-	return []Format{FormatAnserini, FormatSeismic, FormatSeismicJSONL, FormatESBulk, FormatQdrant}
+	return []Format{FormatAnserini, FormatAnseriniTopics, FormatSeismic, FormatSeismicJSONL, FormatESBulk, FormatQdrant}
 }
 
 // ParseFormat returns the Format named s; the error lists the names.
@@ -47,7 +52,13 @@ func ParseFormat(s string) (Format, error) {
 // NeedsVocabulary reports whether the format writes tokens (and so needs the
 // vocabulary) rather than term ids.
 func (f Format) NeedsVocabulary() bool {
-	return f == FormatAnserini || f == FormatSeismicJSONL || f == FormatESBulk
+	return f == FormatAnserini || f == FormatAnseriniTopics || f == FormatSeismicJSONL || f == FormatESBulk
+}
+
+// quantized reports whether the format writes integer impacts,
+// round(weight × scale), rather than weights.
+func (f Format) quantized() bool {
+	return f == FormatAnserini || f == FormatAnseriniTopics
 }
 
 // Defaults of Options.
@@ -55,6 +66,10 @@ const (
 	DefaultIndex = "splash"
 	DefaultField = "splade"
 )
+
+// maxTopicImpact is the largest impact the anserini-topics format writes:
+// it repeats a token that many times.
+const maxTopicImpact = 1 << 16
 
 // esMaxIDBytes is the longest _id Elasticsearch accepts.
 const esMaxIDBytes = 512
@@ -66,9 +81,9 @@ const minNormalFloat32 = 0x1p-126
 // Options are the export settings.
 type Options struct {
 	Format Format
-	// Scale (anserini only) quantizes impacts as round(weight × Scale); 0
-	// takes the shards' splash.scale metadata. Other formats write weights
-	// and require 0.
+	// Scale (anserini and anserini-topics only) quantizes impacts as
+	// round(weight × Scale); 0 takes the shards' splash.scale metadata.
+	// Other formats write weights and require 0.
 	Scale float32
 	// Index (esbulk only) is the _index of every action; default "splash".
 	Index string
@@ -89,8 +104,8 @@ func (o Options) validate() (Options, error) {
 		return o, err
 	}
 	if o.Scale != 0 {
-		if o.Format != FormatAnserini {
-			return o, fmt.Errorf("a scale applies to the anserini format only (%s writes weights)", o.Format)
+		if !o.Format.quantized() {
+			return o, fmt.Errorf("a scale applies to the anserini and anserini-topics formats only (%s writes weights)", o.Format)
 		}
 		if !(o.Scale > 0) || math.IsInf(float64(o.Scale), 0) {
 			return o, fmt.Errorf("scale %v: must be a finite number > 0", o.Scale)
@@ -152,8 +167,13 @@ type Stats struct {
 	Empty     int64 // documents written with an empty vector
 	Postings  int64 // (term, value) pairs written
 	// Dropped counts the postings left out: impacts that round to 0
-	// (anserini), weights below the smallest normal float32 (esbulk).
+	// (anserini, anserini-topics), weights below the smallest normal
+	// float32 (esbulk).
 	Dropped int64
+	// Skipped counts the rows left out (anserini-topics): queries without a
+	// token of impact ≥ 1, which Anserini's TsvString reader cannot read.
+	// They are not counted in Documents.
+	Skipped int64
 }
 
 // String is a one-line summary.
@@ -162,13 +182,16 @@ func (s Stats) String() string {
 	if s.Dropped > 0 {
 		line += fmt.Sprintf(", %d dropped", s.Dropped)
 	}
+	if s.Skipped > 0 {
+		line += fmt.Sprintf(", %d skipped (no posting left)", s.Skipped)
+	}
 	return line
 }
 
 // shardInfo is what Write learns about a shard before exporting it.
 type shardInfo struct {
 	path  string
-	scale float64 // anserini: the scale its impacts use
+	scale float64 // anserini, anserini-topics: the scale its impacts use
 	limit int     // term ids must be below it (0: unknown)
 	rows  int64   // seismic: its row count
 }
@@ -243,7 +266,7 @@ func inspectShards(ctx context.Context, paths []string, vocab []string, opts Opt
 			}
 			in.limit = len(vocab)
 		}
-		if opts.Format == FormatAnserini {
+		if opts.Format.quantized() {
 			switch {
 			case opts.Scale != 0:
 				in.scale = float64(opts.Scale)
@@ -271,9 +294,10 @@ type encoder struct {
 	opts  Options
 	w     *bufio.Writer
 	ids   *bufio.Writer
-	toks  []string          // escaped tokens by term id (token formats)
-	dup   []bool            // toks[i] is also the token of another id
-	seen  map[string]uint32 // duplicate check within a row
+	toks  []string            // escaped tokens by term id (token formats)
+	dup   []bool              // toks[i] is also the token of another id
+	seen  map[string]uint32   // duplicate check within a row
+	qids  map[string]struct{} // anserini-topics: the query ids seen
 	buf   []byte
 	stats Stats
 }
@@ -358,6 +382,12 @@ func (e *encoder) row(in shardInfo, r shards.Row) error {
 	switch e.opts.Format {
 	case FormatAnserini:
 		b, n, err = e.anserini(b, in.scale, r)
+	case FormatAnseriniTopics:
+		b, n, err = e.anseriniTopic(b, in.scale, r)
+		if err == nil && n == 0 {
+			e.stats.Skipped++
+			return nil
+		}
 	case FormatSeismic:
 		b, n, err = e.seismic(b, r)
 	case FormatSeismicJSONL:
@@ -448,6 +478,63 @@ func (e *encoder) anserini(b []byte, scale float64, r shards.Row) ([]byte, int, 
 		n++
 	}
 	return append(b, "}}\n"...), n, nil
+}
+
+// anseriniTopic appends one line of an Anserini TsvString topic file:
+// "qid<TAB>" and the tokens of r separated by spaces, each written
+// round(weight × scale) times. It appends nothing and returns n = 0 for a row
+// without a posting left.
+func (e *encoder) anseriniTopic(b []byte, scale float64, r shards.Row) ([]byte, int, error) {
+	if err := checkQID(r.DocID); err != nil {
+		return b, 0, err
+	}
+	if e.qids == nil {
+		e.qids = make(map[string]struct{})
+	}
+	if _, ok := e.qids[r.DocID]; ok {
+		return b, 0, fmt.Errorf("%w: an earlier query has the same id: Anserini would keep one of them", ErrInput)
+	}
+	start := len(b)
+	b = append(b, r.DocID...)
+	b = append(b, '\t')
+	n := 0
+	for k, t := range r.Vec.Terms {
+		q := math.Round(float64(r.Vec.Weights[k]) * scale) // half away from zero
+		if q == 0 {
+			e.stats.Dropped++
+			continue
+		}
+		if q > maxTopicImpact {
+			return b[:start], 0, fmt.Errorf("%w: term %d: impact %.0f: the anserini-topics format repeats a token at most %d times (weight %v × scale %v)", ErrInput, t, q, maxTopicImpact, r.Vec.Weights[k], scale)
+		}
+		for range int(q) {
+			if b[len(b)-1] != '\t' {
+				b = append(b, ' ')
+			}
+			b = append(b, e.toks[t]...)
+		}
+		n++
+	}
+	if n == 0 {
+		return b[:start], 0, nil
+	}
+	e.qids[r.DocID] = struct{}{}
+	return append(b, '\n'), n, nil
+}
+
+// checkQID refuses a query id that an Anserini TsvString topic file cannot
+// carry: the reader splits lines at \n and \r, trims the line (Java's trim:
+// every char ≤ U+0020 at either end) and splits it at tabs.
+func checkQID(qid string) error {
+	switch {
+	case qid == "":
+		return fmt.Errorf("%w: an empty query id", ErrInput)
+	case strings.ContainsAny(qid, "\t\n\r"):
+		return fmt.Errorf("%w: the query id holds a tab or a line break, which the TSV topic format cannot carry", ErrInput)
+	case qid[0] <= ' ' || qid[len(qid)-1] <= ' ':
+		return fmt.Errorf("%w: the query id starts or ends with white space or a control character, which Anserini's topic reader trims", ErrInput)
+	}
+	return nil
 }
 
 // tokenFloats appends "TOKEN":WEIGHT pairs; esbulk leaves out subnormal

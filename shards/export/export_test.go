@@ -121,6 +121,8 @@ func read(t *testing.T, format Format, path string, opts Options) []exporttest.D
 	switch format {
 	case FormatAnserini:
 		docs, err = exporttest.ReadAnserini(f)
+	case FormatAnseriniTopics:
+		docs, err = exporttest.ReadAnseriniTopics(f)
 	case FormatSeismic:
 		ids, ierr := os.Open(path + ".ids")
 		if ierr != nil {
@@ -317,9 +319,9 @@ func FuzzEscapeToken(f *testing.F) {
 // TestRealVocabularyUnchanged: no token of bert-base-uncased changes in the
 // anserini and seismic-jsonl formats; in esbulk only those with a dot do.
 func TestRealVocabularyUnchanged(t *testing.T) {
-	raw, err := os.ReadFile("../../../shared/models/bert-base-uncased/tokenizer.json")
+	raw, err := os.ReadFile("../../testdata/tokenizers/bert-base-uncased/tokenizer.json")
 	if err != nil {
-		t.Skipf("skipping: %v", err)
+		t.Fatal(err)
 	}
 	var tj struct {
 		Model struct {
@@ -333,7 +335,7 @@ func TestRealVocabularyUnchanged(t *testing.T) {
 		t.Fatalf("vocabulary of %d tokens", len(tj.Model.Vocab))
 	}
 	for tok := range tj.Model.Vocab {
-		for _, f := range []Format{FormatAnserini, FormatSeismicJSONL} {
+		for _, f := range []Format{FormatAnserini, FormatAnseriniTopics, FormatSeismicJSONL} {
 			if got := f.EscapeToken(tok); got != tok {
 				t.Errorf("%s escapes %q to %q", f, tok, got)
 			}
@@ -435,8 +437,8 @@ func TestWriteErrors(t *testing.T) {
 		want  string
 		input bool // wraps ErrInput
 	}{
-		"bad format":          {testVocab, Options{Format: "lucene"}, "anserini, seismic, seismic-jsonl, esbulk, qdrant", false},
-		"scale not anserini":  {testVocab, Options{Format: FormatQdrant, Scale: 3}, "anserini format only", false},
+		"bad format":          {testVocab, Options{Format: "lucene"}, "anserini, anserini-topics, seismic, seismic-jsonl, esbulk, qdrant", false},
+		"scale not anserini":  {testVocab, Options{Format: FormatQdrant, Scale: 3}, "anserini and anserini-topics formats only", false},
 		"negative scale":      {testVocab, Options{Format: FormatAnserini, Scale: -1}, "must be a finite number > 0", false},
 		"index not esbulk":    {testVocab, Options{Format: FormatAnserini, Index: "x"}, "esbulk format only", false},
 		"field not esbulk":    {testVocab, Options{Format: FormatSeismic, Field: "x"}, "esbulk and qdrant", false},

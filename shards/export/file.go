@@ -17,7 +17,7 @@ import (
 // vocabulary beside them.
 type Input struct {
 	Shards []string
-	// Vocabulary is the content of _vocabulary.tsv beside the shards; nil
+	// Vocabulary is the content of _vocabulary.parquet beside the shards; nil
 	// when there is none.
 	Vocabulary []string
 	// Verified reports that every shard was checked against its manifest
@@ -36,7 +36,7 @@ type Input struct {
 //     that does not verify and a shard file without a manifest (an unfinished
 //     run) are errors.
 //
-// The vocabulary is read from _vocabulary.tsv in the shards' directory when
+// The vocabulary is read from _vocabulary.parquet in the shards' directory when
 // the file exists. Errors about the input wrap ErrInput; a path that does not
 // exist wraps fs.ErrNotExist.
 func ResolveInput(ctx context.Context, path string) (Input, error) {

@@ -23,7 +23,7 @@ type Collection struct {
 	VocabSize int
 	// Scale is the splash.scale of the shards (all equal).
 	Scale float32
-	// Vocabulary is the _vocabulary.tsv of the directory (for a file: beside
+	// Vocabulary is the _vocabulary.parquet of the directory (for a file: beside
 	// it), nil when there is none.
 	Vocabulary []string
 	// VocabularyPath is where Vocabulary was read from.
@@ -95,7 +95,7 @@ func vocabAndScale(kv map[string]string) (int, float32, error) {
 }
 
 // SameVocabulary checks that queries and documents use one vocabulary: the
-// same vocabulary size and, when both have a _vocabulary.tsv, the same
+// same vocabulary size and, when both have a _vocabulary.parquet, the same
 // token for every id. The error (wrapping ErrVocabularyMismatch) names
 // the first difference.
 func SameVocabulary(docs, queries *Collection) error {

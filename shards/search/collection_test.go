@@ -146,7 +146,7 @@ func TestSameVocabulary(t *testing.T) {
 		t.Errorf("same vocabulary: %v", err)
 	}
 	if err := SameVocabulary(docs, open("novocab", 8, nil)); err != nil {
-		t.Errorf("queries without _vocabulary.tsv: %v", err)
+		t.Errorf("queries without _vocabulary.parquet: %v", err)
 	}
 	other := append([]string(nil), vocab8...)
 	other[5] = "E"

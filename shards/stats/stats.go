@@ -341,7 +341,7 @@ func ListShards(dir string) ([]string, error) {
 	return files, nil
 }
 
-// Vocabulary reads dir/_vocabulary.tsv; a missing file gives a nil
+// Vocabulary reads dir/_vocabulary.parquet; a missing file gives a nil
 // vocabulary and no error (tokens are then shown as "#id").
 func Vocabulary(dir string) ([]string, error) {
 	vocab, err := shards.ReadVocabulary(filepath.Join(dir, shards.VocabularyFile))

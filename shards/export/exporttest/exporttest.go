@@ -247,6 +247,59 @@ func ReadAnserini(r io.Reader) ([]Doc, error) {
 	return docs, err
 }
 
+// ReadAnseriniTopics reads an Anserini TsvString topic file as Anserini
+// does with -pretokenized: lines end at \n, \r or \r\n (Java's readLine);
+// each is trimmed (Java's String.trim: chars ≤ U+0020 at either end) and
+// split at tabs, the first field being the query id and the second the query
+// text; the text is split at white space (Java's Character.isWhitespace, as
+// Lucene's WhitespaceTokenizer does) and a token's count is its weight
+// (Posting.Int), tokens in the order of their first occurrence. Unlike
+// Anserini, which keeps the last of two queries with one id and fails on a
+// line without a tab, it returns an error for those, and for a query
+// without a token.
+func ReadAnseriniTopics(r io.Reader) ([]Doc, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	text := strings.ReplaceAll(string(data), "\r\n", "\n")
+	text = strings.ReplaceAll(text, "\r", "\n")
+	text = strings.TrimSuffix(text, "\n")
+	if text == "" {
+		return nil, nil
+	}
+	javaTrim := func(s string) string {
+		return strings.TrimFunc(s, func(r rune) bool { return r <= ' ' })
+	}
+	var docs []Doc
+	seen := map[string]bool{}
+	for n, line := range strings.Split(text, "\n") {
+		fields := strings.Split(javaTrim(line), "\t")
+		if len(fields) < 2 {
+			return nil, fmt.Errorf("line %d: no tab: %q", n+1, line)
+		}
+		d := Doc{ID: fields[0]}
+		if seen[d.ID] {
+			return nil, fmt.Errorf("line %d: query id %q again", n+1, d.ID)
+		}
+		seen[d.ID] = true
+		at := map[string]int{}
+		for _, tok := range strings.FieldsFunc(javaTrim(fields[1]), javaWhitespace) {
+			if i, ok := at[tok]; ok {
+				d.Postings[i].Int++
+				continue
+			}
+			at[tok] = len(d.Postings)
+			d.Postings = append(d.Postings, Posting{Token: tok, Decoded: UnescapeToken(tok), Int: 1})
+		}
+		if len(d.Postings) == 0 {
+			return nil, fmt.Errorf("line %d: query %q has no token", n+1, d.ID)
+		}
+		docs = append(docs, d)
+	}
+	return docs, nil
+}
+
 // javaWhitespace is java.lang.Character.isWhitespace: the space, line and
 // paragraph separators except the no-break ones, and \t \n \v \f \r
 // U+001C..U+001F.
@@ -485,9 +538,9 @@ func ReadRows(paths []string) ([]shards.Row, error) {
 
 // Expect says what a comparison expects.
 type Expect struct {
-	Format string   // anserini, seismic, seismic-jsonl, esbulk or qdrant
+	Format string   // anserini, anserini-topics, seismic, seismic-jsonl, esbulk or qdrant
 	Vocab  []string // term id -> token
-	Scale  float64  // anserini: impact = round(weight × Scale)
+	Scale  float64  // anserini, anserini-topics: impact = round(weight × Scale)
 }
 
 // Compare checks docs, read back from an export, document by document
@@ -496,6 +549,8 @@ type Expect struct {
 //   - the same documents, ids and order;
 //   - anserini: the tokens (decoded) of the terms whose round(weight ×
 //     scale), half away from zero, is not 0, with that integer;
+//   - anserini-topics: the same, and the rows left without such a term are
+//     not expected (the format leaves those queries out);
 //   - seismic, qdrant: the term ids and the weights, bit for bit; qdrant's
 //     point id is the doc_id when it is a canonical decimal below 2^64, else
 //     the version 5 UUID of the doc_id in the URL name space;
@@ -504,6 +559,18 @@ type Expect struct {
 //
 // Terms are expected in ascending term id order.
 func Compare(docs []Doc, rows []shards.Row, x Expect) error {
+	if x.Format == "anserini-topics" {
+		var kept []shards.Row
+		for _, r := range rows {
+			for _, w := range r.Vec.Weights {
+				if math.Round(float64(w)*x.Scale) != 0 {
+					kept = append(kept, r)
+					break
+				}
+			}
+		}
+		rows = kept
+	}
 	if len(docs) != len(rows) {
 		return fmt.Errorf("%d documents exported, the shards hold %d", len(docs), len(rows))
 	}
@@ -525,7 +592,7 @@ func Compare(docs []Doc, rows []shards.Row, x Expect) error {
 				p.Decoded = x.Vocab[t]
 			}
 			switch x.Format {
-			case "anserini":
+			case "anserini", "anserini-topics":
 				p.Int = int64(math.Round(float64(w) * x.Scale))
 				if p.Int == 0 {
 					continue
@@ -543,7 +610,7 @@ func Compare(docs []Doc, rows []shards.Row, x Expect) error {
 		for k, p := range d.Postings {
 			q := want[k]
 			switch x.Format {
-			case "anserini":
+			case "anserini", "anserini-topics":
 				if p.Decoded != q.Decoded || p.Int != q.Int {
 					return fmt.Errorf("document %d (%s) posting %d: %q:%d, want %q:%d", i, r.DocID, k, p.Decoded, p.Int, q.Decoded, q.Int)
 				}

@@ -141,6 +141,10 @@ func TestRunOnAFullDisk(t *testing.T) {
 			t.Errorf("the failed run left the temp file %s", name)
 		case name == shards.SuccessFile:
 			t.Error("the failed run wrote _SUCCESS")
+		case name == shards.VocabularyFile:
+			if _, err := shards.ReadVocabulary(filepath.Join(out, name)); err != nil {
+				t.Errorf("the vocabulary does not read: %v", err)
+			}
 		case strings.HasSuffix(name, ".parquet"):
 			if _, err := shards.VerifyShard(out, strings.TrimSuffix(name, ".parquet")); err != nil {
 				t.Errorf("%s has its final name but does not verify: %v", name, err)

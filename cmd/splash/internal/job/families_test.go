@@ -17,8 +17,8 @@ import (
 )
 
 const (
-	gpt2Tokenizer    = sharedDir + "/models/gpt2/tokenizer.json"
-	mistralTokenizer = sharedDir + "/models/mistral-7b/tokenizer.json"
+	gpt2Tokenizer    = testdataDir + "/tokenizers/gpt2/tokenizer.json"
+	mistralTokenizer = testdataDir + "/tokenizers/mistral-7b/tokenizer.json"
 )
 
 // pooledOracle is what the float64 oracles of every test model family offer.

@@ -142,7 +142,7 @@ func TestRunRejectsUnreadableInputs(t *testing.T) {
 				Encode: encode.EncodeOptions{BatchTokens: 4096, Sparsify: encode.DefaultSparsifyOptions()},
 			}, quietLog())
 			expectBadInput(t, err, c.want...)
-			shardsLeft, _ := filepath.Glob(filepath.Join(out, "*.parquet"))
+			shardsLeft, _ := filepath.Glob(filepath.Join(out, "[^_]*.parquet")) // not _vocabulary.parquet
 			if len(shardsLeft) != 0 {
 				t.Errorf("a failed run left %v", shardsLeft)
 			}

@@ -21,12 +21,14 @@ import (
 )
 
 const (
-	sharedDir     = "../../../../../shared"
-	cranfieldGlob = sharedDir + "/data/cranfield/parquet/docs-*.parquet"
-	bertTokenizer = sharedDir + "/models/bert-base-uncased/tokenizer.json"
+	// testdataDir is the repository's test data (testdata/README.md).
+	testdataDir   = "../../../../testdata"
+	cranfieldGlob = testdataDir + "/cranfield/docs-*.parquet"
+	bertTokenizer = testdataDir + "/tokenizers/bert-base-uncased/tokenizer.json"
 )
 
-// requireEnvironment skips when the shared data or ONNX Runtime is missing.
+// requireEnvironment skips when ONNX Runtime is missing and returns the
+// Cranfield document shards.
 func requireEnvironment(t *testing.T) []string {
 	t.Helper()
 	if err := ort.Usable(); err != nil {
@@ -34,7 +36,7 @@ func requireEnvironment(t *testing.T) []string {
 	}
 	inputs, _ := filepath.Glob(cranfieldGlob)
 	if len(inputs) == 0 {
-		t.Skipf("skipping: no Cranfield shards at %s (../shared must stand beside the checkout)", cranfieldGlob)
+		t.Fatalf("no Cranfield shards at %s", cranfieldGlob)
 	}
 	return inputs
 }
@@ -79,7 +81,7 @@ func readInputs(t *testing.T, paths []string, cols shards.Columns) []inputDoc {
 
 func readOutputs(t *testing.T, dir string) map[string]shards.Row {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.parquet"))
+	paths, _ := filepath.Glob(filepath.Join(dir, "[^_]*.parquet")) // not _vocabulary.parquet
 	rows := map[string]shards.Row{}
 	for _, p := range paths {
 		err := shards.ReadShard(p, func(r shards.Row) error {

@@ -61,7 +61,7 @@ func TestDirectoryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"_SUCCESS", "_locks", "_manifest.docs-00000.json", "_manifest.docs-00001.json", "_manifest.docs-00002.json",
-		"_manifest.docs-00003.json", "_vocabulary.tsv", "docs-00000.parquet", "docs-00001.parquet", "docs-00002.parquet", "docs-00003.parquet"}
+		"_manifest.docs-00003.json", "_vocabulary.parquet", "docs-00000.parquet", "docs-00001.parquet", "docs-00002.parquet", "docs-00003.parquet"}
 	if got := listDir(t, out1); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("output directory holds %v, want %v", got, want)
 	}
@@ -210,7 +210,7 @@ func TestCancelledRunLeavesNothingLookingDone(t *testing.T) {
 	}
 	for _, name := range listDir(t, out) {
 		switch {
-		case name == "_vocabulary.tsv", name == shards.LockDir:
+		case name == "_vocabulary.parquet", name == shards.LockDir:
 		case strings.HasPrefix(name, "_manifest."):
 		case strings.HasSuffix(name, ".parquet"):
 			base := strings.TrimSuffix(name, ".parquet")
