@@ -271,8 +271,16 @@ func newBackend(lanes []*lane, pooling encode.Pooling, precision Precision, batc
 	return b
 }
 
-// run takes a free lane (waiting for one), runs f on it and gives it back.
-func (b *Backend) run(ctx context.Context, f func(*Net) error) error {
+// run unpacks batch, takes a free lane (waiting for one), runs f on it and
+// gives it back.
+func (b *Backend) run(ctx context.Context, batch *encode.Batch, f func(*Net, Input) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	in, err := InputFromBatch(batch)
+	if err != nil {
+		return err
+	}
 	select {
 	case <-b.closed:
 		return errors.New("cuda engine: backend is closed")
@@ -287,32 +295,18 @@ func (b *Backend) run(ctx context.Context, f func(*Net) error) error {
 		return ctx.Err()
 	}
 	defer func() { b.free <- l }()
-	return oom(f(l.net))
+	return oom(f(l.net, in))
 }
 
 // Encode implements encode.Backend.
 func (b *Backend) Encode(ctx context.Context, batch *encode.Batch, out []float32) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	in, err := InputFromBatch(batch)
-	if err != nil {
-		return err
-	}
-	return b.run(ctx, func(n *Net) error { return n.Forward(in, b.pooling, out) })
+	return b.run(ctx, batch, func(n *Net, in Input) error { return n.Forward(in, b.pooling, out) })
 }
 
 // EncodeSparse implements encode.SparseBackend: the pooled rows are made
 // sparse on the GPU and only their non-zeros are copied to the host.
 func (b *Backend) EncodeSparse(ctx context.Context, batch *encode.Batch, dst *encode.CSR) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	in, err := InputFromBatch(batch)
-	if err != nil {
-		return err
-	}
-	return b.run(ctx, func(n *Net) error { return n.ForwardSparse(in, b.pooling, dst) })
+	return b.run(ctx, batch, func(n *Net, in Input) error { return n.ForwardSparse(in, b.pooling, dst) })
 }
 
 // Lanes implements gpu.Laner: the batches the backend runs at once.

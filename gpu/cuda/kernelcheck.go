@@ -530,17 +530,8 @@ func readDeviceActivations(o *DeviceOps, dst []float32, b Buf) error {
 	if len(dst) > d.n || d.size != size || size != 2 {
 		return fmt.Errorf("cuda: read %d %v values of a buffer of %d values of %d bytes", len(dst), o.dt, d.n, d.size)
 	}
-	if len(dst) == 0 {
-		return o.stream.Sync()
-	}
-	st, err := o.stage(2 * len(dst))
-	if err != nil {
-		return err
-	}
-	if err := o.stream.CopyDtoH(st, d.ptr, 2*len(dst)); err != nil {
-		return err
-	}
-	if err := o.stream.Sync(); err != nil {
+	st, err := o.download(d, 2*len(dst))
+	if err != nil || len(dst) == 0 {
 		return err
 	}
 	widen := kernels.FromF16Bits

@@ -245,21 +245,33 @@ func (o *DeviceOps) Download(dst []float32, b Buf) error {
 	if len(dst) > d.n || d.size != 4 {
 		return fmt.Errorf("cuda: download %d float32 values of a buffer of %d", len(dst), d.n)
 	}
-	if len(dst) == 0 {
-		return o.stream.Sync()
-	}
-	st, err := o.stage(4 * len(dst))
-	if err != nil {
-		return err
-	}
-	if err := o.stream.CopyDtoH(st, d.ptr, 4*len(dst)); err != nil {
-		return err
-	}
-	if err := o.stream.Sync(); err != nil {
+	st, err := o.download(d, 4*len(dst))
+	if err != nil || len(dst) == 0 {
 		return err
 	}
 	copy(dst, unsafe.Slice((*float32)(st), len(dst)))
 	return nil
+}
+
+// download copies the first bytes bytes of d into the pinned staging
+// buffer and waits for the stream (the work before the copy included); it
+// returns the staging buffer, valid until the next staged copy. With
+// bytes 0 it only waits.
+func (o *DeviceOps) download(d *devBuf, bytes int) (unsafe.Pointer, error) {
+	if bytes == 0 {
+		return nil, o.stream.Sync()
+	}
+	st, err := o.stage(bytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.stream.CopyDtoH(st, d.ptr, bytes); err != nil {
+		return nil, err
+	}
+	if err := o.stream.Sync(); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func (o *DeviceOps) Free(b Buf) error {
@@ -464,14 +476,8 @@ func (o *DeviceOps) SparsifyRows(pooled Buf, b, v int) (offsets, terms []uint32,
 // downloadU32 copies the first n 32-bit values of b to the host, waiting
 // for the work before it.
 func (o *DeviceOps) downloadU32(b Buf, n int) ([]uint32, error) {
-	st, err := o.stage(4 * n)
-	if err != nil {
-		return nil, err
-	}
-	if err := o.stream.CopyDtoH(st, b.(*devBuf).ptr, 4*n); err != nil {
-		return nil, err
-	}
-	if err := o.stream.Sync(); err != nil {
+	st, err := o.download(b.(*devBuf), 4*n)
+	if err != nil || n == 0 {
 		return nil, err
 	}
 	return append([]uint32(nil), unsafe.Slice((*uint32)(st), n)...), nil
