@@ -54,9 +54,8 @@ func TestDeviceWithoutGPU(t *testing.T) {
 
 // TestNoCUDALibraryAtBuildTime checks that the binary links no CUDA library
 // binding at build time: gorgonia.org/cu (whose init exits the process
-// without a GPU and which links libcuda) is not among its dependencies
-// (gorgonia.org/tensor, pure Go, comes with the ONNX graph library), and
-// the run-time binding gpu/cuda/sys is.
+// without a GPU and which links libcuda) is not among its dependencies,
+// and the run-time binding gpu/cuda/sys is.
 func TestNoCUDALibraryAtBuildTime(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	if err != nil {

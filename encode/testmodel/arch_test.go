@@ -12,8 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
-
+	"github.com/splash-encode/splash/encode/onnxpb"
 	"github.com/splash-encode/splash/encode/tokenizer"
 )
 
@@ -269,15 +268,15 @@ func TestArchModelInterface(t *testing.T) {
 		t.Run(fmt.Sprintf("%s-%d", tc.cfg.Arch, tc.pos), func(t *testing.T) {
 			m := loadModel(t, generateArch(t, tc.cfg))
 			g := m.Graph
-			checkValueInfo(t, g.Input, []string{"input_ids", "attention_mask"}, onnx.TensorProto_INT64, []any{DimBatch, DimSequence})
-			checkValueInfo(t, g.Output, []string{"logits"}, onnx.TensorProto_FLOAT, []any{DimBatch, DimSequence, tc.vocab})
+			checkValueInfo(t, g.Input, []string{"input_ids", "attention_mask"}, onnxpb.TensorProto_INT64, []any{DimBatch, DimSequence})
+			checkValueInfo(t, g.Output, []string{"logits"}, onnxpb.TensorProto_FLOAT, []any{DimBatch, DimSequence, tc.vocab})
 			if !slices.Equal(GraphInputs(tc.cfg.Arch), []string{"input_ids", "attention_mask"}) {
 				t.Errorf("GraphInputs = %v", GraphInputs(tc.cfg.Arch))
 			}
 			want := archInitializers(tc.cfg.Arch, tc.vocab, 32, 48, tc.pos)
 			got := map[string][]int64{}
 			for _, in := range g.Initializer {
-				if in.DataType == int32(onnx.TensorProto_FLOAT) && len(in.RawData) > 0 {
+				if in.DataType == int32(onnxpb.TensorProto_FLOAT) && len(in.RawData) > 0 {
 					got[in.Name] = in.Dims
 				}
 			}
@@ -594,7 +593,7 @@ func TestArchFP16(t *testing.T) {
 		m := loadModel(t, dir)
 		last := m.Graph.Node[len(m.Graph.Node)-1]
 		if last.OpType != "Cast" || last.Output[0] != OutputLogits ||
-			m.Graph.Output[0].Type.GetTensorType().GetElemType() != int32(onnx.TensorProto_FLOAT16) {
+			m.Graph.Output[0].Type.GetTensorType().GetElemType() != int32(onnxpb.TensorProto_FLOAT16) {
 			t.Errorf("%s: last node %s, output %v", arch, last.OpType, m.Graph.Output[0].Type)
 		}
 		o, err := LoadOracle(dir)

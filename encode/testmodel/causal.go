@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // TokenizerConfigFile is copied by GenerateCausal from beside the tokenizer
@@ -347,9 +347,9 @@ func specialTokenIDs(tokenizerJSON, tokenizerConfig []byte) (bos, eos *int, err 
 // writeCausalModel streams the causal model's ModelProto to w.
 func writeCausalModel(w io.Writer, cfg CausalConfig, vocab int) error {
 	nodes, consts := buildCausalGraph(cfg)
-	logitsElem, logitsNote := onnx.TensorProto_FLOAT, ""
+	logitsElem, logitsNote := onnxpb.TensorProto_FLOAT, ""
 	if cfg.FP16 {
-		logitsElem, logitsNote = onnx.TensorProto_FLOAT16, " logits=float16"
+		logitsElem, logitsNote = onnxpb.TensorProto_FLOAT16, " logits=float16"
 	}
 	names := []string{InputIDs, AttentionMask}
 	if cfg.PositionIDs {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // Hugging Face parameter names of GPT2LMHeadModel. Conv1D weights keep
@@ -149,12 +149,12 @@ func (b *graphBuilder) causalSplit3(scope, x string, n int64) (string, string, s
 	b.count++
 	name := fmt.Sprintf("%s/Split_%d", scope, b.count)
 	outs := []string{name + "_output_0", name + "_output_1", name + "_output_2"}
-	b.nodes = append(b.nodes, &onnx.NodeProto{
+	b.nodes = append(b.nodes, &onnxpb.NodeProto{
 		Name:      name,
 		OpType:    "Split",
 		Input:     []string{x, b.intsConst(fmt.Sprintf("const_split_%d", n), false, n, n, n)},
 		Output:    outs,
-		Attribute: []*onnx.AttributeProto{attrInt("axis", -1)},
+		Attribute: []*onnxpb.AttributeProto{attrInt("axis", -1)},
 	})
 	return outs[0], outs[1], outs[2]
 }
@@ -162,7 +162,7 @@ func (b *graphBuilder) causalSplit3(scope, x string, n int64) (string, string, s
 // buildCausalGraph returns the nodes and constant initializers of the
 // GPT-2 causal LM that GenerateCausal documents. The weight initializers
 // (causalWeightSpecs) are added by the caller.
-func buildCausalGraph(cfg CausalConfig) ([]*onnx.NodeProto, []*onnx.TensorProto) {
+func buildCausalGraph(cfg CausalConfig) ([]*onnxpb.NodeProto, []*onnxpb.TensorProto) {
 	b := newGraphBuilder(cfg.Opset)
 	headDim := cfg.Hidden / cfg.Heads
 
@@ -187,7 +187,7 @@ func buildCausalGraph(cfg CausalConfig) ([]*onnx.NodeProto, []*onnx.TensorProto)
 	// and attention_mask[j] = 1, float32 min elsewhere.
 	const mk = "/transformer/attention_mask"
 	causal := b.op(mk, "LessOrEqual", []string{keyPos, queryPos}) // [seq, seq]
-	keep := b.op(mk, "Cast", []string{AttentionMask}, attrInt("to", int64(onnx.TensorProto_BOOL)))
+	keep := b.op(mk, "Cast", []string{AttentionMask}, attrInt("to", int64(onnxpb.TensorProto_BOOL)))
 	keep = b.op(mk, "Unsqueeze", []string{keep, b.intsConst("const_axes_1_2", false, 1, 2)}) // [batch, 1, 1, seq]
 	allowed := b.op(mk, "And", []string{causal, keep})
 	bias := b.op(mk, "Where", []string{allowed, b.scalarF("const_zero", 0), b.scalarF("const_f32_min", -math.MaxFloat32)})
@@ -229,15 +229,15 @@ func buildCausalGraph(cfg CausalConfig) ([]*onnx.NodeProto, []*onnx.TensorProto)
 	const head = "/lm_head"
 	wt := b.op(head, "Transpose", []string{nameLMHead}, attrInts("perm", 1, 0))
 	if !cfg.FP16 {
-		b.nodes = append(b.nodes, &onnx.NodeProto{
+		b.nodes = append(b.nodes, &onnxpb.NodeProto{
 			Name: head + "/MatMul", OpType: "MatMul", Input: []string{x, wt}, Output: []string{OutputLogits},
 		})
 		return b.nodes, b.consts
 	}
 	logits := b.op(head, "MatMul", []string{x, wt})
-	b.nodes = append(b.nodes, &onnx.NodeProto{
+	b.nodes = append(b.nodes, &onnxpb.NodeProto{
 		Name: head + "/Cast", OpType: "Cast", Input: []string{logits}, Output: []string{OutputLogits},
-		Attribute: []*onnx.AttributeProto{attrInt("to", int64(onnx.TensorProto_FLOAT16))},
+		Attribute: []*onnxpb.AttributeProto{attrInt("to", int64(onnxpb.TensorProto_FLOAT16))},
 	})
 	return b.nodes, b.consts
 }

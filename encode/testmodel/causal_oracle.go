@@ -9,10 +9,10 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // CausalOracle is an independent float64 implementation of the GPT-2 causal
@@ -79,7 +79,7 @@ func LoadCausalOracle(dir string) (*CausalOracle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testmodel: causal oracle: %w", err)
 	}
-	var model onnx.ModelProto
+	var model onnxpb.ModelProto
 	if err := proto.Unmarshal(mb, &model); err != nil {
 		return nil, fmt.Errorf("testmodel: causal oracle: parse %s: %w", mpath, err)
 	}
@@ -90,7 +90,7 @@ func LoadCausalOracle(dir string) (*CausalOracle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testmodel: causal oracle: %s: %w", mpath, err)
 	}
-	inits := make(map[string]*onnx.TensorProto, len(model.Graph.Initializer))
+	inits := make(map[string]*onnxpb.TensorProto, len(model.Graph.Initializer))
 	for _, t := range model.Graph.Initializer {
 		inits[t.Name] = t
 	}

@@ -12,9 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
-
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/onnxpb"
 	"github.com/splash-encode/splash/encode/tokenizer"
 )
 
@@ -85,14 +84,14 @@ func TestCausalModelInterface(t *testing.T) {
 			if tc.cfg.PositionIDs {
 				inputs = append(inputs, "position_ids")
 			}
-			checkValueInfo(t, g.Input, inputs, onnx.TensorProto_INT64, []any{DimBatch, DimSequence})
-			outElem := onnx.TensorProto_FLOAT
+			checkValueInfo(t, g.Input, inputs, onnxpb.TensorProto_INT64, []any{DimBatch, DimSequence})
+			outElem := onnxpb.TensorProto_FLOAT
 			if tc.cfg.FP16 {
-				outElem = onnx.TensorProto_FLOAT16
+				outElem = onnxpb.TensorProto_FLOAT16
 			}
 			checkValueInfo(t, g.Output, []string{"logits"}, outElem, []any{DimBatch, DimSequence, tc.vocab})
 
-			inits := map[string]*onnx.TensorProto{}
+			inits := map[string]*onnxpb.TensorProto{}
 			var params int64
 			for _, in := range g.Initializer {
 				inits[in.Name] = in
@@ -101,7 +100,7 @@ func TestCausalModelInterface(t *testing.T) {
 					for _, d := range in.Dims {
 						n *= d
 					}
-					if in.DataType != int32(onnx.TensorProto_FLOAT) || int64(len(in.RawData)) != 4*n {
+					if in.DataType != int32(onnxpb.TensorProto_FLOAT) || int64(len(in.RawData)) != 4*n {
 						t.Errorf("%s: type %d, %d raw bytes for dims %v", in.Name, in.DataType, len(in.RawData), in.Dims)
 					}
 					params += n

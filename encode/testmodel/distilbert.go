@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // float32Min is torch.finfo(torch.float32).min, the value DistilBERT's
@@ -19,7 +19,7 @@ const float32Min = -math.MaxFloat32
 // out_lin, residual, sa_layer_norm, then ffn.lin1, GELU, ffn.lin2, residual,
 // output_layer_norm; head vocab_transform, GELU, vocab_layer_norm and
 // vocab_projector, whose weight is tied to the word embeddings.
-func buildDistilBERTGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
+func buildDistilBERTGraph(cfg Config) ([]*onnxpb.NodeProto, []*onnxpb.TensorProto) {
 	b := newModelGraphBuilder(cfg)
 	n := archNamesOf(ArchDistilBERT)
 	headDim := cfg.Hidden / cfg.Heads

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // decodeFloat16 is the value of a float16 bit pattern, read field by field
@@ -99,7 +99,7 @@ func TestFP16Model(t *testing.T) {
 
 	out := m16.Graph.Output
 	if len(out) != 1 || out[0].Name != OutputLogits ||
-		out[0].Type.GetTensorType().GetElemType() != int32(onnx.TensorProto_FLOAT16) {
+		out[0].Type.GetTensorType().GetElemType() != int32(onnxpb.TensorProto_FLOAT16) {
 		t.Fatalf("outputs %v, want one float16 %q", out, OutputLogits)
 	}
 	if len(m16.Graph.Initializer) != len(m32.Graph.Initializer) {
@@ -114,7 +114,7 @@ func TestFP16Model(t *testing.T) {
 	n16, n32 := m16.Graph.Node, m32.Graph.Node
 	last := n16[len(n16)-1]
 	if len(n16) != len(n32)+1 || last.OpType != "Cast" || len(last.Attribute) != 1 ||
-		last.Attribute[0].Name != "to" || last.Attribute[0].I != int64(onnx.TensorProto_FLOAT16) ||
+		last.Attribute[0].Name != "to" || last.Attribute[0].I != int64(onnxpb.TensorProto_FLOAT16) ||
 		last.Output[0] != OutputLogits {
 		t.Fatalf("last node %v, want a Cast to float16 of the logits (after the float32 model's %d nodes)", last, len(n32))
 	}
@@ -186,11 +186,11 @@ func TestFP16Model(t *testing.T) {
 // logits output is missing or neither float nor float16.
 func TestLoadOracleLogitsType(t *testing.T) {
 	good := generate(t, Config{Layers: 1, Hidden: 32, Heads: 2})
-	for name, edit := range map[string]func(g *onnx.GraphProto){
-		"int64 logits": func(g *onnx.GraphProto) {
-			g.Output[0].Type.GetTensorType().ElemType = int32(onnx.TensorProto_INT64)
+	for name, edit := range map[string]func(g *onnxpb.GraphProto){
+		"int64 logits": func(g *onnxpb.GraphProto) {
+			g.Output[0].Type.GetTensorType().ElemType = int32(onnxpb.TensorProto_INT64)
 		},
-		"no logits": func(g *onnx.GraphProto) { g.Output[0].Name = "scores" },
+		"no logits": func(g *onnxpb.GraphProto) { g.Output[0].Name = "scores" },
 	} {
 		m := loadModel(t, good)
 		edit(m.Graph)

@@ -14,10 +14,10 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/splash-encode/splash/encode/onnxpb"
 	"github.com/splash-encode/splash/encode/safetensors"
 )
 
@@ -343,17 +343,17 @@ func syncDir(dir string) error {
 	return nil
 }
 
-func tensorType(elem onnx.TensorProto_DataType, dims ...any) *onnx.TypeProto {
-	shape := &onnx.TensorShapeProto{}
+func tensorType(elem onnxpb.TensorProto_DataType, dims ...any) *onnxpb.TypeProto {
+	shape := &onnxpb.TensorShapeProto{}
 	for _, d := range dims {
 		switch d := d.(type) {
 		case string:
-			shape.Dim = append(shape.Dim, &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: d}})
+			shape.Dim = append(shape.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: d}})
 		case int:
-			shape.Dim = append(shape.Dim, &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
+			shape.Dim = append(shape.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(d)}})
 		}
 	}
-	return &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{ElemType: int32(elem), Shape: shape}}}
+	return &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: int32(elem), Shape: shape}}}
 }
 
 // writeModel streams the ModelProto to w. The model without its weight
@@ -364,9 +364,9 @@ func tensorType(elem onnx.TensorProto_DataType, dims ...any) *onnx.TypeProto {
 // the result is an ordinary ModelProto.
 func writeModel(w io.Writer, cfg Config, vocab int) error {
 	nodes, consts := buildGraph(cfg)
-	logitsElem, logitsNote := onnx.TensorProto_FLOAT, ""
+	logitsElem, logitsNote := onnxpb.TensorProto_FLOAT, ""
 	if cfg.FP16 {
-		logitsElem, logitsNote = onnx.TensorProto_FLOAT16, " logits=float16"
+		logitsElem, logitsNote = onnxpb.TensorProto_FLOAT16, " logits=float16"
 	}
 	class := hfClass(cfg.Arch)
 	model, graph := modelProto(class, cfg.Opset, nodes, consts, GraphInputs(cfg.Arch), logitsElem, vocab,
@@ -420,24 +420,24 @@ func writeSafeTensors(w io.Writer, cfg Config, vocab int) error {
 // (without its weights) of a generated model: graph name class, int64
 // [batch, sequence] inputs, one logits output [batch, sequence, vocab] of
 // logitsElem, the default domain at opset.
-func modelProto(class string, opset int, nodes []*onnx.NodeProto, consts []*onnx.TensorProto, inputNames []string,
-	logitsElem onnx.TensorProto_DataType, vocab int, doc string) (*onnx.ModelProto, *onnx.GraphProto) {
-	inputs := make([]*onnx.ValueInfoProto, 0, len(inputNames))
+func modelProto(class string, opset int, nodes []*onnxpb.NodeProto, consts []*onnxpb.TensorProto, inputNames []string,
+	logitsElem onnxpb.TensorProto_DataType, vocab int, doc string) (*onnxpb.ModelProto, *onnxpb.GraphProto) {
+	inputs := make([]*onnxpb.ValueInfoProto, 0, len(inputNames))
 	for _, name := range inputNames {
-		inputs = append(inputs, &onnx.ValueInfoProto{Name: name, Type: tensorType(onnx.TensorProto_INT64, DimBatch, DimSequence)})
+		inputs = append(inputs, &onnxpb.ValueInfoProto{Name: name, Type: tensorType(onnxpb.TensorProto_INT64, DimBatch, DimSequence)})
 	}
-	graph := &onnx.GraphProto{
+	graph := &onnxpb.GraphProto{
 		Name:        class,
 		Node:        nodes,
 		Initializer: consts,
 		Input:       inputs,
-		Output: []*onnx.ValueInfoProto{{
+		Output: []*onnxpb.ValueInfoProto{{
 			Name: OutputLogits, Type: tensorType(logitsElem, DimBatch, DimSequence, vocab),
 		}},
 	}
-	model := &onnx.ModelProto{
+	model := &onnxpb.ModelProto{
 		IrVersion:       irVersion(opset),
-		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: int64(opset)}},
+		OpsetImport:     []*onnxpb.OperatorSetIdProto{{Domain: "", Version: int64(opset)}},
 		ProducerName:    Producer,
 		ProducerVersion: "1",
 		DocString:       doc,
@@ -451,7 +451,7 @@ func modelProto(class string, opset int, nodes []*onnx.NodeProto, consts []*onnx
 // and each weight follows as a further GraphProto.initializer field whose
 // raw_data is generated row by row, so that no second in-memory copy of the
 // weights is made. model.Graph must be nil.
-func streamModelProto(w io.Writer, model *onnx.ModelProto, graph *onnx.GraphProto, seed uint64, specs []tensorSpec) error {
+func streamModelProto(w io.Writer, model *onnxpb.ModelProto, graph *onnxpb.GraphProto, seed uint64, specs []tensorSpec) error {
 	return streamModelProtoAs(w, model, graph, seed, specs, nil)
 }
 
@@ -459,7 +459,7 @@ func streamModelProto(w io.Writer, model *onnx.ModelProto, graph *onnx.GraphProt
 // transposedAs are stored transposed ([in, out]) under the name they map
 // to (Config.OptimumNames); their values are still generated from their
 // own names, in the [out, in] layout.
-func streamModelProtoAs(w io.Writer, model *onnx.ModelProto, graph *onnx.GraphProto, seed uint64, specs []tensorSpec,
+func streamModelProtoAs(w io.Writer, model *onnxpb.ModelProto, graph *onnxpb.GraphProto, seed uint64, specs []tensorSpec,
 	transposedAs map[string]string) error {
 	opts := proto.MarshalOptions{Deterministic: true}
 	modelHead, err := opts.Marshal(model)
@@ -477,7 +477,7 @@ func streamModelProtoAs(w io.Writer, model *onnx.ModelProto, graph *onnx.GraphPr
 		if as, ok := transposedAs[s.name]; ok {
 			name, dims = as, []int64{s.dims[1], s.dims[0]}
 		}
-		th, err := opts.Marshal(&onnx.TensorProto{Name: name, Dims: dims, DataType: int32(onnx.TensorProto_FLOAT)})
+		th, err := opts.Marshal(&onnxpb.TensorProto{Name: name, Dims: dims, DataType: int32(onnxpb.TensorProto_FLOAT)})
 		if err != nil {
 			return fmt.Errorf("marshal initializer %s: %w", s.name, err)
 		}

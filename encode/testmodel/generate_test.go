@@ -11,8 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 const bertVocab = 30522
@@ -36,9 +37,9 @@ func readFile(t testing.TB, path string) []byte {
 	return b
 }
 
-func loadModel(t testing.TB, dir string) *onnx.ModelProto {
+func loadModel(t testing.TB, dir string) *onnxpb.ModelProto {
 	t.Helper()
-	var m onnx.ModelProto
+	var m onnxpb.ModelProto
 	if err := proto.Unmarshal(readFile(t, filepath.Join(dir, ModelFile)), &m); err != nil {
 		t.Fatalf("parse model.onnx: %v", err)
 	}
@@ -109,14 +110,14 @@ func TestModelInterface(t *testing.T) {
 				t.Errorf("ir_version %d, producer %q", m.IrVersion, m.ProducerName)
 			}
 			g := m.Graph
-			checkValueInfo(t, g.Input, []string{InputIDs, AttentionMask, TokenTypeIDs}, onnx.TensorProto_INT64, []any{DimBatch, DimSequence})
-			checkValueInfo(t, g.Output, []string{OutputLogits}, onnx.TensorProto_FLOAT, []any{DimBatch, DimSequence, int64(bertVocab)})
+			checkValueInfo(t, g.Input, []string{InputIDs, AttentionMask, TokenTypeIDs}, onnxpb.TensorProto_INT64, []any{DimBatch, DimSequence})
+			checkValueInfo(t, g.Output, []string{OutputLogits}, onnxpb.TensorProto_FLOAT, []any{DimBatch, DimSequence, int64(bertVocab)})
 
-			inits := map[string]*onnx.TensorProto{}
+			inits := map[string]*onnxpb.TensorProto{}
 			var params int
 			for _, in := range g.Initializer {
 				inits[in.Name] = in
-				if in.DataType == int32(onnx.TensorProto_FLOAT) && len(in.RawData) > 0 {
+				if in.DataType == int32(onnxpb.TensorProto_FLOAT) && len(in.RawData) > 0 {
 					n := 1
 					for _, d := range in.Dims {
 						n *= int(d)
@@ -222,7 +223,7 @@ func equalDims(a, b []int64) bool {
 
 // checkValueInfo checks names, element type and dims (string: symbolic,
 // int64: fixed) of graph inputs or outputs.
-func checkValueInfo(t *testing.T, vis []*onnx.ValueInfoProto, names []string, elem onnx.TensorProto_DataType, dims []any) {
+func checkValueInfo(t *testing.T, vis []*onnxpb.ValueInfoProto, names []string, elem onnxpb.TensorProto_DataType, dims []any) {
 	t.Helper()
 	if len(vis) != len(names) {
 		t.Fatalf("%d values, want %v", len(vis), names)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // Graph input and output names (those of an optimum fill-mask export).
@@ -36,8 +36,8 @@ const (
 type graphBuilder struct {
 	opset  int
 	eps    float32 // LayerNorm epsilon
-	nodes  []*onnx.NodeProto
-	consts []*onnx.TensorProto
+	nodes  []*onnxpb.NodeProto
+	consts []*onnxpb.TensorProto
 	seen   map[string]bool // constant names already emitted
 	count  int
 	// matmulNames maps dense weight names to the pre-transposed
@@ -59,11 +59,11 @@ func newGraphBuilder(opset int) *graphBuilder {
 }
 
 // op appends a node with one output and returns the output name.
-func (b *graphBuilder) op(scope, opType string, inputs []string, attrs ...*onnx.AttributeProto) string {
+func (b *graphBuilder) op(scope, opType string, inputs []string, attrs ...*onnxpb.AttributeProto) string {
 	b.count++
 	name := fmt.Sprintf("%s/%s_%d", scope, opType, b.count)
 	out := name + "_output_0"
-	b.nodes = append(b.nodes, &onnx.NodeProto{
+	b.nodes = append(b.nodes, &onnxpb.NodeProto{
 		Name:      name,
 		OpType:    opType,
 		Input:     inputs,
@@ -73,20 +73,20 @@ func (b *graphBuilder) op(scope, opType string, inputs []string, attrs ...*onnx.
 	return out
 }
 
-func attrInts(name string, v ...int64) *onnx.AttributeProto {
-	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INTS, Ints: v}
+func attrInts(name string, v ...int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: name, Type: onnxpb.AttributeProto_INTS, Ints: v}
 }
 
-func attrInt(name string, v int64) *onnx.AttributeProto {
-	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INT, I: v}
+func attrInt(name string, v int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: name, Type: onnxpb.AttributeProto_INT, I: v}
 }
 
 // scalarF registers a float32 scalar constant and returns its name.
 func (b *graphBuilder) scalarF(name string, v float32) string {
 	if !b.seen[name] {
 		b.seen[name] = true
-		b.consts = append(b.consts, &onnx.TensorProto{
-			Name: name, DataType: int32(onnx.TensorProto_FLOAT), FloatData: []float32{v},
+		b.consts = append(b.consts, &onnxpb.TensorProto{
+			Name: name, DataType: int32(onnxpb.TensorProto_FLOAT), FloatData: []float32{v},
 		})
 	}
 	return name
@@ -96,7 +96,7 @@ func (b *graphBuilder) scalarF(name string, v float32) string {
 func (b *graphBuilder) intsConst(name string, scalar bool, v ...int64) string {
 	if !b.seen[name] {
 		b.seen[name] = true
-		t := &onnx.TensorProto{Name: name, DataType: int32(onnx.TensorProto_INT64), Int64Data: v}
+		t := &onnxpb.TensorProto{Name: name, DataType: int32(onnxpb.TensorProto_INT64), Int64Data: v}
 		if !scalar {
 			t.Dims = []int64{int64(len(v))}
 		}
@@ -154,7 +154,7 @@ func (b *graphBuilder) gelu(scope, x string) string {
 
 // buildGraph returns the nodes and constant initializers of the masked-LM of
 // cfg.Arch. The weight initializers (weightSpecs) are added by the caller.
-func buildGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
+func buildGraph(cfg Config) ([]*onnxpb.NodeProto, []*onnxpb.TensorProto) {
 	switch cfg.Arch {
 	case ArchDistilBERT:
 		return buildDistilBERTGraph(cfg)
@@ -165,7 +165,7 @@ func buildGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
 }
 
 // buildBERTGraph returns the nodes and constant initializers of a BERT masked-LM.
-func buildBERTGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
+func buildBERTGraph(cfg Config) ([]*onnxpb.NodeProto, []*onnxpb.TensorProto) {
 	b := newModelGraphBuilder(cfg)
 	names := archNamesOf(ArchBERT)
 
@@ -196,7 +196,7 @@ func buildBERTGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
 // (1 - mask) * -10000.
 func (b *graphBuilder) extendedMask(scope string) string {
 	m := b.op(scope, "Unsqueeze", []string{AttentionMask, b.intsConst("const_axes_1_2", false, 1, 2)})
-	mf := b.op(scope, "Cast", []string{m}, attrInt("to", int64(onnx.TensorProto_FLOAT)))
+	mf := b.op(scope, "Cast", []string{m}, attrInt("to", int64(onnxpb.TensorProto_FLOAT)))
 	inv := b.op(scope, "Sub", []string{b.scalarF("const_one", 1), mf})
 	return b.op(scope, "Mul", []string{inv, b.scalarF("const_mask_penalty", maskPenalty)})
 }
@@ -249,15 +249,15 @@ func (b *graphBuilder) tiedDecoder(dec, t, wordEmb, bias string, fp16 bool) {
 	et := b.op(dec, "Transpose", []string{wordEmb}, attrInts("perm", 1, 0))
 	logits := b.op(dec, "MatMul", []string{t, et})
 	if !fp16 {
-		b.nodes = append(b.nodes, &onnx.NodeProto{
+		b.nodes = append(b.nodes, &onnxpb.NodeProto{
 			Name: dec + "/Add", OpType: "Add", Input: []string{logits, bias}, Output: []string{OutputLogits},
 		})
 		return
 	}
 	// Float16 output: the float32 logits, cast once (round half to even).
 	logits = b.op(dec, "Add", []string{logits, bias})
-	b.nodes = append(b.nodes, &onnx.NodeProto{
+	b.nodes = append(b.nodes, &onnxpb.NodeProto{
 		Name: dec + "/Cast", OpType: "Cast", Input: []string{logits}, Output: []string{OutputLogits},
-		Attribute: []*onnx.AttributeProto{attrInt("to", int64(onnx.TensorProto_FLOAT16))},
+		Attribute: []*onnxpb.AttributeProto{attrInt("to", int64(onnxpb.TensorProto_FLOAT16))},
 	})
 }

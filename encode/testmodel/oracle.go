@@ -10,10 +10,10 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // Oracle is an independent float64 implementation of the masked-LMs that
@@ -101,7 +101,7 @@ func LoadOracle(dir string) (*Oracle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testmodel: oracle: %w", err)
 	}
-	var model onnx.ModelProto
+	var model onnxpb.ModelProto
 	if err := proto.Unmarshal(mb, &model); err != nil {
 		return nil, fmt.Errorf("testmodel: oracle: parse %s: %w", mpath, err)
 	}
@@ -111,7 +111,7 @@ func LoadOracle(dir string) (*Oracle, error) {
 	if o.fp16, err = logitsFloat16(model.Graph); err != nil {
 		return nil, fmt.Errorf("testmodel: oracle: %s: %w", mpath, err)
 	}
-	inits := make(map[string]*onnx.TensorProto, len(model.Graph.Initializer))
+	inits := make(map[string]*onnxpb.TensorProto, len(model.Graph.Initializer))
 	for _, t := range model.Graph.Initializer {
 		inits[t.Name] = t
 	}
@@ -163,15 +163,15 @@ func LoadOracle(dir string) (*Oracle, error) {
 
 // logitsFloat16 reports whether the graph's logits output is float16 (false
 // for float); other types and a missing output are errors.
-func logitsFloat16(g *onnx.GraphProto) (bool, error) {
+func logitsFloat16(g *onnxpb.GraphProto) (bool, error) {
 	for _, out := range g.Output {
 		if out.GetName() != OutputLogits {
 			continue
 		}
-		switch elem := onnx.TensorProto_DataType(out.GetType().GetTensorType().GetElemType()); elem {
-		case onnx.TensorProto_FLOAT:
+		switch elem := onnxpb.TensorProto_DataType(out.GetType().GetTensorType().GetElemType()); elem {
+		case onnxpb.TensorProto_FLOAT:
 			return false, nil
-		case onnx.TensorProto_FLOAT16:
+		case onnxpb.TensorProto_FLOAT16:
 			return true, nil
 		default:
 			return false, fmt.Errorf("output %q is %v, want float or float16", OutputLogits, elem)
@@ -235,7 +235,7 @@ func (o *Oracle) check() error {
 // weightReader decodes float32 initializers into float64, remembering the
 // first error.
 type weightReader struct {
-	inits map[string]*onnx.TensorProto
+	inits map[string]*onnxpb.TensorProto
 	path  string
 	err   error
 }
@@ -249,7 +249,7 @@ func (r *weightReader) tensor(name string) ([]float64, []int) {
 		r.err = fmt.Errorf("%s: no initializer %q", r.path, name)
 		return nil, nil
 	}
-	if t.DataType != int32(onnx.TensorProto_FLOAT) {
+	if t.DataType != int32(onnxpb.TensorProto_FLOAT) {
 		r.err = fmt.Errorf("%s: initializer %q has data type %d, want float", r.path, name, t.DataType)
 		return nil, nil
 	}

@@ -6,7 +6,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // bindTransposedWeights adds to inits, for every dense layer whose weight
@@ -17,8 +17,8 @@ import (
 // Config.OptimumNames models by their Hugging Face names. A name that
 // already has an initializer is left alone. This is the oracle's own
 // reading of the graph, independent of the engines' (encode/weights).
-func bindTransposedWeights(g *onnx.GraphProto, inits map[string]*onnx.TensorProto) error {
-	producer := make(map[string]*onnx.NodeProto, len(g.Node))
+func bindTransposedWeights(g *onnxpb.GraphProto, inits map[string]*onnxpb.TensorProto) error {
+	producer := make(map[string]*onnxpb.NodeProto, len(g.Node))
 	for _, n := range g.Node {
 		for _, out := range n.Output {
 			producer[out] = n
@@ -57,8 +57,8 @@ func bindTransposedWeights(g *onnx.GraphProto, inits map[string]*onnx.TensorProt
 
 // transposedInitializer returns the float32 matrix w ([in, out]) transposed
 // to [out, in], named name.
-func transposedInitializer(w *onnx.TensorProto, name string) (*onnx.TensorProto, error) {
-	if w.DataType != int32(onnx.TensorProto_FLOAT) || len(w.Dims) != 2 || w.Dims[0] < 0 || w.Dims[1] < 0 {
+func transposedInitializer(w *onnxpb.TensorProto, name string) (*onnxpb.TensorProto, error) {
+	if w.DataType != int32(onnxpb.TensorProto_FLOAT) || len(w.Dims) != 2 || w.Dims[0] < 0 || w.Dims[1] < 0 {
 		return nil, fmt.Errorf("initializer %q (the weight of %s): want a 2-D float matrix, have type %d dims %v",
 			w.Name, name, w.DataType, w.Dims)
 	}
@@ -82,5 +82,5 @@ func transposedInitializer(w *onnx.TensorProto, name string) (*onnx.TensorProto,
 			out[j*rows+i] = vals[i*cols+j]
 		}
 	}
-	return &onnx.TensorProto{Name: name, Dims: []int64{w.Dims[1], w.Dims[0]}, DataType: w.DataType, FloatData: out}, nil
+	return &onnxpb.TensorProto{Name: name, Dims: []int64{w.Dims[1], w.Dims[0]}, DataType: w.DataType, FloatData: out}, nil
 }

@@ -11,10 +11,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/onnxpb"
 	"github.com/splash-encode/splash/gpu/ort"
 )
 
@@ -302,7 +302,7 @@ func TestArchMaxLengthONNXRuntime(t *testing.T) {
 	if _, err := ort.InspectModel(readFile(t, filepath.Join(dir, ModelFile))); err != nil {
 		t.Fatal(err)
 	}
-	if m := loadModel(t, dir); m.Graph.Output[0].Type.GetTensorType().GetElemType() != int32(onnx.TensorProto_FLOAT) {
+	if m := loadModel(t, dir); m.Graph.Output[0].Type.GetTensorType().GetElemType() != int32(onnxpb.TensorProto_FLOAT) {
 		t.Errorf("logits are not float")
 	}
 }

@@ -1,7 +1,7 @@
 package testmodel
 
 import (
-	"github.com/advancedclimatesystems/gonnx/onnx"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // buildRoBERTaGraph returns the nodes and constant initializers of a
@@ -16,7 +16,7 @@ import (
 //     so row 0 of the one-row table is added to every position;
 //   - head: lm_head.dense, GELU, lm_head.layer_norm, decoder tied to the word
 //     embeddings plus lm_head.bias.
-func buildRoBERTaGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
+func buildRoBERTaGraph(cfg Config) ([]*onnxpb.NodeProto, []*onnxpb.TensorProto) {
 	b := newModelGraphBuilder(cfg)
 	b.eps = robertaLayerNormEps
 	n := archNamesOf(ArchRoBERTa)
@@ -25,7 +25,7 @@ func buildRoBERTaGraph(cfg Config) ([]*onnx.NodeProto, []*onnx.TensorProto) {
 	pad := b.intsConst("const_i64_pad", true, robertaPadID)
 	isPad := b.op(emb, "Equal", []string{InputIDs, pad})
 	notPad := b.op(emb, "Not", []string{isPad})
-	mask := b.op(emb, "Cast", []string{notPad}, attrInt("to", int64(onnx.TensorProto_INT64)))
+	mask := b.op(emb, "Cast", []string{notPad}, attrInt("to", int64(onnxpb.TensorProto_INT64)))
 	count := b.op(emb, "CumSum", []string{mask, b.intsConst("const_i64_1", true, 1)})
 	count = b.op(emb, "Mul", []string{count, mask})
 	posIDs := b.op(emb, "Add", []string{count, pad})

@@ -13,19 +13,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
-
+	"github.com/splash-encode/splash/encode/onnxpb"
 	"github.com/splash-encode/splash/encode/safetensors"
 )
 
 // onnxWeights returns model.onnx's float32 initializers that hold weights
 // (those with a dotted name or a made-up onnx:: name: not the graph's
 // constants), by name, with their dims.
-func onnxWeights(t *testing.T, m *onnx.ModelProto) (map[string][]float32, map[string][]int) {
+func onnxWeights(t *testing.T, m *onnxpb.ModelProto) (map[string][]float32, map[string][]int) {
 	t.Helper()
 	vals, dims := map[string][]float32{}, map[string][]int{}
 	for _, in := range m.Graph.Initializer {
-		if in.DataType != int32(onnx.TensorProto_FLOAT) || !(strings.Contains(in.Name, ".") || strings.HasPrefix(in.Name, "onnx::")) {
+		if in.DataType != int32(onnxpb.TensorProto_FLOAT) || !(strings.Contains(in.Name, ".") || strings.HasPrefix(in.Name, "onnx::")) {
 			continue
 		}
 		v := make([]float32, len(in.RawData)/4)

@@ -5,30 +5,30 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // FuzzOpenONNX scans arbitrary bytes as an ONNX model and reads every
 // tensor it lists: no panic, and every error is a bad-model error (or, for
 // Float32, an unsupported type or a missing external file).
 func FuzzOpenONNX(f *testing.F) {
-	m := &onnx.ModelProto{IrVersion: 8, Graph: &onnx.GraphProto{
-		Node: []*onnx.NodeProto{
+	m := &onnxpb.ModelProto{IrVersion: 8, Graph: &onnxpb.GraphProto{
+		Node: []*onnxpb.NodeProto{
 			{OpType: "MatMul", Input: []string{"x", "onnx::MatMul_1"}, Output: []string{"mm"}},
 			{OpType: "Add", Input: []string{"l.bias", "mm"}, Output: []string{"y"}},
 			{OpType: "Gemm", Input: []string{"y", "onnx::Gemm_2", "g.bias"}, Output: []string{"z"},
-				Attribute: []*onnx.AttributeProto{{Name: "transB", Type: onnx.AttributeProto_INT, I: 1}}},
+				Attribute: []*onnxpb.AttributeProto{{Name: "transB", Type: onnxpb.AttributeProto_INT, I: 1}}},
 		},
-		Initializer: []*onnx.TensorProto{
+		Initializer: []*onnxpb.TensorProto{
 			{Name: "onnx::MatMul_1", Dims: []int64{2, 2}, DataType: 1, RawData: make([]byte, 16)},
 			{Name: "l.bias", Dims: []int64{2}, DataType: 1, FloatData: []float32{1, 2}},
 			{Name: "onnx::Gemm_2", Dims: []int64{1, 2}, DataType: 16, Int32Data: []int32{0x3f80, 0x4000}},
 			{Name: "g.bias", Dims: []int64{1}, DataType: 10, RawData: []byte{0, 0x3c}},
-			{Name: "e.weight", Dims: []int64{1}, DataType: 1, DataLocation: onnx.TensorProto_EXTERNAL,
-				ExternalData: []*onnx.StringStringEntryProto{{Key: "location", Value: "x.bin"}}},
+			{Name: "e.weight", Dims: []int64{1}, DataType: 1, DataLocation: onnxpb.TensorProto_EXTERNAL,
+				ExternalData: []*onnxpb.StringStringEntryProto{{Key: "location", Value: "x.bin"}}},
 		},
 	}}
 	b, err := proto.Marshal(m)

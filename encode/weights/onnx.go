@@ -10,10 +10,10 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/splash-encode/splash/encode/onnxpb"
 	"github.com/splash-encode/splash/encode/safetensors"
 )
 
@@ -123,7 +123,7 @@ func (o *onnxFile) scanGraph(c *cursor) error {
 			if err != nil {
 				return err
 			}
-			var np onnx.NodeProto
+			var np onnxpb.NodeProto
 			if err := proto.Unmarshal(b, &np); err != nil {
 				return fmt.Errorf("node %d: %w", len(o.nodes), err)
 			}
@@ -212,7 +212,7 @@ func scanTensor(c *cursor, t *initializer) error {
 			if err != nil {
 				return err
 			}
-			var e onnx.StringStringEntryProto
+			var e onnxpb.StringStringEntryProto
 			if err := proto.Unmarshal(b, &e); err != nil {
 				return fmt.Errorf("external_data: %w", err)
 			}
@@ -225,7 +225,7 @@ func scanTensor(c *cursor, t *initializer) error {
 			if err != nil {
 				return err
 			}
-			t.external = v == uint64(onnx.TensorProto_EXTERNAL)
+			t.external = v == uint64(onnxpb.TensorProto_EXTERNAL)
 		default:
 			if num == fieldTensorFloatData || num == fieldTensorInt32Data {
 				t.typed = true
@@ -241,12 +241,12 @@ func scanTensor(c *cursor, t *initializer) error {
 // elemType maps the ONNX float types to the safetensors dtype of the same
 // encoding; ok is false for the other types.
 func elemType(dtype int32) (safetensors.DType, bool) {
-	switch onnx.TensorProto_DataType(dtype) {
-	case onnx.TensorProto_FLOAT:
+	switch onnxpb.TensorProto_DataType(dtype) {
+	case onnxpb.TensorProto_FLOAT:
 		return safetensors.F32, true
-	case onnx.TensorProto_FLOAT16:
+	case onnxpb.TensorProto_FLOAT16:
 		return safetensors.F16, true
-	case onnx.TensorProto_BFLOAT16:
+	case onnxpb.TensorProto_BFLOAT16:
 		return safetensors.BF16, true
 	}
 	return "", false
@@ -254,7 +254,7 @@ func elemType(dtype int32) (safetensors.DType, bool) {
 
 // dtypeName is the ONNX name of a data type.
 func dtypeName(dtype int32) string {
-	if s, ok := onnx.TensorProto_DataType_name[dtype]; ok {
+	if s, ok := onnxpb.TensorProto_DataType_name[dtype]; ok {
 		return s
 	}
 	return strconv.Itoa(int(dtype))
@@ -306,7 +306,7 @@ func (o *onnxFile) read(t *initializer) ([]float32, []int, error) {
 		if _, err := o.f.ReadAt(b, t.off); err != nil {
 			return nil, nil, err
 		}
-		var tp onnx.TensorProto
+		var tp onnxpb.TensorProto
 		if err := proto.Unmarshal(b, &tp); err != nil {
 			return nil, nil, err
 		}

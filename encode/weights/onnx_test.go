@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/onnxpb"
 	"github.com/splash-encode/splash/encode/weights"
 )
 
@@ -34,19 +34,19 @@ func rawU16(v ...uint16) []byte {
 	return b
 }
 
-func f32Init(name string, dims []int64, v ...float32) *onnx.TensorProto {
-	return &onnx.TensorProto{Name: name, Dims: dims, DataType: int32(onnx.TensorProto_FLOAT), RawData: rawF32(v...)}
+func f32Init(name string, dims []int64, v ...float32) *onnxpb.TensorProto {
+	return &onnxpb.TensorProto{Name: name, Dims: dims, DataType: int32(onnxpb.TensorProto_FLOAT), RawData: rawF32(v...)}
 }
 
-func node(op string, in []string, out string, attrs ...*onnx.AttributeProto) *onnx.NodeProto {
-	return &onnx.NodeProto{OpType: op, Input: in, Output: []string{out}, Name: out, Attribute: attrs}
+func node(op string, in []string, out string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+	return &onnxpb.NodeProto{OpType: op, Input: in, Output: []string{out}, Name: out, Attribute: attrs}
 }
 
 // writeONNX writes a model whose graph holds inits and nodes to dir/model.onnx.
-func writeONNX(t *testing.T, dir string, inits []*onnx.TensorProto, nodes []*onnx.NodeProto) string {
+func writeONNX(t *testing.T, dir string, inits []*onnxpb.TensorProto, nodes []*onnxpb.NodeProto) string {
 	t.Helper()
-	m := &onnx.ModelProto{IrVersion: 8, OpsetImport: []*onnx.OperatorSetIdProto{{Version: 14}},
-		Graph: &onnx.GraphProto{Name: "g", Node: nodes, Initializer: inits}}
+	m := &onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 14}},
+		Graph: &onnxpb.GraphProto{Name: "g", Node: nodes, Initializer: inits}}
 	b, err := proto.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
@@ -66,21 +66,23 @@ func TestONNXStorageAndBinding(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "model.onnx_data"), ext, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	extEntry := func(k, v string) *onnx.StringStringEntryProto { return &onnx.StringStringEntryProto{Key: k, Value: v} }
-	inits := []*onnx.TensorProto{
+	extEntry := func(k, v string) *onnxpb.StringStringEntryProto {
+		return &onnxpb.StringStringEntryProto{Key: k, Value: v}
+	}
+	inits := []*onnxpb.TensorProto{
 		f32Init("raw.weight", []int64{2, 2}, 1, 2, 3, 4),
-		{Name: "typed.weight", Dims: []int64{3}, DataType: int32(onnx.TensorProto_FLOAT), FloatData: []float32{-1, 0.5, 7}},
+		{Name: "typed.weight", Dims: []int64{3}, DataType: int32(onnxpb.TensorProto_FLOAT), FloatData: []float32{-1, 0.5, 7}},
 		// float16 1.0, smallest subnormal, -inf in int32_data, one value per int32.
-		{Name: "half.weight", Dims: []int64{3}, DataType: int32(onnx.TensorProto_FLOAT16), Int32Data: []int32{0x3C00, 0x0001, 0xFC00}},
-		{Name: "halfraw.weight", Dims: []int64{2}, DataType: int32(onnx.TensorProto_FLOAT16), RawData: rawU16(0xC000, 0x7BFF)},
-		{Name: "bf.weight", Dims: []int64{2}, DataType: int32(onnx.TensorProto_BFLOAT16), Int32Data: []int32{0x3F80, 0xC040}},
-		{Name: "bfraw.weight", Dims: []int64{1}, DataType: int32(onnx.TensorProto_BFLOAT16), RawData: rawU16(0x4049)},
-		{Name: "ext.weight", Dims: []int64{3}, DataType: int32(onnx.TensorProto_FLOAT), DataLocation: onnx.TensorProto_EXTERNAL,
-			ExternalData: []*onnx.StringStringEntryProto{extEntry("location", "model.onnx_data"), extEntry("offset", "4"), extEntry("length", "12")}},
-		{Name: "double.weight", Dims: []int64{1}, DataType: int32(onnx.TensorProto_DOUBLE), DoubleData: []float64{1}},
-		{Name: "empty.weight", Dims: []int64{0, 3}, DataType: int32(onnx.TensorProto_FLOAT)},
-		{Name: "position_ids.buffer", Dims: []int64{2}, DataType: int32(onnx.TensorProto_INT64), Int64Data: []int64{0, 1}},
-		{Name: "const_two", DataType: int32(onnx.TensorProto_FLOAT), FloatData: []float32{2}},
+		{Name: "half.weight", Dims: []int64{3}, DataType: int32(onnxpb.TensorProto_FLOAT16), Int32Data: []int32{0x3C00, 0x0001, 0xFC00}},
+		{Name: "halfraw.weight", Dims: []int64{2}, DataType: int32(onnxpb.TensorProto_FLOAT16), RawData: rawU16(0xC000, 0x7BFF)},
+		{Name: "bf.weight", Dims: []int64{2}, DataType: int32(onnxpb.TensorProto_BFLOAT16), Int32Data: []int32{0x3F80, 0xC040}},
+		{Name: "bfraw.weight", Dims: []int64{1}, DataType: int32(onnxpb.TensorProto_BFLOAT16), RawData: rawU16(0x4049)},
+		{Name: "ext.weight", Dims: []int64{3}, DataType: int32(onnxpb.TensorProto_FLOAT), DataLocation: onnxpb.TensorProto_EXTERNAL,
+			ExternalData: []*onnxpb.StringStringEntryProto{extEntry("location", "model.onnx_data"), extEntry("offset", "4"), extEntry("length", "12")}},
+		{Name: "double.weight", Dims: []int64{1}, DataType: int32(onnxpb.TensorProto_DOUBLE), DoubleData: []float64{1}},
+		{Name: "empty.weight", Dims: []int64{0, 3}, DataType: int32(onnxpb.TensorProto_FLOAT)},
+		{Name: "position_ids.buffer", Dims: []int64{2}, DataType: int32(onnxpb.TensorProto_INT64), Int64Data: []int64{0, 1}},
+		{Name: "const_two", DataType: int32(onnxpb.TensorProto_FLOAT), FloatData: []float32{2}},
 		// Optimum's dense layers: [in, out] = [3, 2], bias [2].
 		f32Init("onnx::MatMul_1", []int64{3, 2}, 1, 2, 3, 4, 5, 6),
 		f32Init("enc.dense.bias", []int64{2}, 0, 0),
@@ -103,12 +105,12 @@ func TestONNXStorageAndBinding(t *testing.T) {
 		f32Init("onnx::MatMul_8", []int64{2, 3}, 1, 2, 3, 4, 5, 6),
 		f32Init("odd.bias", []int64{2}, 0, 0),
 	}
-	nodes := []*onnx.NodeProto{
+	nodes := []*onnxpb.NodeProto{
 		node("MatMul", []string{"x", "onnx::MatMul_1"}, "mm1"),
 		node("Add", []string{"enc.dense.bias", "mm1"}, "y1"),
 		node("MatMul", []string{"y1", "onnx::MatMul_2"}, "mm2"),
 		node("Add", []string{"mm2", "enc.out.bias"}, "y2"), // bias second
-		node("Gemm", []string{"x2", "onnx::Gemm_3", "pool.dense.bias"}, "g", &onnx.AttributeProto{Name: "transB", Type: onnx.AttributeProto_INT, I: 1}),
+		node("Gemm", []string{"x2", "onnx::Gemm_3", "pool.dense.bias"}, "g", &onnxpb.AttributeProto{Name: "transB", Type: onnxpb.AttributeProto_INT, I: 1}),
 		node("MatMul", []string{"y2", "onnx::MatMul_4"}, "mm4"),
 		node("Add", []string{"cls.predictions.bias", "mm4"}, "logits"),
 		node("MatMul", []string{"x", "onnx::MatMul_5"}, "mm5"),
@@ -191,19 +193,19 @@ func TestONNXBadInitializers(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(filepath.Dir(dir), "outside.bin"), make([]byte, 64), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	extern := func(name string, n int64, kv ...string) *onnx.TensorProto {
-		t := &onnx.TensorProto{Name: name, Dims: []int64{n}, DataType: int32(onnx.TensorProto_FLOAT), DataLocation: onnx.TensorProto_EXTERNAL}
+	extern := func(name string, n int64, kv ...string) *onnxpb.TensorProto {
+		t := &onnxpb.TensorProto{Name: name, Dims: []int64{n}, DataType: int32(onnxpb.TensorProto_FLOAT), DataLocation: onnxpb.TensorProto_EXTERNAL}
 		for i := 0; i+1 < len(kv); i += 2 {
-			t.ExternalData = append(t.ExternalData, &onnx.StringStringEntryProto{Key: kv[i], Value: kv[i+1]})
+			t.ExternalData = append(t.ExternalData, &onnxpb.StringStringEntryProto{Key: kv[i], Value: kv[i+1]})
 		}
 		return t
 	}
-	cases := map[string]*onnx.TensorProto{
-		"short.weight":      {Name: "short.weight", Dims: []int64{3}, DataType: int32(onnx.TensorProto_FLOAT), RawData: rawF32(1, 2)},
-		"shorttyped.weight": {Name: "shorttyped.weight", Dims: []int64{3}, DataType: int32(onnx.TensorProto_FLOAT16), Int32Data: []int32{1}},
-		"nodata.weight":     {Name: "nodata.weight", Dims: []int64{3}, DataType: int32(onnx.TensorProto_FLOAT)},
-		"negdim.weight":     {Name: "negdim.weight", Dims: []int64{-3}, DataType: int32(onnx.TensorProto_FLOAT)},
-		"huge.weight":       {Name: "huge.weight", Dims: []int64{1 << 40, 1 << 20}, DataType: int32(onnx.TensorProto_FLOAT), FloatData: []float32{1}},
+	cases := map[string]*onnxpb.TensorProto{
+		"short.weight":      {Name: "short.weight", Dims: []int64{3}, DataType: int32(onnxpb.TensorProto_FLOAT), RawData: rawF32(1, 2)},
+		"shorttyped.weight": {Name: "shorttyped.weight", Dims: []int64{3}, DataType: int32(onnxpb.TensorProto_FLOAT16), Int32Data: []int32{1}},
+		"nodata.weight":     {Name: "nodata.weight", Dims: []int64{3}, DataType: int32(onnxpb.TensorProto_FLOAT)},
+		"negdim.weight":     {Name: "negdim.weight", Dims: []int64{-3}, DataType: int32(onnxpb.TensorProto_FLOAT)},
+		"huge.weight":       {Name: "huge.weight", Dims: []int64{1 << 40, 1 << 20}, DataType: int32(onnxpb.TensorProto_FLOAT), FloatData: []float32{1}},
 		"escape.weight":     extern("escape.weight", 2, "location", "../outside.bin"),
 		"abs.weight":        extern("abs.weight", 2, "location", filepath.Join(filepath.Dir(dir), "outside.bin")),
 		"noloc.weight":      extern("noloc.weight", 2),
@@ -211,7 +213,7 @@ func TestONNXBadInitializers(t *testing.T) {
 		"badlen.weight":     extern("badlen.weight", 2, "location", "data.bin", "length", "4"),
 		"nofile.weight":     extern("nofile.weight", 2, "location", "absent.bin"),
 	}
-	var inits []*onnx.TensorProto
+	var inits []*onnxpb.TensorProto
 	for _, in := range cases {
 		inits = append(inits, in)
 	}
@@ -232,7 +234,7 @@ func TestONNXBadInitializers(t *testing.T) {
 	}
 	// External data is looked for beside the model that names it.
 	good := extern("good.weight", 2, "location", "data.bin")
-	c2 := open(t, writeONNX(t, t.TempDir(), []*onnx.TensorProto{good}, nil))
+	c2 := open(t, writeONNX(t, t.TempDir(), []*onnxpb.TensorProto{good}, nil))
 	if _, _, err := c2.Float32("good.weight"); err == nil || !strings.Contains(err.Error(), "data.bin") {
 		t.Errorf("external file absent beside this model: %v", err)
 	}
@@ -241,8 +243,8 @@ func TestONNXBadInitializers(t *testing.T) {
 // Truncated model files are refused at Open, naming the file.
 func TestONNXTruncated(t *testing.T) {
 	dir := t.TempDir()
-	path := writeONNX(t, dir, []*onnx.TensorProto{f32Init("a.weight", []int64{4}, 1, 2, 3, 4)},
-		[]*onnx.NodeProto{node("Add", []string{"a.weight", "a.weight"}, "y")})
+	path := writeONNX(t, dir, []*onnxpb.TensorProto{f32Init("a.weight", []int64{4}, 1, 2, 3, 4)},
+		[]*onnxpb.NodeProto{node("Add", []string{"a.weight", "a.weight"}, "y")})
 	full, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -7,11 +7,11 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/onnxpb"
 )
 
 // PooledOutput is the name of the graph output that AppendPooling adds.
@@ -45,7 +45,7 @@ var ErrBadModel = encode.ErrBadModel
 // ValueInfo describes one graph input or output.
 type ValueInfo struct {
 	Name     string
-	ElemType onnx.TensorProto_DataType
+	ElemType onnxpb.TensorProto_DataType
 	// Dims holds each dimension as a number or a symbolic name ("" when unknown).
 	Dims []string
 }
@@ -121,7 +121,7 @@ func scanModelFields(model []byte) (*GraphInfo, []byte, bool, error) {
 				graph, haveGraph = payload, true
 			}
 		case num == modelOpsetField && typ == protowire.BytesType:
-			var op onnx.OperatorSetIdProto
+			var op onnxpb.OperatorSetIdProto
 			if err := proto.Unmarshal(payload, &op); err != nil {
 				return fmt.Errorf("opset_import: %w", err)
 			}
@@ -154,7 +154,7 @@ func scanModelFields(model []byte) (*GraphInfo, []byte, bool, error) {
 			}
 			initializers[name] = true
 		case graphInputField, graphOutputField:
-			var vi onnx.ValueInfoProto
+			var vi onnxpb.ValueInfoProto
 			if err := proto.Unmarshal(payload, &vi); err != nil {
 				return fmt.Errorf("graph input/output: %w", err)
 			}
@@ -178,13 +178,13 @@ func scanModelFields(model []byte) (*GraphInfo, []byte, bool, error) {
 	return info, graph, merged, nil
 }
 
-func valueInfo(vi *onnx.ValueInfoProto) ValueInfo {
+func valueInfo(vi *onnxpb.ValueInfoProto) ValueInfo {
 	v := ValueInfo{Name: vi.GetName()}
 	tt := vi.GetType().GetTensorType()
 	if tt == nil {
 		return v
 	}
-	v.ElemType = onnx.TensorProto_DataType(tt.GetElemType())
+	v.ElemType = onnxpb.TensorProto_DataType(tt.GetElemType())
 	for _, d := range tt.GetShape().GetDim() {
 		switch {
 		case d.GetDimParam() != "":
@@ -309,18 +309,18 @@ func appendPooling(model []byte, weightsFile, logits string, pooling encode.Pool
 	}
 	out, _ := info.Output(logits)
 	maskName := "attention_mask"
-	var maskInput *onnx.ValueInfoProto
+	var maskInput *onnxpb.ValueInfoProto
 	if poolMask {
 		if _, ok := info.Input(PoolMaskInput); ok {
 			return nil, nil, fmt.Errorf("%w: the model already has an input %q", ErrBadModel, PoolMaskInput)
 		}
 		ids, _ := info.Input("input_ids")
 		maskName = PoolMaskInput
-		maskInput = &onnx.ValueInfoProto{
+		maskInput = &onnxpb.ValueInfoProto{
 			Name: PoolMaskInput,
-			Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{
-				ElemType: int32(onnx.TensorProto_INT64),
-				Shape:    &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{dimFrom(ids.Dims, 0), dimFrom(ids.Dims, 1)}},
+			Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+				ElemType: int32(onnxpb.TensorProto_INT64),
+				Shape:    &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{dimFrom(ids.Dims, 0), dimFrom(ids.Dims, 1)}},
 			}}},
 		}
 	}
@@ -366,11 +366,11 @@ func appendPooling(model []byte, weightsFile, logits string, pooling encode.Pool
 			return nil, nil, err
 		}
 	}
-	pooled := &onnx.ValueInfoProto{
+	pooled := &onnxpb.ValueInfoProto{
 		Name: PooledOutput,
-		Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{
-			ElemType: int32(onnx.TensorProto_FLOAT),
-			Shape: &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{
+		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+			ElemType: int32(onnxpb.TensorProto_FLOAT),
+			Shape: &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{
 				dimFrom(out.Dims, 0), dimFrom(out.Dims, 2),
 			}},
 		}}},
@@ -450,7 +450,7 @@ func appendExternalized(dst, raw, payload []byte, file string, base int64) []byt
 	entry("offset", strconv.FormatInt(base+rawStart, 10))
 	entry("length", strconv.Itoa(len(rawData)))
 	t = protowire.AppendTag(t, tensorLocField, protowire.VarintType)
-	t = protowire.AppendVarint(t, uint64(onnx.TensorProto_EXTERNAL))
+	t = protowire.AppendVarint(t, uint64(onnxpb.TensorProto_EXTERNAL))
 	dst = protowire.AppendTag(dst, graphInitField, protowire.BytesType)
 	return protowire.AppendBytes(dst, t)
 }
@@ -462,7 +462,7 @@ func checkSpladeIO(info *GraphInfo, logits string) error {
 		if !ok {
 			return fmt.Errorf("%w: model has no input %q (inputs: %s)", ErrBadModel, name, valueNames(info.Inputs))
 		}
-		if in.ElemType != onnx.TensorProto_INT64 {
+		if in.ElemType != onnxpb.TensorProto_INT64 {
 			return fmt.Errorf("%w: input %q is %v, want int64", ErrBadModel, name, in.ElemType)
 		}
 		if len(in.Dims) != 2 {
@@ -473,7 +473,7 @@ func checkSpladeIO(info *GraphInfo, logits string) error {
 		switch in.Name {
 		case "input_ids", "attention_mask":
 		case "token_type_ids", "position_ids":
-			if in.ElemType != onnx.TensorProto_INT64 || len(in.Dims) != 2 {
+			if in.ElemType != onnxpb.TensorProto_INT64 || len(in.Dims) != 2 {
 				return fmt.Errorf("%w: input %s is %v of rank %d, want int64 [batch, sequence]", ErrBadModel, in.Name, in.ElemType, len(in.Dims))
 			}
 		default:
@@ -484,7 +484,7 @@ func checkSpladeIO(info *GraphInfo, logits string) error {
 	if !ok {
 		return fmt.Errorf("%w: model has no output %q (outputs: %s)", ErrBadModel, logits, valueNames(info.Outputs))
 	}
-	if out.ElemType != onnx.TensorProto_FLOAT && out.ElemType != onnx.TensorProto_FLOAT16 {
+	if out.ElemType != onnxpb.TensorProto_FLOAT && out.ElemType != onnxpb.TensorProto_FLOAT16 {
 		return fmt.Errorf("%w: output %q is %v, want float or float16", ErrBadModel, logits, out.ElemType)
 	}
 	if len(out.Dims) != 3 {
@@ -514,16 +514,16 @@ func dimName(dims []string, i int) string {
 	return ""
 }
 
-func dimFrom(dims []string, i int) *onnx.TensorShapeProto_Dimension {
+func dimFrom(dims []string, i int) *onnxpb.TensorShapeProto_Dimension {
 	d := dimName(dims, i)
 	var v int64
 	if _, err := fmt.Sscan(d, &v); err == nil && v > 0 {
-		return &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: v}}
+		return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: v}}
 	}
 	if d == "" {
 		d = "splash_dim"
 	}
-	return &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: d}}
+	return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: d}}
 }
 
 func appendMessage(b []byte, field protowire.Number, m proto.Message) ([]byte, error) {
@@ -581,37 +581,37 @@ func appendMessage(b []byte, field protowire.Number, m proto.Message) ([]byte, e
 // would be rounded to float16 (relative error up to 2^-11) and the sum over
 // up to 512 positions, which reaches hundreds, too (a step of 0.25 above
 // 256).
-func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, pooling encode.Pooling, maskName string) ([]*onnx.NodeProto, []*onnx.TensorProto, error) {
+func poolingNodes(opset int64, logits string, elem onnxpb.TensorProto_DataType, pooling encode.Pooling, maskName string) ([]*onnxpb.NodeProto, []*onnxpb.TensorProto, error) {
 	const p = "splash_pool/"
-	var nodes []*onnx.NodeProto
-	var consts []*onnx.TensorProto
-	node := func(op string, inputs []string, output string, attrs ...*onnx.AttributeProto) string {
-		nodes = append(nodes, &onnx.NodeProto{
+	var nodes []*onnxpb.NodeProto
+	var consts []*onnxpb.TensorProto
+	node := func(op string, inputs []string, output string, attrs ...*onnxpb.AttributeProto) string {
+		nodes = append(nodes, &onnxpb.NodeProto{
 			Name: p + op + "_" + fmt.Sprint(len(nodes)), OpType: op,
 			Input: inputs, Output: []string{output}, Attribute: attrs,
 		})
 		return output
 	}
 	// constant adds an initializer once; a name always means one value.
-	constant := func(t *onnx.TensorProto) string {
+	constant := func(t *onnxpb.TensorProto) string {
 		t.Name = p + t.Name
-		if !slices.ContainsFunc(consts, func(c *onnx.TensorProto) bool { return c.Name == t.Name }) {
+		if !slices.ContainsFunc(consts, func(c *onnxpb.TensorProto) bool { return c.Name == t.Name }) {
 			consts = append(consts, t)
 		}
 		return t.Name
 	}
 	floatConst := func(name string, v float32) string {
-		return constant(&onnx.TensorProto{Name: name, DataType: int32(onnx.TensorProto_FLOAT), RawData: le32(math.Float32bits(v))})
+		return constant(&onnxpb.TensorProto{Name: name, DataType: int32(onnxpb.TensorProto_FLOAT), RawData: le32(math.Float32bits(v))})
 	}
 	halfConst := func(name string, bits uint16) string {
-		return constant(&onnx.TensorProto{Name: name, DataType: int32(onnx.TensorProto_FLOAT16), RawData: []byte{byte(bits), byte(bits >> 8)}})
+		return constant(&onnxpb.TensorProto{Name: name, DataType: int32(onnxpb.TensorProto_FLOAT16), RawData: []byte{byte(bits), byte(bits >> 8)}})
 	}
 	intsConst := func(name string, vs ...int64) string {
 		raw := make([]byte, 0, 8*len(vs))
 		for _, v := range vs {
 			raw = le64(raw, uint64(v))
 		}
-		return constant(&onnx.TensorProto{Name: name, DataType: int32(onnx.TensorProto_INT64), Dims: []int64{int64(len(vs))}, RawData: raw})
+		return constant(&onnxpb.TensorProto{Name: name, DataType: int32(onnxpb.TensorProto_INT64), Dims: []int64{int64(len(vs))}, RawData: raw})
 	}
 	unsqueeze2 := func(in, out string) string {
 		if opset < 13 {
@@ -625,7 +625,7 @@ func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, po
 		}
 		return node("ReduceMax", []string{in, intsConst("axis1", 1)}, out, intAttr("keepdims", 0))
 	}
-	castTo := func(in, out string, to onnx.TensorProto_DataType) string {
+	castTo := func(in, out string, to onnxpb.TensorProto_DataType) string {
 		return node("Cast", []string{in}, out, intAttr("to", int64(to)))
 	}
 	// log1p(relu(x)) of a float32 tensor.
@@ -636,20 +636,20 @@ func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, po
 	}
 
 	z := logits
-	fp16Max := pooling == encode.PoolMax && elem == onnx.TensorProto_FLOAT16 && opset >= 12
-	if elem == onnx.TensorProto_FLOAT16 && !fp16Max {
-		z = castTo(logits, p+"logits_f32", onnx.TensorProto_FLOAT)
+	fp16Max := pooling == encode.PoolMax && elem == onnxpb.TensorProto_FLOAT16 && opset >= 12
+	if elem == onnxpb.TensorProto_FLOAT16 && !fp16Max {
+		z = castTo(logits, p+"logits_f32", onnxpb.TensorProto_FLOAT)
 	}
 	switch {
 	case fp16Max:
-		keep := castTo(maskName, p+"keep", onnx.TensorProto_BOOL)
+		keep := castTo(maskName, p+"keep", onnxpb.TensorProto_BOOL)
 		bound := node("Where", []string{keep, halfConst("pos_inf_f16", 0x7c00), halfConst("neg_inf_f16", 0xfc00)}, p+"bound_f16")
 		bound3 := unsqueeze2(bound, p+"bound3_f16")
 		masked := node("Min", []string{logits, bound3}, p+"masked_logits_f16")
 		maxed := reduceMax1(masked, p+"max_f16")
-		activate(castTo(maxed, p+"max", onnx.TensorProto_FLOAT), PooledOutput)
+		activate(castTo(maxed, p+"max", onnxpb.TensorProto_FLOAT), PooledOutput)
 	case pooling == encode.PoolMax:
-		mask := castTo(maskName, p+"mask_f32", onnx.TensorProto_FLOAT)
+		mask := castTo(maskName, p+"mask_f32", onnxpb.TensorProto_FLOAT)
 		inv := node("Sub", []string{floatConst("one", 1), mask}, p+"inv_mask")
 		penalty := node("Mul", []string{inv, floatConst("neg_big", -1e9)}, p+"penalty")
 		penalty3 := unsqueeze2(penalty, p+"penalty3")
@@ -657,7 +657,7 @@ func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, po
 		activate(reduceMax1(masked, p+"max"), PooledOutput)
 	case pooling == encode.PoolSum:
 		act := activate(z, p+"log1p")
-		mask := castTo(maskName, p+"mask_f32", onnx.TensorProto_FLOAT)
+		mask := castTo(maskName, p+"mask_f32", onnxpb.TensorProto_FLOAT)
 		mask3 := unsqueeze2(mask, p+"mask3")
 		kept := node("Mul", []string{act, mask3}, p+"masked_act")
 		if opset < 13 {
@@ -671,12 +671,12 @@ func poolingNodes(opset int64, logits string, elem onnx.TensorProto_DataType, po
 	return nodes, consts, nil
 }
 
-func intAttr(name string, v int64) *onnx.AttributeProto {
-	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INT, I: v}
+func intAttr(name string, v int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: name, Type: onnxpb.AttributeProto_INT, I: v}
 }
 
-func intsAttr(name string, vs ...int64) *onnx.AttributeProto {
-	return &onnx.AttributeProto{Name: name, Type: onnx.AttributeProto_INTS, Ints: vs}
+func intsAttr(name string, vs ...int64) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: name, Type: onnxpb.AttributeProto_INTS, Ints: vs}
 }
 
 func le32(v uint32) []byte {

@@ -15,11 +15,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/onnxpb"
 	"github.com/splash-encode/splash/encode/testmodel"
 )
 
@@ -44,7 +44,7 @@ func FuzzInspectModel(f *testing.F) {
 		} else if info == nil || info.Opset == 0 {
 			t.Fatalf("scanModel accepted a model without an operator set: %+v", info)
 		}
-		var m onnx.ModelProto
+		var m onnxpb.ModelProto
 		if proto.Unmarshal(data, &m) != nil {
 			return
 		}
@@ -66,7 +66,7 @@ func FuzzInspectModel(f *testing.F) {
 
 // protoInfo is what scanModel should read, from the full decode; ok is false
 // when the model has no graph or no default operator set.
-func protoInfo(m *onnx.ModelProto) (*GraphInfo, bool) {
+func protoInfo(m *onnxpb.ModelProto) (*GraphInfo, bool) {
 	info := &GraphInfo{}
 	for _, op := range m.GetOpsetImport() {
 		if op.GetDomain() == "" || op.GetDomain() == "ai.onnx" {
@@ -141,7 +141,7 @@ func FuzzAppendPooling(f *testing.F) {
 		if after.Opset != before.Opset || !reflect.DeepEqual(after.Inputs, before.Inputs) {
 			t.Fatalf("opset or inputs changed: %+v -> %+v", before, after)
 		}
-		if len(after.Outputs) != 1 || after.Outputs[0].Name != PooledOutput || after.Outputs[0].ElemType != onnx.TensorProto_FLOAT || len(after.Outputs[0].Dims) != 2 {
+		if len(after.Outputs) != 1 || after.Outputs[0].Name != PooledOutput || after.Outputs[0].ElemType != onnxpb.TensorProto_FLOAT || len(after.Outputs[0].Dims) != 2 {
 			t.Fatalf("outputs after pooling: %+v", after.Outputs)
 		}
 		// Byte-for-byte: the fields of the model but its graph, and the
@@ -170,7 +170,7 @@ func FuzzAppendPooling(f *testing.F) {
 		if _, _, err := appendPooling(out, "", PooledOutput, pooling, false); !errors.Is(err, ErrBadModel) {
 			t.Fatalf("pooling the pooled model again: %v", err)
 		}
-		var m0, m1 onnx.ModelProto
+		var m0, m1 onnxpb.ModelProto
 		if proto.Unmarshal(data, &m0) != nil {
 			return
 		}
@@ -216,55 +216,55 @@ type namedModel struct {
 // a subgraph, external data) and ones it refuses for a reason.
 func syntheticModels(tb testing.TB) []namedModel {
 	tb.Helper()
-	sym := func(p string) *onnx.TensorShapeProto_Dimension {
-		return &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: p}}
+	sym := func(p string) *onnxpb.TensorShapeProto_Dimension {
+		return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: p}}
 	}
-	fixed := func(v int64) *onnx.TensorShapeProto_Dimension {
-		return &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: v}}
+	fixed := func(v int64) *onnxpb.TensorShapeProto_Dimension {
+		return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: v}}
 	}
-	vi := func(name string, elem onnx.TensorProto_DataType, dims ...*onnx.TensorShapeProto_Dimension) *onnx.ValueInfoProto {
-		return &onnx.ValueInfoProto{Name: name, Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{
-			TensorType: &onnx.TypeProto_Tensor{ElemType: int32(elem), Shape: &onnx.TensorShapeProto{Dim: dims}}}}}
+	vi := func(name string, elem onnxpb.TensorProto_DataType, dims ...*onnxpb.TensorShapeProto_Dimension) *onnxpb.ValueInfoProto {
+		return &onnxpb.ValueInfoProto{Name: name, Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: int32(elem), Shape: &onnxpb.TensorShapeProto{Dim: dims}}}}}
 	}
 	type opts struct {
 		opset     int64
 		fp16      bool
 		typeIDs   bool
 		logitsDim int
-		idsElem   onnx.TensorProto_DataType
-		extra     func(m *onnx.ModelProto)
+		idsElem   onnxpb.TensorProto_DataType
+		extra     func(m *onnxpb.ModelProto)
 	}
 	build := func(o opts) []byte {
 		if o.logitsDim == 0 {
 			o.logitsDim = 3
 		}
 		if o.idsElem == 0 {
-			o.idsElem = onnx.TensorProto_INT64
+			o.idsElem = onnxpb.TensorProto_INT64
 		}
-		outElem := onnx.TensorProto_FLOAT
+		outElem := onnxpb.TensorProto_FLOAT
 		if o.fp16 {
-			outElem = onnx.TensorProto_FLOAT16
+			outElem = onnxpb.TensorProto_FLOAT16
 		}
-		inputs := []*onnx.ValueInfoProto{
+		inputs := []*onnxpb.ValueInfoProto{
 			vi("input_ids", o.idsElem, sym("batch"), sym("sequence")),
-			vi("attention_mask", onnx.TensorProto_INT64, sym("batch"), sym("sequence")),
+			vi("attention_mask", onnxpb.TensorProto_INT64, sym("batch"), sym("sequence")),
 		}
 		if o.typeIDs {
-			inputs = append(inputs, vi("token_type_ids", onnx.TensorProto_INT64, sym("batch"), fixed(8)))
+			inputs = append(inputs, vi("token_type_ids", onnxpb.TensorProto_INT64, sym("batch"), fixed(8)))
 		}
-		dims := []*onnx.TensorShapeProto_Dimension{sym("batch"), sym("sequence"), fixed(5)}[:o.logitsDim]
-		m := &onnx.ModelProto{
+		dims := []*onnxpb.TensorShapeProto_Dimension{sym("batch"), sym("sequence"), fixed(5)}[:o.logitsDim]
+		m := &onnxpb.ModelProto{
 			IrVersion:    8,
 			ProducerName: "splash-fuzz-seed",
-			OpsetImport:  []*onnx.OperatorSetIdProto{{Domain: "", Version: o.opset}},
-			Graph: &onnx.GraphProto{
+			OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: "", Version: o.opset}},
+			Graph: &onnxpb.GraphProto{
 				Name: "lookup",
-				Node: []*onnx.NodeProto{
+				Node: []*onnxpb.NodeProto{
 					{Name: "gather", OpType: "Gather", Input: []string{"table", "input_ids"}, Output: []string{"logits"}},
 				},
-				Initializer: []*onnx.TensorProto{{Name: "table", DataType: int32(outElem), Dims: []int64{3, 5}, RawData: make([]byte, 4*15)}},
+				Initializer: []*onnxpb.TensorProto{{Name: "table", DataType: int32(outElem), Dims: []int64{3, 5}, RawData: make([]byte, 4*15)}},
 				Input:       inputs,
-				Output:      []*onnx.ValueInfoProto{vi("logits", outElem, dims...)},
+				Output:      []*onnxpb.ValueInfoProto{vi("logits", outElem, dims...)},
 			},
 		}
 		if o.extra != nil {
@@ -284,36 +284,36 @@ func syntheticModels(tb testing.TB) []namedModel {
 		{"opset21-fp16", build(opts{opset: 21, fp16: true})},
 		{"opset10-too-old", build(opts{opset: 10})},
 		{"logits-rank2", build(opts{opset: 14, logitsDim: 2})},
-		{"ids-int32", build(opts{opset: 14, idsElem: onnx.TensorProto_INT32})},
-		{"no-opset", build(opts{opset: 14, extra: func(m *onnx.ModelProto) { m.OpsetImport = nil }})},
-		{"no-graph", build(opts{opset: 14, extra: func(m *onnx.ModelProto) { m.Graph = nil }})},
-		{"custom-domain-and-metadata", build(opts{opset: 14, extra: func(m *onnx.ModelProto) {
-			m.OpsetImport = append(m.OpsetImport, &onnx.OperatorSetIdProto{Domain: "com.microsoft", Version: 1})
-			m.MetadataProps = []*onnx.StringStringEntryProto{{Key: "k", Value: "v"}}
+		{"ids-int32", build(opts{opset: 14, idsElem: onnxpb.TensorProto_INT32})},
+		{"no-opset", build(opts{opset: 14, extra: func(m *onnxpb.ModelProto) { m.OpsetImport = nil }})},
+		{"no-graph", build(opts{opset: 14, extra: func(m *onnxpb.ModelProto) { m.Graph = nil }})},
+		{"custom-domain-and-metadata", build(opts{opset: 14, extra: func(m *onnxpb.ModelProto) {
+			m.OpsetImport = append(m.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: "com.microsoft", Version: 1})
+			m.MetadataProps = []*onnxpb.StringStringEntryProto{{Key: "k", Value: "v"}}
 			m.DocString = "doc"
 		}})},
-		{"initializer-input", build(opts{opset: 14, extra: func(m *onnx.ModelProto) {
-			m.Graph.Input = append(m.Graph.Input, vi("table", onnx.TensorProto_FLOAT, fixed(3), fixed(5)))
+		{"initializer-input", build(opts{opset: 14, extra: func(m *onnxpb.ModelProto) {
+			m.Graph.Input = append(m.Graph.Input, vi("table", onnxpb.TensorProto_FLOAT, fixed(3), fixed(5)))
 		}})},
-		{"extra-input", build(opts{opset: 14, extra: func(m *onnx.ModelProto) {
-			m.Graph.Input = append(m.Graph.Input, vi("cache_position", onnx.TensorProto_INT64, sym("batch"), sym("sequence")))
+		{"extra-input", build(opts{opset: 14, extra: func(m *onnxpb.ModelProto) {
+			m.Graph.Input = append(m.Graph.Input, vi("cache_position", onnxpb.TensorProto_INT64, sym("batch"), sym("sequence")))
 		}})},
-		{"external-data-subgraph", build(opts{opset: 14, extra: func(m *onnx.ModelProto) {
+		{"external-data-subgraph", build(opts{opset: 14, extra: func(m *onnxpb.ModelProto) {
 			m.Graph.Initializer[0].RawData = nil
-			m.Graph.Initializer[0].DataLocation = onnx.TensorProto_EXTERNAL
-			m.Graph.Initializer[0].ExternalData = []*onnx.StringStringEntryProto{{Key: "location", Value: "model.onnx_data"}, {Key: "offset", Value: "0"}}
-			m.Graph.Node = append(m.Graph.Node, &onnx.NodeProto{Name: "if", OpType: "If", Input: []string{"cond"}, Output: []string{"unused"},
-				Attribute: []*onnx.AttributeProto{{Name: "then_branch", Type: onnx.AttributeProto_GRAPH, G: &onnx.GraphProto{Name: "then"}}}})
+			m.Graph.Initializer[0].DataLocation = onnxpb.TensorProto_EXTERNAL
+			m.Graph.Initializer[0].ExternalData = []*onnxpb.StringStringEntryProto{{Key: "location", Value: "model.onnx_data"}, {Key: "offset", Value: "0"}}
+			m.Graph.Node = append(m.Graph.Node, &onnxpb.NodeProto{Name: "if", OpType: "If", Input: []string{"cond"}, Output: []string{"unused"},
+				Attribute: []*onnxpb.AttributeProto{{Name: "then_branch", Type: onnxpb.AttributeProto_GRAPH, G: &onnxpb.GraphProto{Name: "then"}}}})
 		}})},
-		{"two-outputs-value-info", build(opts{opset: 14, extra: func(m *onnx.ModelProto) {
-			m.Graph.Output = append(m.Graph.Output, vi("hidden", onnx.TensorProto_FLOAT, sym("batch"), sym("sequence"), fixed(4)))
-			m.Graph.ValueInfo = []*onnx.ValueInfoProto{vi("gathered", onnx.TensorProto_FLOAT)}
+		{"two-outputs-value-info", build(opts{opset: 14, extra: func(m *onnxpb.ModelProto) {
+			m.Graph.Output = append(m.Graph.Output, vi("hidden", onnxpb.TensorProto_FLOAT, sym("batch"), sym("sequence"), fixed(4)))
+			m.Graph.ValueInfo = []*onnxpb.ValueInfoProto{vi("gathered", onnxpb.TensorProto_FLOAT)}
 		}})},
 	}
 	// Protobuf merges a message field that occurs twice: ONNX Runtime would
 	// see one graph with the inputs, nodes and outputs of both.
-	twice := slices.Concat(models[0].data, build(opts{opset: 13, extra: func(m *onnx.ModelProto) {
-		m.Graph.Input = append(m.Graph.Input, vi("cache_position", onnx.TensorProto_INT64, sym("batch"), sym("sequence")))
+	twice := slices.Concat(models[0].data, build(opts{opset: 13, extra: func(m *onnxpb.ModelProto) {
+		m.Graph.Input = append(m.Graph.Input, vi("cache_position", onnxpb.TensorProto_INT64, sym("batch"), sym("sequence")))
 		m.Graph.Output = nil
 	}}))
 	models = append(models, namedModel{"graph-twice", twice})

@@ -16,10 +16,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/splash-encode/splash/encode"
+	"github.com/splash-encode/splash/encode/onnxpb"
 	"github.com/splash-encode/splash/encode/testmodel"
 	"github.com/splash-encode/splash/encode/tokenizer"
 )
@@ -36,35 +36,35 @@ func lookupModel(t *testing.T, opset int64, table [][]float32, fp16 bool) []byte
 			raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(x))
 		}
 	}
-	dim := func(p string) *onnx.TensorShapeProto_Dimension {
-		return &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: p}}
+	dim := func(p string) *onnxpb.TensorShapeProto_Dimension {
+		return &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: p}}
 	}
-	vi := func(name string, elem onnx.TensorProto_DataType, dims ...*onnx.TensorShapeProto_Dimension) *onnx.ValueInfoProto {
-		return &onnx.ValueInfoProto{Name: name, Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{
-			TensorType: &onnx.TypeProto_Tensor{ElemType: int32(elem), Shape: &onnx.TensorShapeProto{Dim: dims}}}}}
+	vi := func(name string, elem onnxpb.TensorProto_DataType, dims ...*onnxpb.TensorShapeProto_Dimension) *onnxpb.ValueInfoProto {
+		return &onnxpb.ValueInfoProto{Name: name, Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: int32(elem), Shape: &onnxpb.TensorShapeProto{Dim: dims}}}}}
 	}
-	outElem := onnx.TensorProto_FLOAT
-	nodes := []*onnx.NodeProto{{Name: "gather", OpType: "Gather", Input: []string{"table", "input_ids"}, Output: []string{"gathered"}}}
+	outElem := onnxpb.TensorProto_FLOAT
+	nodes := []*onnxpb.NodeProto{{Name: "gather", OpType: "Gather", Input: []string{"table", "input_ids"}, Output: []string{"gathered"}}}
 	if fp16 {
-		outElem = onnx.TensorProto_FLOAT16
-		nodes = append(nodes, &onnx.NodeProto{Name: "cast", OpType: "Cast", Input: []string{"gathered"}, Output: []string{"logits"},
-			Attribute: []*onnx.AttributeProto{{Name: "to", Type: onnx.AttributeProto_INT, I: int64(onnx.TensorProto_FLOAT16)}}})
+		outElem = onnxpb.TensorProto_FLOAT16
+		nodes = append(nodes, &onnxpb.NodeProto{Name: "cast", OpType: "Cast", Input: []string{"gathered"}, Output: []string{"logits"},
+			Attribute: []*onnxpb.AttributeProto{{Name: "to", Type: onnxpb.AttributeProto_INT, I: int64(onnxpb.TensorProto_FLOAT16)}}})
 	} else {
-		nodes = append(nodes, &onnx.NodeProto{Name: "id", OpType: "Identity", Input: []string{"gathered"}, Output: []string{"logits"}})
+		nodes = append(nodes, &onnxpb.NodeProto{Name: "id", OpType: "Identity", Input: []string{"gathered"}, Output: []string{"logits"}})
 	}
-	m := &onnx.ModelProto{
+	m := &onnxpb.ModelProto{
 		IrVersion:   8,
-		OpsetImport: []*onnx.OperatorSetIdProto{{Domain: "", Version: opset}},
-		Graph: &onnx.GraphProto{
+		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: "", Version: opset}},
+		Graph: &onnxpb.GraphProto{
 			Name:        "lookup",
 			Node:        nodes,
-			Initializer: []*onnx.TensorProto{{Name: "table", DataType: int32(onnx.TensorProto_FLOAT), Dims: []int64{int64(len(table)), int64(v)}, RawData: raw}},
-			Input: []*onnx.ValueInfoProto{
-				vi("input_ids", onnx.TensorProto_INT64, dim("batch"), dim("seq")),
-				vi("attention_mask", onnx.TensorProto_INT64, dim("batch"), dim("seq")),
-				vi("token_type_ids", onnx.TensorProto_INT64, dim("batch"), dim("seq")),
+			Initializer: []*onnxpb.TensorProto{{Name: "table", DataType: int32(onnxpb.TensorProto_FLOAT), Dims: []int64{int64(len(table)), int64(v)}, RawData: raw}},
+			Input: []*onnxpb.ValueInfoProto{
+				vi("input_ids", onnxpb.TensorProto_INT64, dim("batch"), dim("seq")),
+				vi("attention_mask", onnxpb.TensorProto_INT64, dim("batch"), dim("seq")),
+				vi("token_type_ids", onnxpb.TensorProto_INT64, dim("batch"), dim("seq")),
 			},
-			Output: []*onnx.ValueInfoProto{vi("logits", outElem, dim("batch"), dim("seq"), dim("vocab"))},
+			Output: []*onnxpb.ValueInfoProto{vi("logits", outElem, dim("batch"), dim("seq"), dim("vocab"))},
 		},
 	}
 	b, err := proto.Marshal(m)
@@ -197,7 +197,7 @@ func TestFP16MaxPoolingStaysFloat16(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var m onnx.ModelProto
+				var m onnxpb.ModelProto
 				if err := proto.Unmarshal(rewritten, &m); err != nil {
 					t.Fatal(err)
 				}
@@ -220,23 +220,23 @@ func TestFP16MaxPoolingStaysFloat16(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var m onnx.ModelProto
+				var m onnxpb.ModelProto
 				if err := proto.Unmarshal(rewritten, &m); err != nil {
 					t.Fatal(err)
 				}
 				type tensor struct {
-					elem onnx.TensorProto_DataType
+					elem onnxpb.TensorProto_DataType
 					rank int
 				}
 				known := map[string]tensor{
-					"logits":         {onnx.TensorProto_FLOAT16, 3},
-					"attention_mask": {onnx.TensorProto_INT64, 2},
+					"logits":         {onnxpb.TensorProto_FLOAT16, 3},
+					"attention_mask": {onnxpb.TensorProto_INT64, 2},
 				}
 				for _, c := range m.Graph.Initializer {
 					if _, dup := known[c.Name]; dup {
 						t.Fatalf("two initializers are called %q", c.Name)
 					}
-					known[c.Name] = tensor{onnx.TensorProto_DataType(c.DataType), len(c.Dims)}
+					known[c.Name] = tensor{onnxpb.TensorProto_DataType(c.DataType), len(c.Dims)}
 				}
 				var order []string // op types of the appended nodes
 				castOfLogits, reduceMaxAt, castToFloatAt := false, -1, -1
@@ -256,11 +256,11 @@ func TestFP16MaxPoolingStaysFloat16(t *testing.T) {
 					out := ins[0]
 					switch n.OpType {
 					case "Cast":
-						out.elem = onnx.TensorProto_DataType(n.Attribute[0].I)
+						out.elem = onnxpb.TensorProto_DataType(n.Attribute[0].I)
 						if n.Input[0] == "logits" {
 							castOfLogits = true
 						}
-						if out.elem == onnx.TensorProto_FLOAT && ins[0].elem == onnx.TensorProto_FLOAT16 && n.Input[0] != "logits" {
+						if out.elem == onnxpb.TensorProto_FLOAT && ins[0].elem == onnxpb.TensorProto_FLOAT16 && n.Input[0] != "logits" {
 							castToFloatAt = i
 							if reduceMaxAt < 0 || m.Graph.Node[reduceMaxAt].Output[0] != n.Input[0] {
 								t.Fatalf("the Cast to float reads %q, not the ReduceMax result", n.Input[0])
@@ -282,11 +282,11 @@ func TestFP16MaxPoolingStaysFloat16(t *testing.T) {
 						}
 					}
 					known[n.Output[0]] = out
-					if fp16Max && out.rank == 3 && out.elem != onnx.TensorProto_FLOAT16 {
+					if fp16Max && out.rank == 3 && out.elem != onnxpb.TensorProto_FLOAT16 {
 						t.Errorf("%s computes a [batch, sequence, vocab] %v tensor", n.Name, out.elem)
 					}
 				}
-				if got := known[PooledOutput]; got != (tensor{onnx.TensorProto_FLOAT, 2}) {
+				if got := known[PooledOutput]; got != (tensor{onnxpb.TensorProto_FLOAT, 2}) {
 					t.Fatalf("pooled output is %v of rank %d", got.elem, got.rank)
 				}
 				if fp16Max {
@@ -364,7 +364,7 @@ func TestFP16TestModelMatchesOracle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out, _ := info.Output("logits"); out.ElemType != onnx.TensorProto_FLOAT16 {
+		if out, _ := info.Output("logits"); out.ElemType != onnxpb.TensorProto_FLOAT16 {
 			t.Fatalf("logits output is %v", out.ElemType)
 		}
 		raw := make([][][]float64, len(seqs))
@@ -447,12 +447,12 @@ func TestOpenRejectsModelsThatDoNotFit(t *testing.T) {
 	requireLibrary(t)
 	table := [][]float32{{1, 2}, {3, 4}}
 	good := lookupModel(t, 14, table, false)
-	var m onnx.ModelProto
+	var m onnxpb.ModelProto
 	if err := proto.Unmarshal(good, &m); err != nil {
 		t.Fatal(err)
 	}
-	mutate := func(f func(m *onnx.ModelProto)) []byte {
-		c := proto.Clone(&m).(*onnx.ModelProto)
+	mutate := func(f func(m *onnxpb.ModelProto)) []byte {
+		c := proto.Clone(&m).(*onnxpb.ModelProto)
 		f(c)
 		b, err := proto.Marshal(c)
 		if err != nil {
@@ -461,14 +461,14 @@ func TestOpenRejectsModelsThatDoNotFit(t *testing.T) {
 		return b
 	}
 	cases := map[string][]byte{
-		"no input \"attention_mask\"": mutate(func(m *onnx.ModelProto) { m.Graph.Input = m.Graph.Input[:1] }),
-		"no output \"logits\"":        mutate(func(m *onnx.ModelProto) { m.Graph.Output[0].Name = "scores"; m.Graph.Node[1].Output[0] = "scores" }),
-		"has rank 2": mutate(func(m *onnx.ModelProto) {
+		"no input \"attention_mask\"": mutate(func(m *onnxpb.ModelProto) { m.Graph.Input = m.Graph.Input[:1] }),
+		"no output \"logits\"":        mutate(func(m *onnxpb.ModelProto) { m.Graph.Output[0].Name = "scores"; m.Graph.Node[1].Output[0] = "scores" }),
+		"has rank 2": mutate(func(m *onnxpb.ModelProto) {
 			m.Graph.Output[0].Type.GetTensorType().Shape.Dim = m.Graph.Output[0].Type.GetTensorType().Shape.Dim[:2]
 		}),
 		"not a valid ONNX model": []byte("this is not protobuf \xff\xff\xff"),
-		"is not one splash can feed": mutate(func(m *onnx.ModelProto) {
-			m.Graph.Input = append(m.Graph.Input, &onnx.ValueInfoProto{Name: "pixel_values"})
+		"is not one splash can feed": mutate(func(m *onnxpb.ModelProto) {
+			m.Graph.Input = append(m.Graph.Input, &onnxpb.ValueInfoProto{Name: "pixel_values"})
 		}),
 	}
 	for want, model := range cases {
@@ -529,20 +529,20 @@ func TestExternalWeightsPointIntoTheModelFile(t *testing.T) {
 	if len(rewritten) > 4096 || len(model) < 60000 {
 		t.Fatalf("rewritten model is %d bytes (original %d): weights were copied", len(rewritten), len(model))
 	}
-	var orig, got onnx.ModelProto
+	var orig, got onnxpb.ModelProto
 	if err := proto.Unmarshal(model, &orig); err != nil {
 		t.Fatal(err)
 	}
 	if err := proto.Unmarshal(rewritten, &got); err != nil {
 		t.Fatalf("rewritten model does not decode: %v", err)
 	}
-	var ext *onnx.TensorProto
+	var ext *onnxpb.TensorProto
 	for _, init := range got.Graph.Initializer {
 		if init.Name == "table" {
 			ext = init
 		}
 	}
-	if ext == nil || len(ext.RawData) != 0 || ext.DataLocation != onnx.TensorProto_EXTERNAL {
+	if ext == nil || len(ext.RawData) != 0 || ext.DataLocation != onnxpb.TensorProto_EXTERNAL {
 		t.Fatalf("table initializer not externalized: %+v", ext)
 	}
 	entries := map[string]string{}
