@@ -366,6 +366,7 @@ var (
 	encodeFlags = map[string]bool{
 		"--model": true, "--input": true, "--output": true, "--device": true,
 		"--shard-count": true, "--metrics-addr": true, "--pushgateway": true, "--log-format": true,
+		"--finalize-when-complete": true,
 	}
 	finalizeFlags = map[string]bool{"--output": true, "--input": true}
 )
@@ -392,6 +393,10 @@ func checkEncodePod(r *rendering, tmpl *corev1.PodTemplateSpec, shards int, v va
 	}
 	if got := flags["--log-format"]; got != "json" {
 		crep("--log-format %q, want json", got)
+	}
+	// The last index to finish writes _SUCCESS: no finalize step by hand.
+	if got := flags["--finalize-when-complete"]; got != "true" {
+		crep("--finalize-when-complete %q, want true (written --finalize-when-complete=true: a bool flag takes no separate value)", got)
 	}
 	if in, out := flags["--input"], flags["--output"]; in != "" && in == out {
 		crep("--input and --output are both %q", in)
@@ -890,6 +895,14 @@ func TestManifestRulesCatchBreakage(t *testing.T) {
 		{"no --shard-count", "base", "", func(r *rendering) { removeArg(r, "--shard-count") }, "no --shard-count"},
 		{"literal --shard-count", "base", "", func(r *rendering) { setArg(r, "--shard-count", "4") }, "--shard-count \"4\", want SHARD_COUNT 8"},
 		{"no --metrics-addr", "base", "", func(r *rendering) { removeArg(r, "--metrics-addr") }, "no --metrics-addr"},
+		{"no --finalize-when-complete", "base", "", func(r *rendering) {
+			c := encodeContainer(r)
+			c.Args = slices.DeleteFunc(c.Args, func(a string) bool { return a == "--finalize-when-complete=true" })
+		}, "no --finalize-when-complete"},
+		{"--finalize-when-complete off", "base", "", func(r *rendering) {
+			c := encodeContainer(r)
+			c.Args[slices.Index(c.Args, "--finalize-when-complete=true")] = "--finalize-when-complete=false"
+		}, "--finalize-when-complete \"false\", want true"},
 		{"metrics on another port", "base", "", func(r *rendering) { setArg(r, "--metrics-addr", ":8080") }, "does not listen on port 9090"},
 		{"undefined variable", "base", "", func(r *rendering) { setArg(r, "--model", "$(SPLASH_MODELS)") }, "$(SPLASH_MODELS), which is not defined"},
 		{"wrong device", "overlays/cpu", "", func(r *rendering) { setArg(r, "--device", "cuda") }, "--device \"cuda\", want \"cpu\""},

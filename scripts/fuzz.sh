@@ -26,6 +26,7 @@ TARGETS=(
   "./shards FuzzInputReader"
   "./shards FuzzReadManifest"
   "./shards FuzzReadShard"
+  "./shards FuzzTextParts"
   "./encode/tokenizer FuzzEncode"
   "./encode/tokenizer FuzzParse"
   "./encode/tokenizer FuzzEncodeBPE"

@@ -1,12 +1,14 @@
 package shards
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -72,7 +74,7 @@ func (o *Output) Plan(ctx context.Context, inputs *Inputs, names []string, setti
 			o.log.Error("input shard cannot be read", slog.String("input", in), slog.String("error", err.Error()))
 			p.Failed = append(p.Failed, ShardFailure{Input: in, Err: err})
 		}
-		ident, err := inputs.Identity(in)
+		ident, err := inputs.Identity(ctx, in)
 		if err != nil {
 			fail(err)
 			continue
@@ -110,7 +112,7 @@ func (o *Output) Plan(ctx context.Context, inputs *Inputs, names []string, setti
 		ident.Rows = rows
 		p.TotalRows += rows
 		m := meta
-		m.SourcePath, m.SourceSize, m.SourceSHA256 = in, ident.Size, ident.SHA256
+		m.SourcePath, m.SourceSize, m.SourceSHA256 = ident.Path, ident.Size, ident.SHA256
 		p.Tasks = append(p.Tasks, ShardTask{Index: len(p.Tasks), Input: in, Base: base, Ident: ident, Rows: rows, Meta: m})
 	}
 	return p, nil
@@ -296,26 +298,35 @@ func (e *Encoding) readShard(ctx context.Context, t ShardTask, feed *encode.Feed
 	log.Debug("reading shard", slog.String("input", t.Input), slog.Int64("rows", r.NumRows()))
 	for {
 		rows, err := r.Next(ctx, encode.ReadChunk)
+		// The chunk's rejected rows, the reader's and repeated ids, in
+		// input order.
+		recs := make([]Rejected, 0, len(rowErrs))
 		for _, e := range rowErrs {
-			if err := reject(RejectedFromRowError(e)); err != nil {
+			recs = append(recs, RejectedFromRowError(e))
+		}
+		rowErrs = rowErrs[:0]
+		docs := make([]encode.Doc, 0, len(rows))
+		for _, d := range rows {
+			if first, dup := seen[d.Doc.ID]; dup {
+				id := d.Doc.ID
+				detail := fmt.Sprintf("id first seen at row %d", first)
+				if d.Line > 0 {
+					detail = fmt.Sprintf("id first seen at line %d", first+1)
+				}
+				recs = append(recs, Rejected{Input: t.Ident.Path, RowGroup: d.RowGroup, Row: d.Row, Line: d.Line, ID: &id,
+					Reason: RejectDuplicateID, Detail: detail})
+				continue
+			}
+			seen[d.Doc.ID] = d.Row
+			docs = append(docs, d.Doc)
+		}
+		slices.SortStableFunc(recs, func(a, b Rejected) int { return cmp.Compare(a.Row, b.Row) })
+		for _, rec := range recs {
+			if err := reject(rec); err != nil {
 				return err
 			}
 		}
-		rowErrs = rowErrs[:0]
-		if len(rows) > 0 {
-			docs := make([]encode.Doc, 0, len(rows))
-			for _, d := range rows {
-				if first, dup := seen[d.Doc.ID]; dup {
-					id := d.Doc.ID
-					if err := reject(Rejected{Input: t.Input, RowGroup: d.RowGroup, Row: d.Row, ID: &id,
-						Reason: RejectDuplicateID, Detail: fmt.Sprintf("id first seen at row %d", first)}); err != nil {
-						return err
-					}
-					continue
-				}
-				seen[d.Doc.ID] = d.Row
-				docs = append(docs, d.Doc)
-			}
+		if len(docs) > 0 {
 			if err := feed.Docs(ctx, t.Index, docs); err != nil {
 				_ = rw.Abort()
 				return err

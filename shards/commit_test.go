@@ -55,7 +55,7 @@ func newCommitFixture(t *testing.T) commitFixture {
 // encode does, and returns the output's result.
 func (f commitFixture) run(ctx context.Context, t *testing.T, out string, opts OutputOptions) (*Plan, EncodeResult, error) {
 	t.Helper()
-	sources, err := DiscoverSources(ctx, f.inputs)
+	sources, err := DiscoverSources(ctx, f.inputs, SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestEncodingUnreadableShardFailsAlone(t *testing.T) {
 	}
 	f.inputs = append(f.inputs, bad)
 	out := t.TempDir()
-	sources, err := DiscoverSources(context.Background(), f.inputs)
+	sources, err := DiscoverSources(context.Background(), f.inputs, SourceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,20 @@ const InputExt = ".parquet"
 
 // InputBase returns the base name of an input shard, which names its outputs:
 // the file name without its last extension ("in/docs-00000.parquet" →
-// "docs-00000").
+// "docs-00000"), without the whole extension of a text input
+// ("corpus.jsonl.gz" → "corpus"), and for a part of a text input the part
+// appended ("corpus.jsonl#part00003" → "corpus.part00003").
 func InputBase(path string) string {
+	if file, k, ok := cutPart(path); ok {
+		return fmt.Sprintf("%s.part%05d", InputBase(file), k)
+	}
 	name := filepath.Base(path)
+	lower := strings.ToLower(name)
+	for _, e := range textExts {
+		if strings.HasSuffix(lower, e.ext) && len(name) > len(e.ext) {
+			return name[:len(name)-len(e.ext)]
+		}
+	}
 	return strings.TrimSuffix(name, filepath.Ext(name))
 }
 
@@ -26,7 +37,8 @@ func InputBase(path string) string {
 // value is
 //
 //   - an existing file: taken as it is, whatever its extension;
-//   - an existing directory: the *.parquet files directly inside it, sorted
+//   - an existing directory: the *.parquet files and the text inputs
+//     (*.jsonl, *.jsonl.gz, *.tsv, *.tsv.gz) directly inside it, sorted
 //     by name, leaving out names that start with "_" or "." (sidecar and
 //     hidden files, e.g. _SUCCESS or .part.parquet.crc) and subdirectories;
 //   - otherwise a glob (filepath.Match syntax: * ? [...] and \ escapes): the
@@ -130,7 +142,7 @@ func listInputDir(dir string) ([]string, error) {
 	var out []string
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasSuffix(name, InputExt) || isSidecarOrHidden(name) {
+		if !isInputName(name) || isSidecarOrHidden(name) {
 			continue
 		}
 		p := filepath.Join(dir, name)
@@ -139,7 +151,7 @@ func listInputDir(dir string) ([]string, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("input %q: the directory holds no *%s file (names starting with \"_\" or \".\" are skipped)", dir, InputExt)
+		return nil, fmt.Errorf("input %q: the directory holds no *%s, *.jsonl, *.jsonl.gz, *.tsv or *.tsv.gz file (names starting with \"_\" or \".\" are skipped)", dir, InputExt)
 	}
 	return out, nil
 }

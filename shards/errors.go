@@ -58,6 +58,7 @@ type RowError struct {
 	Path     string  // the input file
 	RowGroup int     // row group index, from 0
 	Row      int64   // row index in the file, from 0
+	Line     int64   // line number in a text input, from 1; 0 for Parquet
 	Column   string  // column name
 	Code     string  // a Reject* reason code
 	Reason   string  // what is wrong, for people, e.g. "null id"
@@ -65,6 +66,13 @@ type RowError struct {
 }
 
 func (e *RowError) Error() string {
+	if e.Line > 0 {
+		where := fmt.Sprintf("line %d", e.Line)
+		if e.Column != "" {
+			where += fmt.Sprintf(", field %q", e.Column)
+		}
+		return fmt.Sprintf("read %s: %s: %s", e.Path, where, e.Reason)
+	}
 	return fmt.Sprintf("read %s: row group %d, row %d, column %q: %s", e.Path, e.RowGroup, e.Row, e.Column, e.Reason)
 }
 

@@ -40,11 +40,26 @@ func (c Columns) withDefaults() Columns {
 	return c
 }
 
-// InputDoc is one input document with its row index in the file (from 0).
+// InputDoc is one input document with its row index in the file (from 0)
+// and, in a text input, its line number (from 1; 0 in Parquet).
 type InputDoc struct {
 	Row      int64
 	RowGroup int
+	Line     int64
 	Doc      encode.Doc
+}
+
+// DocReader streams the documents of one input: an InputReader (Parquet)
+// or a TextReader (JSON Lines, TSV).
+type DocReader interface {
+	// Next returns the next documents, at most n, or io.EOF after the last.
+	Next(ctx context.Context, n int) ([]InputDoc, error)
+	// NumRows is the number of rows (lines of a text input) to expect.
+	NumRows() int64
+	// OnRowError installs the handler of bad rows (see InputReader.OnRowError).
+	OnRowError(handler func(*RowError) error)
+	// Close releases the input.
+	Close() error
 }
 
 // InputReader streams documents from one Parquet file, row group by row group,

@@ -54,6 +54,19 @@ type ManifestInput struct {
 	MTime  time.Time `json:"mtime"`  // modification time
 	SHA256 string    `json:"sha256"` // lower-case hex; may be empty when not computed
 	Rows   int64     `json:"rows"`   // rows in the input: output rows + rejected rows
+	// Part is the part of a text input that the shard holds, when the
+	// input was cut into parts; absent otherwise.
+	Part *ManifestPart `json:"part,omitempty"`
+}
+
+// ManifestPart is one part of a text input cut into parts: the lines that
+// start at byte offsets [Offset, End) of the file.
+type ManifestPart struct {
+	Index     int   `json:"index"`      // from 0
+	Count     int   `json:"count"`      // parts of the input
+	Offset    int64 `json:"offset"`     // first byte of the range
+	End       int64 `json:"end"`        // byte after the range
+	FirstLine int64 `json:"first_line"` // line number of the part's first line, from 1
 }
 
 // ManifestOutput identifies the impact shard.
@@ -123,6 +136,9 @@ func (m *Manifest) validate() (Format, string, error) {
 		if r.Rows <= 0 || r.Size <= 0 || !isSHA256(r.SHA256) {
 			return 0, "", fmt.Errorf("%w: rejected: rows %d, size %d, sha256 %q", ErrInvalidManifest, r.Rows, r.Size, r.SHA256)
 		}
+	}
+	if p := m.Input.Part; p != nil && (p.Index < 0 || p.Index >= p.Count || p.Offset < 0 || p.End <= p.Offset || p.End > m.Input.Size || p.FirstLine < 1) {
+		return 0, "", fmt.Errorf("%w: input.part: index %d of %d, bytes %d-%d of %d, first line %d", ErrInvalidManifest, p.Index, p.Count, p.Offset, p.End, m.Input.Size, p.FirstLine)
 	}
 	if m.Input.Rows < 0 {
 		return 0, "", fmt.Errorf("%w: input.rows %d", ErrInvalidManifest, m.Input.Rows)

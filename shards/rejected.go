@@ -25,17 +25,18 @@ func RejectedName(base string) string { return "_rejected." + base + ".jsonl" }
 // Rejected is one record of a dead-letter file: an input row that was not
 // encoded, and why.
 type Rejected struct {
-	Input    string  `json:"input"`     // the input file
-	RowGroup int     `json:"row_group"` // row group index, from 0
-	Row      int64   `json:"row"`       // row index in the input file, from 0
-	ID       *string `json:"id"`        // the document id; null when it is null
-	Reason   string  `json:"reason"`    // a Reject* code
-	Detail   string  `json:"detail"`    // for people
+	Input    string  `json:"input"`          // the input file
+	RowGroup int     `json:"row_group"`      // row group index, from 0
+	Row      int64   `json:"row"`            // row index in the input file, from 0 (a text input's line index)
+	Line     int64   `json:"line,omitempty"` // line number in a text input, from 1
+	ID       *string `json:"id"`             // the document id; null when it is null
+	Reason   string  `json:"reason"`         // a Reject* code
+	Detail   string  `json:"detail"`         // for people
 }
 
 // RejectedFromRowError converts a reader's per-row error into a record.
 func RejectedFromRowError(e *RowError) Rejected {
-	return Rejected{Input: e.Path, RowGroup: e.RowGroup, Row: e.Row, ID: e.ID, Reason: e.Code, Detail: e.Reason}
+	return Rejected{Input: e.Path, RowGroup: e.RowGroup, Row: e.Row, Line: e.Line, ID: e.ID, Reason: e.Code, Detail: e.Reason}
 }
 
 // ManifestRejected identifies a shard's dead-letter file in its manifest.

@@ -186,6 +186,9 @@ func diffInput(old, cur ManifestInput) string {
 	if old.Size != cur.Size {
 		diffs = append(diffs, fmt.Sprintf("size %d → %d bytes", old.Size, cur.Size))
 	}
+	if po, pc := old.Part, cur.Part; (po == nil) != (pc == nil) || po != nil && (po.Index != pc.Index || po.Count != pc.Count || po.Offset != pc.Offset || po.End != pc.End) {
+		diffs = append(diffs, fmt.Sprintf("part %s → %s (another --part-size?)", describePart(po), describePart(pc)))
+	}
 	switch {
 	case old.SHA256 != "" && cur.SHA256 != "":
 		if old.SHA256 != cur.SHA256 {
@@ -197,6 +200,14 @@ func diffInput(old, cur ManifestInput) string {
 			old.MTime.UTC().Format(time.RFC3339Nano), cur.MTime.UTC().Format(time.RFC3339Nano)))
 	}
 	return strings.Join(diffs, ", ")
+}
+
+// describePart describes a part for a Reason.
+func describePart(p *ManifestPart) string {
+	if p == nil {
+		return "(whole input)"
+	}
+	return fmt.Sprintf("%d of %d, bytes %d-%d", p.Index, p.Count, p.Offset, p.End)
 }
 
 // DiffSettings describes the settings whose values differ, sorted by key, or

@@ -288,13 +288,13 @@ func (s *Store) ListInputs(ctx context.Context) ([]RemoteObject, error) {
 		}
 		name := strings.TrimPrefix(o.Key, p)
 		if o.IsDir || name == "" || strings.Contains(name, "/") ||
-			!strings.HasSuffix(name, InputExt) || isSidecarOrHidden(name) {
+			!isInputName(name) || isSidecarOrHidden(name) {
 			continue
 		}
 		out = append(out, RemoteObject{Key: o.Key, Base: InputBase(name), Size: o.Size, ModTime: o.ModTime})
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("input %s: no *%s object under the prefix (names starting with \"_\" or \".\" are skipped)", s.loc.Raw, InputExt)
+		return nil, fmt.Errorf("input %s: no *%s, *.jsonl, *.jsonl.gz, *.tsv or *.tsv.gz object under the prefix (names starting with \"_\" or \".\" are skipped)", s.loc.Raw, InputExt)
 	}
 	slices.SortFunc(out, func(a, b RemoteObject) int { return strings.Compare(a.Key, b.Key) })
 	return out, nil

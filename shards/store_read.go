@@ -105,3 +105,21 @@ type storageReadError struct{ err error }
 
 func (e *storageReadError) Error() string   { return e.err.Error() }
 func (e *storageReadError) Unwrap() []error { return []error{e.err, syscall.EIO} }
+
+// OpenRange streams the object obj (as listed) from byte offset to its
+// end, for text inputs. It fails when the object is no longer the one
+// listed (another size or modification time).
+func (s *Store) OpenRange(ctx context.Context, obj RemoteObject, offset int64) (io.ReadCloser, error) {
+	u := s.loc.ObjectURL(obj.Key)
+	rr, err := s.bucket.NewRangeReader(ctx, obj.Key, offset, -1, nil)
+	if err != nil {
+		return nil, &storageReadError{fmt.Errorf("read %s from byte %d: %w", u, offset, notExist(err))}
+	}
+	// A listing's time has milliseconds, a GET's Last-Modified seconds.
+	if !rr.ModTime().Truncate(time.Second).Equal(obj.ModTime.Truncate(time.Second)) || rr.Size() != obj.Size {
+		rr.Close()
+		return nil, &storageReadError{fmt.Errorf("read %s: the object changed since it was listed (size %d, modified %s; was %d, %s)",
+			u, rr.Size(), rr.ModTime().UTC().Format(time.RFC3339), obj.Size, obj.ModTime.UTC().Format(time.RFC3339))}
+	}
+	return rr, nil
+}

@@ -61,7 +61,12 @@ DOCID#K (K from 0).
 second copy's positions, which have seen the whole text; each copy gets half
 of the max length.
 
---input takes files, directories (their *.parquet files, sorted) and globs.
+--input takes files, directories (their *.parquet, *.jsonl, *.jsonl.gz,
+*.tsv and *.tsv.gz files, sorted) and globs. JSON Lines use the fields id
+(else BEIR's _id), text (else Pyserini's contents) and title when present;
+a TSV without a header is id<TAB>text (MS MARCO). Bad lines go to the
+dead-letter file with their line numbers. Plain text inputs larger than
+--part-size are encoded in parts, NAME.part00000, NAME.part00001, ...
 Re-running the same command skips the shards already done and encodes the
 rest; a shard encoded before with other settings or from another input is
 refused unless --overwrite.`,
@@ -72,13 +77,20 @@ refused unless --overwrite.`,
   splash encode --device cpu --threads 8 --model models/splade-v3 \
     --input 'corpus/part-*.parquet' --title-column title --output out/
 
+  # A BEIR corpus (JSON Lines; MS MARCO's collection.tsv works the same way)
+  splash encode --model models/splade-v3 --input scifact/corpus.jsonl --output out/
+
   # Queries, with the query encoder
   splash encode --role query --model models/splade-v3-query \
     --input queries.parquet --output out-queries/
 
   # Process 0 of 4 (e.g. an Indexed Job), then splash finalize once all are done
   splash encode --shard-count 4 --shard-index 0 --model models/splade-v3 \
-    --input corpus/ --output out/`,
+    --input corpus/ --output out/
+
+  # The same, but the last of the 4 processes to finish writes _SUCCESS itself
+  splash encode --shard-count 4 --shard-index 0 --finalize-when-complete \
+    --model models/splade-v3 --input corpus/ --output out/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cfg.ModelDir == "" || len(cfg.Inputs) == 0 || cfg.OutputDir == "" {
@@ -164,12 +176,14 @@ refused unless --overwrite.`,
 	f := cmd.Flags()
 	modelFlags(f, &cfg.MaxLength, &cfg.Backend.Threads, &cfg.Backend.Library, &cfg.Columns, &cfg.Backend.Session)
 	hw.register(f, "auto")
-	f.IntVar(&cfg.ShardCount, "shard-count", 1, "split the inputs between `N` processes (a Kubernetes Indexed Job's completions); this one encodes the share of --shard-index, and splash finalize writes _SUCCESS once all are done")
+	f.IntVar(&cfg.ShardCount, "shard-count", 1, "split the inputs between `N` processes (a Kubernetes Indexed Job's completions); this one encodes the share of --shard-index, and splash finalize writes _SUCCESS once all are done (or the last index: --finalize-when-complete)")
+	f.BoolVar(&cfg.FinalizeWhenComplete, "finalize-when-complete", false, "with --shard-count: once this index's shards are committed, if every shard of the run (all of --input) is, check the output as splash finalize does and write _SUCCESS (create-only: exactly one index does; a failed check fails this index); without --shard-count (or with 1) it changes nothing: the run writes _SUCCESS anyway")
 	f.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on ADDR (e.g. :9090) at /metrics while the run lasts")
 	f.StringVar(&pushgateway, "pushgateway", "", "push the run's metrics to the Prometheus Pushgateway at URL when it ends (job splash_encode, grouped by shard_index with --shard-count)")
 	f.IntVar(&shardIndex, "shard-index", 0, "this process's share of the inputs, 0 to --shard-count - 1 (default: $JOB_COMPLETION_INDEX, which Indexed Jobs set)")
 	f.StringVar(&cfg.ModelDir, "model", "", "model directory (model.onnx or onnx/model.onnx, tokenizer.json, config.json)")
-	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs; repeat the flag or separate with commas")
+	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: Parquet files, JSON Lines (.jsonl, .jsonl.gz: BEIR, Pyserini) and TSV files (.tsv, .tsv.gz: MS MARCO's id<TAB>text, or with a header line), directories (those directly inside) or globs; repeat the flag or separate with commas")
+	partSizeFlag(f, &cfg.PartSize)
 	f.StringVar(&cfg.OutputDir, "output", "", "output directory for impact shards")
 	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 0, "token budget of a batch: documents × longest document (peak memory grows with it: ONNX Runtime holds about 4 [tokens × vocab] float tensors); 0: 2048 on the CPU, chosen from free memory on GPUs")
 	f.IntVar(&cfg.Encode.MaxBatch, "max-batch", 128, "most documents in one batch")
@@ -285,6 +299,9 @@ type encodeSummary struct {
 	Rejected          int64    `json:"rejected_rows"`
 	Duplicates        int      `json:"duplicate_ids_across_shards"`
 	DuplicateExamples []string `json:"duplicate_id_examples,omitempty"`
+	// Finalized: this index of a --shard-count run wrote _SUCCESS
+	// (--finalize-when-complete).
+	Finalized bool `json:"finalized,omitempty"`
 }
 
 func encodeSummaryJSON(s job.Summary) encodeSummary {
@@ -295,6 +312,6 @@ func encodeSummaryJSON(s job.Summary) encodeSummary {
 		TokensPerSecond: float64(c.Tokens) / max(s.Wall.Seconds(), 1e-9), Tokens: c.Tokens, PaddingWaste: c.PaddingWaste(),
 		Batches: c.Batches, Truncated: c.Truncated, MaxLength: s.MaxLen, Empty: c.Empty,
 		NonZeroMean: s.NonZero[0], NonZeroP50: s.NonZero[1], NonZeroP99: s.NonZero[2],
-		Rejected: s.Rejected, Duplicates: s.Duplicates, DuplicateExamples: s.DuplicateExamples,
+		Rejected: s.Rejected, Duplicates: s.Duplicates, DuplicateExamples: s.DuplicateExamples, Finalized: s.Finalized,
 	}
 }

@@ -51,6 +51,7 @@ own them (re-running an index encodes only what is not done).`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.OutputDir, "output", "", "output directory of the encode runs")
 	f.StringSliceVar(&cfg.Inputs, "input", nil, "the corpus's input shards (as given to encode): each must have its shard")
+	partSizeFlag(f, &cfg.PartSize)
 	f.Float64Var(&cfg.MaxBadFraction, "max-bad-fraction", 0.001, "fail when rejected input rows exceed this fraction of all input rows, as encode does")
 	markRequired(cmd, "output")
 	return cmd

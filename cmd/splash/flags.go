@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -19,9 +20,9 @@ import (
 func modelFlags(f *pflag.FlagSet, maxLength, threads *int, library *string, cols *shards.Columns, session *gpu.SessionTuning) {
 	f.IntVar(maxLength, "max-length", 0, "truncate documents to N tokens, specials included (0: the model's max_position_embeddings, at most 512)")
 	f.IntVar(threads, "threads", runtime.GOMAXPROCS(0), "ONNX Runtime intra-op threads; the default is runtime.GOMAXPROCS(0), the CPUs this process may use (container CPU limits included)")
-	f.StringVar(&cols.ID, "id-column", "id", "input column holding document ids")
-	f.StringVar(&cols.Text, "text-column", "text", "input column holding document text")
-	f.StringVar(&cols.Title, "title-column", "", "optional input column holding a title, encoded as title + \" \" + text")
+	f.StringVar(&cols.ID, "id-column", "id", "input column holding document ids (JSON Lines and TSV with a header: by default the field \"id\", else BEIR's \"_id\")")
+	f.StringVar(&cols.Text, "text-column", "text", "input column holding document text (JSON Lines and TSV with a header: by default the field \"text\", else Pyserini's \"contents\")")
+	f.StringVar(&cols.Title, "title-column", "", "optional input column holding a title, encoded as title + \" \" + text (JSON Lines and TSV with a header: by default the field \"title\" when there is one, as in BEIR)")
 	f.BoolVar(&session.DisableMemPattern, "ort-no-mem-pattern", false, "turn off ONNX Runtime's per-shape memory pattern planning")
 	f.BoolVar(&session.DisableSpinning, "ort-no-spin", false, "stop ONNX Runtime's intra-op threads from busy-waiting between runs")
 	f.StringVar(library, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then third_party/onnxruntime)")
@@ -120,4 +121,54 @@ func resolveShardIndex(cmd *cobra.Command, flagValue, count int) (int, error) {
 		return 0, usageErrorf("%s %d: must be from 0 to %d (--shard-count %d minus one)", from, index, count-1, count)
 	}
 	return index, nil
+}
+
+// byteSize is a flag of a size in bytes, written as a number with an
+// optional unit: B, KiB, MiB, GiB, TiB (powers of 1024) or KB, MB, GB, TB
+// (powers of 1000), e.g. "256MiB".
+type byteSize struct{ n *int64 }
+
+func (b byteSize) String() string {
+	if b.n == nil {
+		return ""
+	}
+	v := *b.n
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if v != 0 && v%u.size == 0 {
+			return strconv.FormatInt(v/u.size, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+func (b byteSize) Set(s string) error {
+	units := []struct {
+		name string
+		size int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(num, u.name); ok {
+			num, mult = strings.TrimSpace(rest), u.size
+			break
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v < 0 || (mult > 1 && v > (1<<62)/mult) {
+		return fmt.Errorf("%q: want a size in bytes such as 268435456, 256MiB or 1GiB", s)
+	}
+	*b.n = v * mult
+	return nil
+}
+
+func (b byteSize) Type() string { return "size" }
+
+// partSizeFlag registers --part-size, which encode and finalize share.
+func partSizeFlag(f *pflag.FlagSet, n *int64) {
+	*n = shards.DefaultPartSize
+	f.Var(byteSize{n}, "part-size", "cut plain .jsonl and .tsv inputs larger than this into parts, each encoded into its own shard NAME.partNNNNN (so that one large file resumes part by part and spreads over --shard-count indexes); at least 64KiB; finalize must be given the same value as encode")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
@@ -128,4 +129,76 @@ func TestShardFlags(t *testing.T) {
 			t.Errorf("%v with $JOB_COMPLETION_INDEX=%q: exit %d, error %v; want usage error %q", c.args, c.env, code, err, c.want)
 		}
 	}
+}
+
+// TestShardedIndexedRunsFinalizeWhenComplete is the Indexed Job harness
+// with --finalize-when-complete, as deploy/base/job.yaml runs it: index 0
+// alone must not finalize (the others' shards are still to come); indexes
+// 1 and 2, started at the same time, must end with _SUCCESS written by
+// exactly one of them (recorded in it, and said in its JSON summary),
+// without any splash finalize; the output must be complete.
+func TestShardedIndexedRunsFinalizeWhenComplete(t *testing.T) {
+	f := newCrashFixture(t)
+	const count = 3
+	dir := filepath.Join(t.TempDir(), "sharded")
+	start := func(index int) *crashProc {
+		args := append(f.encodeArgs(dir), "--shard-count", strconv.Itoa(count), "--finalize-when-complete")
+		var env []string
+		if index == 2 {
+			env = append(env, completionIndexEnv+"="+strconv.Itoa(index)) // as the Job sets it
+		} else {
+			args = append(args, "--shard-index", strconv.Itoa(index))
+		}
+		return f.startWith(t, args, env)
+	}
+	finalized := func(p *crashProc) bool {
+		var sum struct {
+			Summary   string `json:"summary"`
+			Finalized bool   `json:"finalized"`
+		}
+		for _, line := range strings.Split(p.stdout.String(), "\n") {
+			if json.Unmarshal([]byte(line), &sum) == nil && sum.Summary == "encode" {
+				return sum.Finalized
+			}
+		}
+		t.Fatalf("no JSON summary on stdout:\n%s", p.stdout.String())
+		return false
+	}
+
+	p0 := start(0)
+	if err := p0.wait(t); err != nil {
+		t.Fatalf("index 0: %v\n%s", err, tail(p0.stderr.String(), 4000))
+	}
+	if st := f.inspect(t, dir, "after index 0"); st.success || finalized(p0) {
+		t.Fatal("index 0 finalized while indexes 1 and 2 were still to come")
+	}
+	if !strings.Contains(p0.stderr.String(), "shards still to come; the index that finishes last finalizes") {
+		t.Errorf("index 0 does not say that shards are still to come:\n%s", tail(p0.stderr.String(), 4000))
+	}
+
+	p1, p2 := start(1), start(2)
+	var winners []int
+	for i, p := range []*crashProc{p1, p2} {
+		if err := p.wait(t); err != nil {
+			t.Fatalf("index %d: %v\n%s", i+1, err, tail(p.stderr.String(), 4000))
+		}
+		if finalized(p) {
+			winners = append(winners, i+1)
+		}
+	}
+	if len(winners) != 1 {
+		t.Fatalf("indexes %v finalized, want exactly one", winners)
+	}
+	var success shards.FinalizeSummary
+	if err := shards.ReadSuccess(dir, &success); err != nil {
+		t.Fatal(err)
+	}
+	if by := success.FinalizedByIndex; by == nil || by.ShardIndex != winners[0] || by.ShardCount != count || success.FinalizedBy != "splash encode" {
+		t.Errorf("_SUCCESS says finalized by %q, %+v; want splash encode, index %d", success.FinalizedBy, by, winners[0])
+	}
+	if success.Shards != len(f.bases) || success.Documents != int64(f.total) {
+		t.Errorf("_SUCCESS: %d shards, %d documents; want %d and %d", success.Shards, success.Documents, len(f.bases), f.total)
+	}
+	lost, dup, read := f.checkComplete(t, dir, "finalized by an index")
+	t.Logf("index %d finalized; %d documents read, %d lost, %d duplicated", winners[0], read, lost, dup)
 }

@@ -312,7 +312,7 @@ func (r runner) once(ctx context.Context) (measure, error) {
 	cpu0 := cpuTime()
 	start := time.Now()
 	var res measure
-	sources, err := shards.DiscoverSources(ctx, []string{r.glob})
+	sources, err := shards.DiscoverSources(ctx, []string{r.glob}, shards.SourceOptions{})
 	if err != nil {
 		return res, err
 	}

@@ -199,3 +199,101 @@ func TestTwoRunsIntoOneBucket(t *testing.T) {
 	}
 	t.Logf("committed %d shards, %d found done by the other run", encoded, byOther)
 }
+
+// TestIndexedRunsFinalizeInBucket is a Kubernetes Indexed Job with
+// --finalize-when-complete writing into a bucket (the fake S3): index 0
+// runs alone first and must not finalize (shards of indexes 1 and 2 are
+// still to come); indexes 1 and 2 then run at the same time and exactly
+// one of them must write _SUCCESS, create-only, recording its index, with
+// no splash finalize. A re-run of an index finds _SUCCESS there and leaves
+// it alone.
+func TestIndexedRunsFinalizeInBucket(t *testing.T) {
+	_, glob := cranfieldDocs(t)
+	inputs := mustGlob(t, glob)[:3]
+	model := genModel(t, testmodel.Config{Layers: 1, Hidden: 32, Heads: 2, Seed: 31})
+	s3 := fakeS3(t)
+	ctx := context.Background()
+	out := s3("indexed/")
+	const count = 3
+	index := func(i int) (Summary, error) {
+		cfg := baseConfig(model, out, inputs...)
+		cfg.ShardIndex, cfg.ShardCount, cfg.FinalizeWhenComplete = i, count, true
+		cfg.MaxLength = 64 // keeps the test short
+		return Run(ctx, cfg, quietLog())
+	}
+	loc, _, err := shards.ParseLocation(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := shards.OpenStore(ctx, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	sum, err := index(0)
+	if err != nil {
+		t.Fatalf("index 0: %v", err)
+	}
+	if has, err := st.HasSuccess(ctx); sum.Finalized || has || err != nil {
+		t.Fatalf("index 0 alone: finalized %v, _SUCCESS %v (%v); want neither while indexes 1 and 2 are to come", sum.Finalized, has, err)
+	}
+
+	type result struct {
+		index int
+		sum   Summary
+		err   error
+	}
+	results := make(chan result, 2)
+	for _, i := range []int{1, 2} {
+		go func() {
+			sum, err := index(i)
+			results <- result{i, sum, err}
+		}()
+	}
+	finalizer := -1
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("index %d: %v", r.index, r.err)
+		}
+		if r.sum.Finalized {
+			if finalizer >= 0 {
+				t.Errorf("indexes %d and %d both finalized", finalizer, r.index)
+			}
+			finalizer = r.index
+		}
+	}
+	if finalizer < 0 {
+		t.Fatal("no index finalized")
+	}
+	var success shards.FinalizeSummary
+	dir := t.TempDir()
+	if err := st.Download(ctx, shards.SuccessFile, filepath.Join(dir, shards.SuccessFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := shards.ReadSuccess(dir, &success); err != nil {
+		t.Fatal(err)
+	}
+	if by := success.FinalizedByIndex; success.FinalizedBy != "splash encode" || by == nil || by.ShardIndex != finalizer || by.ShardCount != count {
+		t.Errorf("_SUCCESS says finalized by %q, %+v; want splash encode, index %d of %d", success.FinalizedBy, by, finalizer, count)
+	}
+	if success.Shards != len(inputs) || success.Documents == 0 || success.Duplicates != 0 {
+		t.Errorf("_SUCCESS: %d shards, %d documents, %d duplicated ids; want %d shards, no duplicate", success.Shards, success.Documents, success.Duplicates, len(inputs))
+	}
+
+	// A re-run: nothing to encode, _SUCCESS is there and stays as it is.
+	again, err := index(0)
+	if err != nil || again.Finalized || again.Shards != 0 {
+		t.Errorf("re-run of index 0: %v, finalized %v, %d shards encoded; want none", err, again.Finalized, again.Shards)
+	}
+	var after shards.FinalizeSummary
+	if err := st.Download(ctx, shards.SuccessFile, filepath.Join(dir, shards.SuccessFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := shards.ReadSuccess(dir, &after); err != nil || after.FinishedAt != success.FinishedAt || after.FinalizedByIndex == nil ||
+		after.FinalizedByIndex.ShardIndex != finalizer {
+		t.Errorf("_SUCCESS changed by the re-run: %+v (%v)", after, err)
+	}
+	t.Logf("index %d of %d finalized: %d shards, %d documents", finalizer, count, success.Shards, success.Documents)
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -21,8 +22,11 @@ import (
 // Config is everything `splash encode` needs.
 type Config struct {
 	ModelDir string
-	// Inputs are files, directories (their *.parquet files) or globs.
+	// Inputs are files, directories (their *.parquet and text inputs) or
+	// globs. Text inputs (JSON Lines, TSV) larger than PartSize are cut
+	// into parts, each its own output shard (0: shards.DefaultPartSize).
 	Inputs    []string
+	PartSize  int64
 	OutputDir string
 	MaxLength int
 	// Device says where the model runs (CPU, GPUs, auto); Backend
@@ -60,8 +64,18 @@ type Config struct {
 	// ShardIndex and ShardCount split the inputs between ShardCount
 	// processes (shards.AssignShards); this run encodes index ShardIndex's
 	// share. With ShardCount > 1 the run does not write _SUCCESS: `splash
-	// finalize` does once every index is done. 0 or 1 means all inputs.
+	// finalize` does once every index is done, or, with
+	// FinalizeWhenComplete, the index that finishes last. 0 or 1 means all
+	// inputs.
 	ShardIndex, ShardCount int
+	// FinalizeWhenComplete (--finalize-when-complete), with ShardCount > 1:
+	// once this index has committed its shards, it looks whether every
+	// input shard of the whole run (all of Inputs) is committed; if so it
+	// runs splash finalize's checks and writes _SUCCESS create-only, so
+	// that exactly one index finalizes (shards.Output.FinalizeIfComplete).
+	// A failed check fails the run. Without ShardCount > 1 it changes
+	// nothing: the run writes _SUCCESS anyway.
+	FinalizeWhenComplete bool
 	// Overwrite re-encodes shards whose manifest records other settings or
 	// another input instead of refusing to run.
 	Overwrite bool
@@ -103,6 +117,9 @@ type Summary struct {
 	MaxLen            int
 	NonZero           [3]int // mean (rounded), p50, p99
 	DocsPerS          float64
+	// Finalized is set when this index of a --shard-count run found every
+	// shard committed and wrote _SUCCESS (Config.FinalizeWhenComplete).
+	Finalized bool
 }
 
 // String renders the summary printed at the end of a run.
@@ -122,6 +139,9 @@ func (s Summary) String() string {
 	}
 	if s.Duplicates > 0 {
 		fmt.Fprintf(&b, "\n%d document id(s) appear in more than one shard, e.g. %q", s.Duplicates, s.DuplicateExamples[0])
+	}
+	if s.Finalized {
+		b.WriteString("\nevery shard of the run is done: this index finalized the output (_SUCCESS)")
 	}
 	return b.String()
 }
@@ -180,7 +200,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	if cfg.EncodeWorkers <= 0 {
 		cfg.EncodeWorkers = 1
 	}
-	sources, err := shards.DiscoverSources(ctx, cfg.Inputs)
+	sources, err := shards.DiscoverSources(ctx, cfg.Inputs, shards.SourceOptions{PartSize: cfg.PartSize})
 	if err != nil {
 		return Summary{}, err
 	}
@@ -244,6 +264,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (Summary, error) {
 	out.CleanTemp()
 	if failed := append(p.Failed, res.Failed...); len(failed) > 0 {
 		return sum, failedShardsError(failed, len(inputs))
+	}
+	if cfg.ShardCount > 1 && cfg.FinalizeWhenComplete {
+		return finalizeIfComplete(ctx, cfg, out, sources, settingsOf(m, cfg), sum, log)
 	}
 	return complete(ctx, cfg, out, inputs, sum, log)
 }
@@ -329,8 +352,9 @@ func encodePlan(ctx context.Context, cfg Config, m *Model, out *shards.Output, p
 }
 
 // complete ends a run whose shards are all done: with --shard-count the
-// index is done (splash finalize checks the whole output); otherwise the
-// whole output is checked (bad-row budget, ids in two shards) and
+// index is done (splash finalize checks the whole output; with
+// --finalize-when-complete Run calls finalizeIfComplete instead); otherwise
+// the whole output is checked (bad-row budget, ids in two shards) and
 // _SUCCESS written.
 func complete(ctx context.Context, cfg Config, out *shards.Output, inputs []string, sum Summary, log *slog.Logger) (Summary, error) {
 	if cfg.ShardCount > 1 {
@@ -352,6 +376,41 @@ func complete(ctx context.Context, cfg Config, out *shards.Output, inputs []stri
 	}
 	cfg.Metrics.Succeeded(time.Now())
 	log.Info("done", slog.Int64("documents", sum.Counts.Docs), slog.Duration("wall", sum.Wall))
+	return sum, nil
+}
+
+// finalizeIfComplete ends an index of a --shard-count run with
+// --finalize-when-complete: its shards are committed; when every other
+// index's are too, the output is checked as splash finalize checks it and
+// _SUCCESS written, by exactly one index (see
+// shards.Output.FinalizeIfComplete). settings are the run's manifest
+// settings.
+func finalizeIfComplete(ctx context.Context, cfg Config, out *shards.Output, sources *shards.Inputs, settings map[string]string, sum Summary, log *slog.Logger) (Summary, error) {
+	host, _ := os.Hostname() // the pod's name on Kubernetes; informative only
+	by := shards.FinalizingIndex{ShardIndex: cfg.ShardIndex, ShardCount: cfg.ShardCount, Host: host}
+	index := []any{slog.Int("shard_index", cfg.ShardIndex), slog.Int("shard_count", cfg.ShardCount)}
+	f, err := out.FinalizeIfComplete(ctx, sources, sources.Names, settings, by)
+	if err != nil {
+		return sum, fmt.Errorf("shard index %d committed its shards, but finalizing %s failed: %w", cfg.ShardIndex, out.Name(), err)
+	}
+	switch f.State {
+	case shards.FinalizePending:
+		log.Info(fmt.Sprintf("this shard index is done; %d of %d shards still to come; the index that finishes last finalizes", len(f.Pending), f.Total),
+			append(index, slog.String("next_pending", f.Pending[0].Input), slog.String("reason", f.Pending[0].Reason),
+				slog.Int64("documents", sum.Counts.Docs), slog.Duration("wall", sum.Wall))...)
+	case shards.FinalizeByOther:
+		log.Info("this shard index is done; every shard is committed and another index finalized the output (_SUCCESS)",
+			append(index, slog.Int64("documents", sum.Counts.Docs), slog.Duration("wall", sum.Wall))...)
+	case shards.FinalizeWritten:
+		sum.Finalized = true
+		sum.Duplicates = f.Summary.Duplicates
+		sum.DuplicateExamples = f.Summary.DupExamples
+		log.Info("every shard of the run is committed: this index finalized the output (_SUCCESS written)",
+			append(index, slog.Int("shards", f.Summary.Shards), slog.Int64("run_documents", f.Summary.Documents),
+				slog.Int64("rejected_rows", f.Summary.Rejected), slog.Int("duplicate_ids", f.Summary.Duplicates),
+				slog.Int64("documents", sum.Counts.Docs), slog.Duration("wall", sum.Wall))...)
+	}
+	cfg.Metrics.Succeeded(time.Now())
 	return sum, nil
 }
 
