@@ -28,6 +28,12 @@
 # documents[:systems], systems comma-separated, default all) [
 #   tiny:cran:1400:bare,splash  (the whole corpus: too slow for the peers here)
 #   tiny:cran:350 tiny:long:48 base:cran:30 base:long:12 ].
+# OPENBLAS_CORETYPE: the torch peer's OpenBLAS core. Unset, the script leaves
+# OpenBLAS's own choice alone unless it is of a lower class than the CPU's
+# flags allow (an unknown CPU model landing on a generic core), and then sets
+# the best one for the peer (openblas_coretype in lib.sh); either way the
+# core the peer ran with goes into machine.txt (the table's header) and into
+# each torch result (`openblas`).
 set -euo pipefail
 
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -73,12 +79,19 @@ record() {
   ' "$1" "$2" "$3" "$4" >>"$RESULTS"
 }
 
+TORCH_ENV=(env)
+OPENBLAS_CORE_INFO=""
+if [[ " $PEERS $CASES " == *torch* ]]; then
+  openblas_coretype "$PY" # sets TORCH_ENV, OPENBLAS_CORE_INFO
+fi
+
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB"
+  echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')), $(free -g | awk '/Mem:/{print $2}') GiB"
   echo "kernel: $(uname -r)"
   echo "splash: $("$SPLASH" --version 2>&1 | head -n 1), go $(go env GOVERSION)"
   echo "threads: $THREADS, repeats: $REPEATS, peer batch size: $PEER_BATCH"
+  [[ -n "$OPENBLAS_CORE_INFO" ]] && echo "torch peer OpenBLAS: $OPENBLAS_CORE_INFO"
   [[ -f "$BENCH/peers/out/versions.txt" ]] && cat "$BENCH/peers/out/versions.txt"
 } >"$OUT/machine.txt"
 
@@ -133,7 +146,7 @@ for kase in $CASES; do
           ' "$data/splash-out/_SUCCESS" "$rss_kb" "$wall")"
           record splash "$kase" "$i" "$line" ;;
         torch)
-          line="$("$PY" "$BENCH/peers/splade_torch.py" --model "$model" --docs "$jsonl" \
+          line="$("${TORCH_ENV[@]}" "$PY" "$BENCH/peers/splade_torch.py" --model "$model" --docs "$jsonl" \
             --batch-size "$PEER_BATCH" --threads "$THREADS" | tail -n 1)"
           record torch "$kase" "$i" "$line" ;;
         transformers.js)

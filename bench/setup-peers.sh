@@ -29,6 +29,12 @@ log() { printf 'setup-peers: %s\n' "$*" >&2; }
 # recommends libopenblas0 (what a plain `apt-get install python3-torch` pulls
 # in, pthread variant). Without it the alternative is the single-threaded
 # reference BLAS, many times slower: install OpenBLAS explicitly.
+# OpenBLAS 0.3.21 is a DYNAMIC_ARCH build that picks its kernels (the core)
+# by CPU model; on a model it does not know it can pick a generic one
+# (Prescott: about 3.5x slower SGEMM than SkylakeX on an AVX-512 CPU). This
+# script reports the core it picks here; bench/run.sh and bench/peers/check.sh
+# set OPENBLAS_CORETYPE for the torch peer when that core is below what the
+# CPU's flags allow (openblas_coretype in lib.sh).
 APT_PKGS=(python3-torch python3-numpy python3-onnx libopenblas0-pthread)
 
 missing=()
@@ -91,3 +97,9 @@ print("onnx", onnx.__version__)'
     node -e 'const p=require(process.argv[1]+"/package.json"); console.log("npm "+p.name+" "+p.version)' "$d"
   done
 } | tee "$PEERS/out/versions.txt"
+
+# Which OpenBLAS core torch loads here, and whether bench/run.sh will set
+# OPENBLAS_CORETYPE for the peer (informational; run.sh decides again).
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
+openblas_coretype "$PY"

@@ -26,6 +26,11 @@ const out = [];
 if (machinePath && fs.existsSync(machinePath)) {
   out.push('```', fs.readFileSync(machinePath, 'utf8').trim(), '```', '');
 }
+// The OpenBLAS core(s) the torch peer's GEMMs ran on (splade_torch.py's
+// `openblas`), as run, next to machine.txt's account of how it was chosen.
+const cores = [...new Set(rows.filter((r) => r.system === 'torch' && r.openblas)
+  .map((r) => r.openblas.core + (r.openblas.coretype_env ? ` (OPENBLAS_CORETYPE=${r.openblas.coretype_env})` : '')))];
+if (cores.length) out.push(`torch peer ran on OpenBLAS core: ${cores.join(', ')}`, '');
 out.push('| case | system | runs | docs | docs/s median (min–max) | tokens/s median (min–max) | padding waste | peak RSS MiB |');
 out.push('| --- | --- | --- | --- | --- | --- | --- | --- |');
 const ratios = [];

@@ -16,6 +16,10 @@
 # CHECK_HEADS [2] (the generated model), CHECK_FIRST [44], CHECK_LONGEST [4]
 # (the documents), CHECK_INPUT [all Cranfield shards].
 # Outputs go to bench/peers/out/check/ (git-ignored).
+# The torch peer runs with the OpenBLAS core that bench/run.sh gives it
+# (openblas_coretype in bench/lib.sh: OpenBLAS's own choice unless that is
+# below what the CPU's flags allow; OPENBLAS_CORETYPE from the environment
+# wins), so its vectors are checked as they are benchmarked.
 set -euo pipefail
 
 PEERS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +31,9 @@ OUT="$PEERS/out/check"
 PY=/usr/bin/python3
 
 log() { printf 'check: %s\n' "$*" >&2; }
+BENCH="$(cd "$PEERS/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 
 mkdir -p "$OUT"
 log "building splash"
@@ -54,7 +61,8 @@ node "$PEERS/docs.mjs" --input "$DOCS_PQ" --title-column title \
   --tokenizer "$MODEL/tokenizer.json" --max-length 512 >"$OUT/docs.jsonl"
 
 log "PyTorch (naver/splade loop)"
-"$PY" "$PEERS/splade_torch.py" --model "$MODEL" --docs "$OUT/docs.jsonl" \
+openblas_coretype "$PY" # sets TORCH_ENV
+"${TORCH_ENV[@]}" "$PY" "$PEERS/splade_torch.py" --model "$MODEL" --docs "$OUT/docs.jsonl" \
   --batch-size "$BATCH" --threads "$THREADS" --output "$OUT/torch.jsonl" | tail -n 1 >&2
 
 log "transformers.js (as users run it)"

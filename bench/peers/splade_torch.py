@@ -31,7 +31,14 @@ Usage (Debian's python, which has Debian's torch):
 document. The last line on stdout is a JSON summary: docs, tokens,
 padded_tokens, padding_waste, batches, load_s (model build), wall_s (the
 encoding loop: tensors, forward, pooling, sparsification), docs_per_s,
-tokens_per_s, write_s, nnz_mean, peak_rss_mb (ru_maxrss), versions.
+tokens_per_s, write_s, nnz_mean, peak_rss_mb (ru_maxrss), versions, openblas
+(the OpenBLAS core the GEMMs ran on, OPENBLAS_CORETYPE as given, and
+OpenBLAS's build configuration; null when libblas.so.3 is not OpenBLAS).
+
+OpenBLAS picks its core from the CPU model; on a CPU model it does not know it
+may pick a weaker one than the CPU's flags allow. bench/run.sh and check.sh
+then set OPENBLAS_CORETYPE for this script (openblas_coretype in
+bench/lib.sh); run by hand, set it yourself, e.g. OPENBLAS_CORETYPE=SkylakeX.
 """
 
 import argparse
@@ -252,6 +259,20 @@ def load_model(model_dir):
     return model.eval(), c
 
 
+def openblas_info():
+    """The OpenBLAS behind torch's GEMMs (Debian's torch links libblas.so.3;
+    CDLL returns the library already loaded): its core and configuration."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libblas.so.3")
+        core, config = lib.openblas_get_corename, lib.openblas_get_config
+    except (OSError, AttributeError):
+        return None
+    core.restype = config.restype = ctypes.c_char_p
+    return {"core": core().decode(), "coretype_env": os.environ.get("OPENBLAS_CORETYPE"), "config": config().decode()}
+
+
 def read_docs(path, limit):
     docs = []
     with open(path) as f:
@@ -328,6 +349,7 @@ def main():
         "nnz_mean": round(nnz / n, 2) if n else 0,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "versions": {"python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__, "onnx": onnx.__version__},
+        "openblas": openblas_info(),
     }
     print(json.dumps(summary), flush=True)
 
