@@ -10,13 +10,16 @@
 # CI=true (.ci/run sets it), and as root:
 #   - Debian's chromium (scripts/install-chromium.sh, about 155 MB) for the
 #     report's headless-browser test, first;
+#   - Debian's protoc and protoc-gen-go (scripts/install-protoc.sh, a few MB)
+#     for the drift check of the generated CIFF and ONNX types;
 #   - then Debian's CUDA toolkit (scripts/install-cuda-toolkit.sh, about
 #     1.6 GB, some 5 minutes) for the PTX drift check, in the background
 #     while the tests run. The two apt-get runs never overlap (apt's lock).
 # Otherwise the browser test skips without chromium, saying so (with CI=true
 # it fails instead), and the drift check runs when nvcc is on PATH, skipped
 # with a message when it is missing or of another CUDA version than the
-# pinned 11.8. SPLASH_CUDA_CHECK=0 skips the drift check.
+# pinned 11.8. SPLASH_CUDA_CHECK=0 skips the drift check. The protobuf drift
+# check (scripts/gen-proto.sh --check) runs when protoc is on PATH.
 #
 #   bash scripts/test.sh            # a contributor's machine: installs nothing system-wide
 #   bash scripts/test.sh --install  # also the system packages (as root)
@@ -46,6 +49,7 @@ bash scripts/setup.sh
 # CUDA toolkit's apt-get must not run at the same time.
 if ((install)); then
   bash scripts/install-chromium.sh || echo "test.sh: could not install chromium; the report's browser test will fail under CI=true, skip otherwise" >&2
+  bash scripts/install-protoc.sh || echo "test.sh: could not install protoc; the protobuf drift check will fail under CI=true" >&2
 fi
 
 cuda_pid=""
@@ -94,4 +98,12 @@ if [[ -n "$cuda_pid" ]]; then
 fi
 if ((run_cuda_check)); then
   bash scripts/cuda-check.sh
+fi
+if command -v protoc >/dev/null 2>&1; then
+  bash scripts/gen-proto.sh --check
+elif [[ "${CI:-}" == true ]]; then
+  echo "test.sh: protoc is missing under CI=true (scripts/install-protoc.sh)" >&2
+  exit 1
+else
+  echo "test.sh: protobuf drift check skipped: protoc is missing (bash scripts/install-protoc.sh installs it)" >&2
 fi
