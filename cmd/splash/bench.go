@@ -90,7 +90,7 @@ documents/s, tokens/s and the process's peak RSS so far.`,
 	modelFlags(f, &mopts.MaxLength, &mopts.Backend.Threads, &mopts.Backend.Library, &cfg.Columns, &mopts.Backend.Session)
 	hw.register(f, "auto")
 	f.StringVar(&modelDir, "model", "", "model directory (model.onnx or onnx/model.onnx, tokenizer.json, config.json)")
-	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards: files, directories (their *.parquet) or globs")
+	f.StringSliceVar(&cfg.Inputs, "input", nil, "input shards, as for encode: Parquet, JSON Lines or TSV files, directories or globs")
 	f.IntVar(&cfg.Encode.BatchTokens, "batch-tokens", 0, "token budget of a batch, as for encode (0: chosen for the device)")
 	f.IntVar(&cfg.Encode.MaxBatch, "max-batch", 128, "most documents in one batch, as for encode")
 	f.StringVar(&pooling, "pooling", "max", "pooling over positions: max or sum")

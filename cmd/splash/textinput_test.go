@@ -146,6 +146,16 @@ func TestTextInputsEncodeLikeParquet(t *testing.T) {
 		beir.Write(append(b, '\n'))
 	}
 	sameRows(t, "BEIR JSON Lines", shardRows(t, f.encode(t, f.write(t, "beir.jsonl", beir.Bytes()))), want)
+
+	// model bench reads the same inputs.
+	res, err := splashCmd(f.bin, "model", "bench", "--model", f.model, "--input", filepath.Join(f.dir, "beir.jsonl"),
+		"--max-length", "64", "--repeats", "1", "--log-level", "warn").Output()
+	var run struct {
+		Docs int64 `json:"docs"`
+	}
+	if err != nil || json.Unmarshal(bytes.TrimSpace(res), &run) != nil || run.Docs != textFixtureDocs {
+		t.Fatalf("model bench on JSON Lines: %v, %d documents\n%s", err, run.Docs, res)
+	}
 	sameRows(t, "gzipped JSON Lines", shardRows(t, f.encode(t, f.write(t, "beirgz.jsonl.gz", gzipped(t, beir.Bytes())))), want)
 	parts := f.encode(t, filepath.Join(f.dir, "beir.jsonl"), "--part-size", "64KiB")
 	if bases, _ := shards.ListManifests(parts); len(bases) != int((int64(beir.Len())+64<<10-1)/(64<<10)) || bases[0] != "beir.part00000" {

@@ -34,13 +34,14 @@ func Bench(ctx context.Context, m *Model, cfg BenchConfig) ([]encode.BenchRun, e
 	if err := cfg.Encode.Check(m.MaxLength); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
-	inputs, err := shards.DiscoverInputs(cfg.Inputs)
+	sources, err := shards.DiscoverSources(ctx, cfg.Inputs, shards.SourceOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
+		return nil, err
 	}
+	defer sources.Close()
 	var src encode.MemorySource
-	for shard, in := range inputs {
-		if err := readPrepared(ctx, m, &src, shard, in, cfg.Columns); err != nil {
+	for shard, in := range sources.Names {
+		if err := readPrepared(ctx, m, &src, shard, sources, in, cfg.Columns); err != nil {
 			return nil, err
 		}
 	}
@@ -52,8 +53,8 @@ func Bench(ctx context.Context, m *Model, cfg BenchConfig) ([]encode.BenchRun, e
 // readPrepared reads and tokenizes every document of one input into src,
 // in the reader's chunks (the batcher's windows fill chunk by chunk, as in
 // encode).
-func readPrepared(ctx context.Context, m *Model, src *encode.MemorySource, shard int, path string, cols shards.Columns) error {
-	r, err := shards.OpenInput(path, cols)
+func readPrepared(ctx context.Context, m *Model, src *encode.MemorySource, shard int, inputs *shards.Inputs, name string, cols shards.Columns) error {
+	r, err := inputs.Open(ctx, name, cols)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
