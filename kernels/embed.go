@@ -19,6 +19,12 @@ var SparsifyPTX string
 //go:embed transformer.ptx
 var TransformerPTX string
 
+// LlamaPTX is the PTX of llama.cu: every Entry(name, dt) of LlamaEntries
+// for the three storage types.
+//
+//go:embed llama.ptx
+var LlamaPTX string
+
 // Kernel entry points (extern "C" names in the PTX).
 const (
 	// EntryPoolMax: (logits *f32, mask *i64, out *f32, B, T, V int32);

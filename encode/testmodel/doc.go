@@ -237,4 +237,13 @@
 // input as Llama and Mistral exports declare), and CausalOracle is its
 // float64 forward pass, with PooledFrom for the echo variant's pooling of
 // the second copy of a text.
+//
+// GenerateLlama writes a Llama- or Mistral-shaped decoder (RMSNorm, rotary
+// positions with optional llama3 scaling, grouped-query attention, SwiGLU,
+// tied or untied LM head, vocabularies beyond 65,535 ids) as an optimum
+// text-generation ONNX without past key values and as Hugging Face
+// safetensors (one file or shards with model.safetensors.index.json)
+// holding the same weights; LlamaOracle is its float64 forward pass from
+// config.json and the safetensors alone, causal or bidirectional, with
+// PooledFrom for echo.
 package testmodel
