@@ -19,10 +19,19 @@ const (
 	FamilyBERT       Family = "bert"
 	FamilyDistilBERT Family = "distilbert"
 	FamilyRoBERTa    Family = "roberta"
+	// The decoder-only (causal LM) families, pooled CSPLADE-style.
+	FamilyLlama   Family = "llama"
+	FamilyMistral Family = "mistral"
 )
 
-// Arch is the shape of a BERT-family masked LM, read from config.json with
-// Hugging Face's names.
+// Decoder reports whether f is a decoder-only family (Llama, Mistral):
+// RMSNorm, rotary positions, grouped-query attention, SwiGLU, no biases.
+func (f Family) Decoder() bool { return f == FamilyLlama || f == FamilyMistral }
+
+// Arch is the shape of a model the engine runs, read from config.json with
+// Hugging Face's names: a BERT-family masked LM, or a Llama- or
+// Mistral-family causal LM (the fields after PositionOffset; see
+// arch_llama.go). Arch is comparable.
 type Arch struct {
 	Family       Family
 	Vocab        int
@@ -39,15 +48,51 @@ type Arch struct {
 	// PositionOffset is added to a token's index to find its position row:
 	// RoBERTa numbers positions from padding_idx+1.
 	PositionOffset int
+
+	// KVHeads is num_key_value_heads (grouped-query attention); 0 means
+	// Heads (every BERT-family model).
+	KVHeads int
+	// HeadSize is head_dim when config.json gives it; 0 means
+	// Hidden/Heads.
+	HeadSize int
+	// Rope holds the rotary embedding's parameters (decoders only).
+	Rope Rope
+	// TiedEmbeddings is tie_word_embeddings: the LM head is the embedding
+	// matrix (decoders only; BERT-family checkpoints say so by omitting
+	// the decoder weight).
+	TiedEmbeddings bool
+	// SlidingWindow is Mistral's sliding_window: documents may not be
+	// longer (0: none).
+	SlidingWindow int
 }
 
 // HeadDim is the width of one attention head.
-func (a Arch) HeadDim() int { return a.Hidden / a.Heads }
+func (a Arch) HeadDim() int {
+	if a.HeadSize > 0 {
+		return a.HeadSize
+	}
+	return a.Hidden / a.Heads
+}
 
-// MaxTokens is the longest sequence the position table allows.
-func (a Arch) MaxTokens() int { return a.MaxPositions - a.PositionOffset }
+// KV is the number of key/value heads: KVHeads, or Heads when it is 0.
+func (a Arch) KV() int {
+	if a.KVHeads > 0 {
+		return a.KVHeads
+	}
+	return a.Heads
+}
 
-// archConfig holds the config.json fields of the three families.
+// MaxTokens is the longest sequence the model takes: the position table's
+// rows after the offset, and no more than a sliding window.
+func (a Arch) MaxTokens() int {
+	n := a.MaxPositions - a.PositionOffset
+	if a.SlidingWindow > 0 {
+		n = min(n, a.SlidingWindow)
+	}
+	return n
+}
+
+// archConfig holds the config.json fields of the five families.
 type archConfig struct {
 	ModelType             string   `json:"model_type"`
 	Architectures         []string `json:"architectures"`
@@ -70,12 +115,14 @@ type archConfig struct {
 	NLayers    *int    `json:"n_layers"`
 	NHeads     *int    `json:"n_heads"`
 	Activation *string `json:"activation"`
+	// Llama's and Mistral's names.
+	llamaFields
 }
 
 // ReadArch reads dir/config.json. It accepts BERT, DistilBERT and RoBERTa
-// masked LMs with absolute positions and a GELU activation, and refuses
-// anything else with an error that names the field and its value and wraps
-// encode.ErrBadModel.
+// masked LMs with absolute positions and a GELU activation, and Llama and
+// Mistral causal LMs (see parseLlama), and refuses anything else with an
+// error that names the field and its value and wraps encode.ErrBadModel.
 func ReadArch(dir string) (Arch, error) {
 	path := filepath.Join(dir, "config.json")
 	b, err := os.ReadFile(path)
@@ -172,8 +219,10 @@ func ParseArch(data []byte) (Arch, error) {
 		a.HeadAct = a.Act
 		// sinusoidal_pos_embds needs nothing: the sinusoidal table is
 		// stored in the checkpoint like a learned one.
+	case FamilyLlama, FamilyMistral:
+		return parseLlama(&c)
 	default:
-		return Arch{}, refuse("model_type", fmt.Sprintf("%q", c.ModelType), `"bert", "distilbert" or "roberta" masked LMs`)
+		return Arch{}, refuse("model_type", fmt.Sprintf("%q", c.ModelType), `"bert", "distilbert" or "roberta" masked LMs and "llama" or "mistral" causal LMs`)
 	}
 	if a.Heads > 0 && a.Hidden%a.Heads != 0 {
 		errs = append(errs, fmt.Errorf("%w: hidden size %d is not a multiple of the %d attention heads", encode.ErrBadModel, a.Hidden, a.Heads))

@@ -40,7 +40,8 @@ func TestParseArch(t *testing.T) {
 		t.Errorf("roberta: %+v %v", a, err)
 	}
 	for _, c := range []struct{ config, want string }{
-		{`{"model_type": "llama", "hidden_size": 4096}`, `model_type is "llama"`},
+		{`{"model_type": "gpt2", "hidden_size": 4096}`, `model_type is "gpt2"`},
+		{`{"model_type": "llama", "hidden_size": 4096}`, "vocab_size is missing"},
 		{strings.Replace(bert, `"hidden_act": "gelu"`, `"hidden_act": "relu"`, 1), `hidden_act is "relu"`},
 		{strings.Replace(bert, `"absolute"`, `"relative_key"`, 1), `position_embedding_type is "relative_key"`},
 		{strings.Replace(bert, `"num_attention_heads": 12`, `"num_attention_heads": 7`, 1), "hidden size 768 is not a multiple of the 7 attention heads"},

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 
 	"github.com/splash-encode/splash/encode"
-	"github.com/splash-encode/splash/encode/weights"
 	"github.com/splash-encode/splash/gpu"
 	"github.com/splash-encode/splash/gpu/cuda/sys"
 	"github.com/splash-encode/splash/kernels"
@@ -16,9 +16,10 @@ import (
 func init() { gpu.Register(modelEngine{}) }
 
 // modelEngine is splash's own CUDA engine as a gpu.Engine ("cuda"): it
-// runs BERT, DistilBERT and RoBERTa masked LMs from config.json and
-// model.safetensors (or the ONNX file's initializers) with cuBLAS and the
-// kernels of package kernels, on GPUs only.
+// runs BERT, DistilBERT and RoBERTa masked LMs and Llama and Mistral causal
+// LMs from config.json and model.safetensors (or a sharded checkpoint,
+// model.safetensors.index.json, or the ONNX file's initializers) with
+// cuBLAS and the kernels of package kernels, on GPUs only.
 type modelEngine struct{}
 
 var _ gpu.Engine = modelEngine{}
@@ -91,20 +92,34 @@ func loadLibraries() (*sys.Driver, *sys.CUBLASLib, error) {
 }
 
 // Open implements gpu.Engine: it loads the driver and cuBLAS, reads the
-// architecture and the weights of modelDir, uploads them to dev and
-// returns a backend that runs one batch at a time.
+// architecture and the weights of modelDir, checks that they and the
+// smallest batch fit the device (MemoryPlan), uploads them to dev and
+// returns a backend that runs one batch at a time. Decoders run causal
+// attention (OpenAttention chooses).
 func (modelEngine) Open(ctx context.Context, modelDir string, dev *gpu.Device, opts gpu.Options) (encode.Backend, error) {
+	return OpenAttention(ctx, modelDir, dev, opts, "")
+}
+
+// OpenAttention is Open with the attention of a decoder-only model
+// (ParseAttention's values; "" is the model's own: causal for decoders,
+// bidirectional for the BERT family, which runs nothing else).
+func OpenAttention(ctx context.Context, modelDir string, dev *gpu.Device, opts gpu.Options, attention string) (encode.Backend, error) {
 	if dev == nil {
 		return nil, fmt.Errorf("the %s engine runs on GPUs only", gpu.EngineCUDA)
 	}
-	if opts.PoolMask {
-		return nil, fmt.Errorf("%w: the CUDA engine runs masked LMs; the echo pooling of causal encoders needs --engine ort", encode.ErrSettings)
+	att, err := ParseAttention(attention)
+	if err != nil {
+		return nil, err
 	}
 	driver, blas, err := loadLibraries()
 	if err != nil {
 		return nil, err
 	}
 	arch, err := ReadArch(modelDir)
+	if err != nil {
+		return nil, err
+	}
+	maxLen, err := checkModelOptions(modelDir, arch, opts, attention)
 	if err != nil {
 		return nil, err
 	}
@@ -116,18 +131,32 @@ func (modelEngine) Open(ctx context.Context, modelDir string, dev *gpu.Device, o
 	if err != nil {
 		return nil, err
 	}
-	ckpt, err := weights.Open(modelDir)
-	if err != nil {
-		return nil, fmt.Errorf("cuda engine: %w: %w", encode.ErrBadModel, err)
-	}
-	w, err := BindWeights(arch, ckpt)
-	ckpt.Close()
+	ckpt, err := OpenCheckpoint(modelDir)
 	if err != nil {
 		return nil, err
+	}
+	defer ckpt.Close()
+	// A BERT-family model is bound whole before the upload; a decoder (up
+	// to 8B parameters, 32 GB in float32) is bound and uploaded one layer
+	// at a time by NewDecoderNet.
+	var w *Weights
+	tied := arch.TiedEmbeddings
+	if !arch.Family.Decoder() {
+		if w, err = BindWeights(arch, ckpt); err != nil {
+			return nil, err
+		}
+		tied = w.Tied
 	}
 	dctx, err := driver.Retain(dev.Index)
 	if err != nil {
 		return nil, fmt.Errorf("cuda engine: %w", err)
+	}
+	free, _, err := dctx.MemInfo()
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("cuda engine on %s: %w", dev, err), dctx.Release())
+	}
+	if err := PlanMemory(arch, tied, dt, maxLen, DefaultHeadChunk, DefaultLanes).Check(free); err != nil {
+		return nil, errors.Join(fmt.Errorf("cuda engine on %s (%s): %w", dev, precision, err), dctx.Release())
 	}
 	var lanes []*lane
 	fail := func(err error) (encode.Backend, error) {
@@ -144,26 +173,61 @@ func (modelEngine) Open(ctx context.Context, modelDir string, dev *gpu.Device, o
 		}
 		l := &lane{ops: ops, closeOps: ops.Close}
 		if i == 0 {
-			if l.net, err = NewNet(ops, w, DefaultHeadChunk); err != nil {
+			if w != nil {
+				l.net, err = NewNet(ops, w, DefaultHeadChunk)
+			} else {
+				l.net, err = NewDecoderNet(ops, arch, ckpt, DefaultHeadChunk)
+			}
+			if err != nil {
 				ops.Close()
 				return fail(fmt.Errorf("upload the weights: %w", err))
+			}
+			if attention != "" {
+				if err := l.net.SetAttention(att); err != nil {
+					lanes = append(lanes, l)
+					return fail(err)
+				}
 			}
 		} else {
 			l.net = lanes[0].net.Share(ops)
 		}
 		lanes = append(lanes, l)
 	}
-	free, _, err := dctx.MemInfo()
+	free, _, err = dctx.MemInfo()
 	if err != nil {
 		return fail(err)
-	}
-	maxLen := min(arch.MaxTokens(), max(opts.GPU.MaxSeqLen, 1))
-	if opts.GPU.MaxSeqLen <= 0 {
-		maxLen = min(arch.MaxTokens(), 512)
 	}
 	b := newBackend(lanes, opts.Pooling, precision, BatchTokens(free/uint64(len(lanes)), arch, dt, maxLen, DefaultHeadChunk))
 	b.release = dctx.Release
 	return b, nil
+}
+
+// checkModelOptions checks the settings against the model of modelDir and
+// returns the max length the engine sizes batches for: echo (PoolMask) and
+// causal attention are for decoders only; a max length (GPU.MaxSeqLen)
+// beyond Mistral's sliding_window is refused, naming it (the engine
+// attends over whole documents).
+func checkModelOptions(modelDir string, arch Arch, opts gpu.Options, attention string) (int, error) {
+	att, err := ParseAttention(attention)
+	if err != nil {
+		return 0, err
+	}
+	if !arch.Family.Decoder() {
+		if opts.PoolMask {
+			return 0, fmt.Errorf("%w: the CUDA engine runs %s masked LMs without echo; the echo pooling is for causal encoders (Llama, Mistral)", encode.ErrSettings, arch.Family)
+		}
+		if attention != "" && att != AttentionBidirectional {
+			return 0, fmt.Errorf("%w: attention %q: %s models attend bidirectionally only", encode.ErrSettings, attention, arch.Family)
+		}
+	}
+	if arch.SlidingWindow > 0 && opts.GPU.MaxSeqLen > arch.SlidingWindow {
+		return 0, fmt.Errorf("%w: %s: sliding_window is %d, shorter than the max length %d: the CUDA engine attends over whole documents (lower --max-length)",
+			encode.ErrBadModel, filepath.Join(modelDir, "config.json"), arch.SlidingWindow, opts.GPU.MaxSeqLen)
+	}
+	if opts.GPU.MaxSeqLen <= 0 {
+		return min(arch.MaxTokens(), 512), nil
+	}
+	return min(arch.MaxTokens(), opts.GPU.MaxSeqLen), nil
 }
 
 // DefaultLanes is the number of batches the engine keeps in flight on one
@@ -184,15 +248,15 @@ const (
 
 // BytesPerToken is the engine's peak device memory per batch token
 // (documents × longest length, padding included) of a forward pass
-// (Net.Forward): the hidden states x and c (2·H), the QKV/feed-forward
+// (Net.Forward): the activation buffers in dt (activationsPerToken: for
+// the BERT family the hidden states x and c (2·H), the QKV/feed-forward
 // buffer y (max(3H, I)), the padded Q, K and V blocks (3·H), the attention
-// scores (heads·L for a longest length L), in dt; plus the packed index
-// arrays (4 int32) and the pooled rows (V float32 per document, counted for
+// scores (heads·L for a longest length L); for decoders likewise with
+// grouped K and V and the SwiGLU widths); plus the packed index arrays
+// (4 int32) and the pooled rows (V float32 per document, counted for
 // documents of 16 tokens and more).
 func BytesPerToken(a Arch, dt kernels.DType, maxLen int) int {
-	h := a.Hidden
-	act := 2*h + max(3*h, a.Intermediate) + 3*h + a.Heads*maxLen
-	return act*dt.Size() + 16 + 4*a.Vocab/16
+	return activationsPerToken(a, maxLen)*dt.Size() + 16 + 4*a.Vocab/16
 }
 
 // BatchTokens is the batch token budget for a device with free bytes left

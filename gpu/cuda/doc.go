@@ -20,6 +20,20 @@
 // the pure-Go twins in package kernels: sparsification exactly, pooling up
 // to CUDA's log1pf (at most 1 ulp).
 //
+// The model engine ("cuda", backend.go) runs whole models: BERT,
+// DistilBERT and RoBERTa masked LMs, and Llama and Mistral causal LMs
+// (arch_llama.go: RMSNorm, rotary embeddings with llama3 scaling,
+// grouped-query attention, SwiGLU, tied or untied heads) pooled
+// SPLADE-style, with causal or bidirectional attention (Attention) and
+// echo inputs pooled over their second copy (Input.PoolFrom). Weights come
+// from model.safetensors, a sharded checkpoint
+// (model.safetensors.index.json) or the ONNX file's initializers;
+// MemoryPlan refuses, with the figures, a model and batch that do not fit
+// the GPU before anything is uploaded. The forward pass is written once
+// against Ops (forward.go, forward_llama.go): TwinOps runs it on the CPU
+// with the kernels' Go twins, which the tests hold to the float64 oracles
+// of encode/testmodel; DeviceOps runs it with cuBLAS and the PTX kernels.
+//
 // The kernel tests skip without a usable driver; on a GPU machine build
 // them with `go test -c -o bin/cuda.test ./gpu/cuda` and run
 // scripts/gpu-check.sh there.

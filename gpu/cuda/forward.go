@@ -20,7 +20,8 @@ type deviceLayer struct {
 	qkvW, qkvB, oW, oB, ln1G, ln1B, f1W, f1B, f2W, f2B, ln2G, ln2B Buf
 }
 
-// Net is a masked LM's parameters uploaded to an Ops, ready to run.
+// Net is a model's parameters (a BERT-family masked LM, or a Llama- or
+// Mistral-family decoder) uploaded to an Ops, ready to run.
 type Net struct {
 	ops                  Ops
 	arch                 Arch
@@ -32,13 +33,27 @@ type Net struct {
 	decoder, decoderBias Buf
 	decoderTied          bool
 	headChunk            int
-	bufs                 []Buf          // every upload, for Close
-	ws                   map[string]Buf // batch buffers kept between batches (scratch)
+	// Decoders (forward_llama.go): the layers, the final norm, the rotary
+	// inverse frequencies and the attention (causal or bidirectional).
+	blocks    []deviceBlock
+	finalNorm Buf
+	invFreq   Buf
+	attention Attention
+	bufs      []Buf          // every upload, for Close
+	ws        map[string]Buf // batch buffers kept between batches (scratch)
 }
 
 // NewNet uploads w to ops. headChunk bounds the tokens of one decoder
 // GEMM (DefaultHeadChunk when <= 0).
 func NewNet(ops Ops, w *Weights, headChunk int) (n *Net, err error) {
+	if w.Arch.Family.Decoder() {
+		if len(w.Blocks) != w.Arch.Layers {
+			return nil, fmt.Errorf("cuda engine: %d decoder layers bound, the config says %d", len(w.Blocks), w.Arch.Layers)
+		}
+		return newDecoderNet(ops, w.Arch, headChunk, w.Word, w.Decoder, w.Tied, w.FinalNorm, func(l int) (DecoderLayer, error) {
+			return w.Blocks[l], nil
+		})
+	}
 	if headChunk <= 0 {
 		headChunk = DefaultHeadChunk
 	}
@@ -295,8 +310,10 @@ func (n *Net) ForwardSparse(in Input, pooling encode.Pooling, dst *encode.CSR) e
 	})
 }
 
-// forward runs the masked LM on in and hands the pooled rows, still on the
-// Ops' device, to done before it frees the batch's buffers.
+// forward runs the model on in and hands the pooled rows, still on the
+// Ops' device, to done before it frees the batch's buffers. The packing,
+// the workspace and the chunked head are shared by both families; the
+// layers are bertBody's or decoderBody's (forward_llama.go).
 func (n *Net) forward(in Input, pooling encode.Pooling, done func(pooled Buf, b int) error) (err error) {
 	a, ops := n.arch, n.ops
 	if len(in.Docs) == 0 {
@@ -310,7 +327,6 @@ func (n *Net) forward(in Input, pooling encode.Pooling, done func(pooled Buf, b 
 		return err
 	}
 	b, t, l := len(in.Docs), len(p.ids), p.maxLen
-	h, heads, d := a.Hidden, a.Heads, a.HeadDim()
 	chunk := min(n.headChunk, t)
 
 	// The batch's buffers come from the workspace, which keeps them for the
@@ -323,48 +339,121 @@ func (n *Net) forward(in Input, pooling encode.Pooling, done func(pooled Buf, b 
 			err = errors.Join(err, n.releaseWorkspace())
 		}
 	}()
-	alloc := func(name string, f func(int) (Buf, error), size int) Buf {
-		if err != nil {
-			return nil
-		}
-		var x Buf
-		x, err = n.scratch(name, f, size)
-		return x
+	ws := &workspace{n: n}
+	bt := batchBufs{b: b, t: t, l: l, p: p}
+	bt.ids, bt.tokenDoc, bt.offsets = ws.ints("ids", p.ids), ws.ints("tokenDoc", p.tokenDoc), ws.ints("offsets", p.offsets)
+	z := ws.alloc("z", ops.Activations, chunk*a.Vocab)
+	pooled := ws.alloc("pooled", ops.Floats, b*a.Vocab)
+	if ws.err != nil {
+		return fmt.Errorf("cuda engine: batch of %d documents, %d tokens, longest %d: %w", b, t, l, ws.err)
 	}
-	ints := func(name string, v []int32) Buf {
-		x := alloc(name, ops.Ints, max(len(v), 1))
-		if err == nil && len(v) > 0 {
-			err = ops.SetInts(x, v)
-		}
-		return x
+	// body leaves the final hidden states, [t][Hidden], in hs; headBias is
+	// the decoder's bias (nil for decoder-only families).
+	var hs, headBias Buf
+	if a.Family.Decoder() {
+		hs, err = n.decoderBody(ws, bt)
+	} else {
+		hs, headBias, err = n.bertBody(ws, bt)
 	}
-	ids, pos, tokenDoc, offsets := ints("ids", p.ids), ints("pos", p.pos), ints("tokenDoc", p.tokenDoc), ints("offsets", p.offsets)
-	var types Buf
-	if p.types != nil {
-		types = ints("types", p.types)
-	}
-	x := alloc("x", ops.Activations, t*h)
-	y := alloc("y", ops.Activations, t*max(3*h, a.Intermediate))
-	c := alloc("c", ops.Activations, t*h)
-	q := alloc("q", ops.Activations, b*heads*l*d)
-	k := alloc("k", ops.Activations, b*heads*l*d)
-	v := alloc("v", ops.Activations, b*heads*l*d)
-	s := alloc("s", ops.Activations, b*heads*l*l)
-	z := alloc("z", ops.Activations, chunk*a.Vocab)
-	pooled := alloc("pooled", ops.Floats, b*a.Vocab)
 	if err != nil {
-		return fmt.Errorf("cuda engine: batch of %d documents, %d tokens, longest %d: %w", b, t, l, err)
+		return err
 	}
-
 	step := func(name string, e error) {
 		if err == nil && e != nil {
 			err = fmt.Errorf("cuda engine: %s: %w", name, e)
 		}
 	}
+	h := a.Hidden
+	sum := pooling == encode.PoolSum
+	init := float32(math.Inf(-1))
+	if sum {
+		init = 0
+	}
+	step("pooled init", ops.Fill(pooled, b*a.Vocab, init))
+	for r := 0; r < t && err == nil; r += chunk {
+		rows := min(chunk, t-r)
+		step("decoder", ops.LinearT(rows, a.Vocab, h, ops.Slice(hs, r*h, rows*h), n.decoder, z))
+		step("pooling", ops.PoolChunk(rows, a.Vocab, sum, z, headBias, ops.Slice(bt.tokenDoc, r, rows), pooled))
+	}
+	if !sum {
+		step("activation", ops.ActivateMax(b*a.Vocab, pooled))
+	}
+	if err != nil {
+		return err
+	}
+	return done(pooled, b)
+}
+
+// batchBufs are one batch's shapes and index buffers.
+type batchBufs struct {
+	b, t, l                int // documents, tokens, longest document
+	p                      packed
+	ids, tokenDoc, offsets Buf
+}
+
+// workspace hands out the batch's buffers from Net.scratch, keeping the
+// first error.
+type workspace struct {
+	n   *Net
+	err error
+}
+
+func (w *workspace) alloc(name string, f func(int) (Buf, error), size int) Buf {
+	if w.err != nil {
+		return nil
+	}
+	var x Buf
+	x, w.err = w.n.scratch(name, f, size)
+	return x
+}
+
+func (w *workspace) ints(name string, v []int32) Buf {
+	x := w.alloc(name, w.n.ops.Ints, max(len(v), 1))
+	if w.err == nil && len(v) > 0 {
+		w.err = w.n.ops.SetInts(x, v)
+	}
+	return x
+}
+
+// steps runs a forward pass's kernels in order, keeping the first error
+// wrapped with the name of the step that failed.
+type steps struct{ err error }
+
+func (s *steps) do(name string, e error) {
+	if s.err == nil && e != nil {
+		s.err = fmt.Errorf("cuda engine: %s: %w", name, e)
+	}
+}
+
+// bertBody runs a BERT-family masked LM's embeddings, encoder layers and
+// MLM head transform, and returns the transformed hidden states and the
+// decoder's bias.
+func (n *Net) bertBody(ws *workspace, bt batchBufs) (hs, bias Buf, err error) {
+	a, ops := n.arch, n.ops
+	b, t, l := bt.b, bt.t, bt.l
+	h, heads, d := a.Hidden, a.Heads, a.HeadDim()
+	pos := ws.ints("pos", bt.p.pos)
+	var types Buf
+	if bt.p.types != nil {
+		types = ws.ints("types", bt.p.types)
+	}
+	x := ws.alloc("x", ops.Activations, t*h)
+	y := ws.alloc("y", ops.Activations, t*max(3*h, a.Intermediate))
+	c := ws.alloc("c", ops.Activations, t*h)
+	q := ws.alloc("q", ops.Activations, b*heads*l*d)
+	k := ws.alloc("k", ops.Activations, b*heads*l*d)
+	v := ws.alloc("v", ops.Activations, b*heads*l*d)
+	s := ws.alloc("s", ops.Activations, b*heads*l*l)
+	if ws.err != nil {
+		return nil, nil, fmt.Errorf("cuda engine: batch of %d documents, %d tokens, longest %d: %w", b, t, l, ws.err)
+	}
+	ids, offsets := bt.ids, bt.offsets
+	var st steps
+	step := st.do
 	step("embeddings", ops.EmbedLN(t, h, ids, pos, types, n.word, n.pos, n.typ, n.embG, n.embB, a.Eps, x))
 	scale := float32(1 / math.Sqrt(float64(d)))
 	for i, ly := range n.layers {
-		if err != nil {
+		if st.err != nil {
 			break
 		}
 		name := func(s string) string { return fmt.Sprintf("layer %d: %s", i, s) }
@@ -384,24 +473,7 @@ func (n *Net) forward(in Input, pooling encode.Pooling, done func(pooled Buf, b 
 	step("head transform", ops.LinearT(t, h, h, x, n.headW, c))
 	step("head activation", ops.BiasGELU(t, h, c, n.headB, a.HeadAct))
 	step("head LayerNorm", ops.BiasResidualLN(t, h, c, nil, nil, n.headG, n.headBeta, a.Eps, c))
-	sum := pooling == encode.PoolSum
-	init := float32(math.Inf(-1))
-	if sum {
-		init = 0
-	}
-	step("pooled init", ops.Fill(pooled, b*a.Vocab, init))
-	for r := 0; r < t && err == nil; r += chunk {
-		rows := min(chunk, t-r)
-		step("decoder", ops.LinearT(rows, a.Vocab, h, ops.Slice(c, r*h, rows*h), n.decoder, z))
-		step("pooling", ops.PoolChunk(rows, a.Vocab, sum, z, n.decoderBias, ops.Slice(tokenDoc, r, rows), pooled))
-	}
-	if !sum {
-		step("activation", ops.ActivateMax(b*a.Vocab, pooled))
-	}
-	if err != nil {
-		return err
-	}
-	return done(pooled, b)
+	return c, n.decoderBias, st.err
 }
 
 // ModelFLOPsPerToken is the arithmetic of one token of a document of l
@@ -412,6 +484,15 @@ func (n *Net) forward(in Input, pooling encode.Pooling, done func(pooled Buf, b 
 // engine's TFLOP/s, as GPU benchmarks count model FLOPs.
 func ModelFLOPsPerToken(a Arch, l int) float64 {
 	h, i, v := float64(a.Hidden), float64(a.Intermediate), float64(a.Vocab)
+	if a.Family.Decoder() {
+		// Per layer: QKV 2·H·(heads+2kv)·d, attention output 2·heads·d·H,
+		// gate and up 2·2·H·I, down 2·I·H, scores and context 2·2·l·heads·d
+		// (all l keys counted, as for the bidirectional mask); then the LM
+		// head 2HV. No head transform.
+		qd, kvd := float64(a.Heads*a.HeadDim()), float64(a.KV()*a.HeadDim())
+		layer := 2*h*(qd+2*kvd) + 2*qd*h + 6*h*i + 4*float64(l)*qd
+		return float64(a.Layers)*layer + 2*h*v
+	}
 	layer := 2*(4*h*h+2*h*i) + 4*float64(l)*h
 	return float64(a.Layers)*layer + 2*h*h + 2*h*v
 }

@@ -343,7 +343,7 @@ func kernelCases(k *kernelData) []kernelCase {
 			return []checkOutput{{b: y, n: t * n, act: true}}
 		}
 	}
-	return []kernelCase{
+	cases := []kernelCase{
 		{name: "embed-ln", run: embed(true)},
 		{name: "embed-ln without token types", run: embed(false)},
 		{name: "bias-gelu exact", run: gelu(kernels.GELUExact)},
@@ -399,6 +399,7 @@ func kernelCases(k *kernelData) []kernelCase {
 			return []checkOutput{{b: c, n: bh * l * d, act: true}}
 		}},
 	}
+	return append(cases, llamaKernelCases(k)...)
 }
 
 // CompareOps runs every kernel and GEMM of the engine on ref (the

@@ -139,6 +139,15 @@ var kcChecksOf = map[string][]string{
 	"LinearT":        {"linear-t qkv", "linear-t feed-forward output", "linear-t decoder"},
 	"Scores":         {"scores"},
 	"Context":        {"context"},
+	// The Llama family (kernelcheck_llama.go).
+	"Embed":           {"embed", "embed, ids above 65,535"},
+	"ResidualRMSNorm": {"residual-rmsnorm", "rmsnorm without residual add"},
+	"GQAScatter":      {"gqa-scatter"},
+	"RoPE":            {"rope"},
+	"CausalSoftmax":   {"causal-softmax"},
+	"SwiGLU":          {"swiglu"},
+	"ScoresGrouped":   {"scores-grouped"},
+	"ContextGrouped":  {"context-grouped"},
 }
 
 // kcSmallShape is a smaller batch for the tests that run many checks.

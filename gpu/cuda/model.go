@@ -53,6 +53,12 @@ type Weights struct {
 	DecoderBias []float32 // [Vocab]
 	// Tied says whether Decoder is Word.
 	Tied bool
+
+	// Decoders (Llama, Mistral; Arch.Family.Decoder()): the layers and
+	// the final RMSNorm's gain. Word, Decoder and Tied serve them too;
+	// the BERT-family fields above stay empty.
+	Blocks    []DecoderLayer
+	FinalNorm []float32 // [Hidden]
 }
 
 // names are the state-dict names of one family.
@@ -121,10 +127,21 @@ func (b *binder) tensor(name string, shape ...int) []float32 {
 		return nil
 	}
 	if !slices.Equal(got, shape) {
-		b.fail(fmt.Errorf("%w: %s: tensor %s has shape %v, the config says %v", encode.ErrBadModel, b.t.Source(), name, got, shape))
+		b.fail(fmt.Errorf("%w: %s: tensor %s has shape %v, the config says %v", encode.ErrBadModel, b.source(name), name, got, shape))
 		return nil
 	}
 	return data
+}
+
+// source names the file that holds name: the shard of a sharded
+// checkpoint, else the checkpoint's file.
+func (b *binder) source(name string) string {
+	if s, ok := b.t.(interface{ FileOf(string) string }); ok {
+		if f := s.FileOf(name); f != "" {
+			return f
+		}
+	}
+	return b.t.Source()
 }
 
 func (b *binder) linear(prefix string, out, in int) Linear {
@@ -158,6 +175,9 @@ func (b *binder) first(candidates []string) string {
 // checkpoint has no decoder weight of its own (Hugging Face omits tied
 // weights from model.safetensors).
 func BindWeights(a Arch, t Tensors) (*Weights, error) {
+	if a.Family.Decoder() {
+		return bindDecoder(a, t)
+	}
 	n := namesOf(a.Family)
 	b := &binder{t: t}
 	h, v := a.Hidden, a.Vocab

@@ -70,4 +70,35 @@ type Ops interface {
 	// waiting for the work before it: on the device, only the non-zeros
 	// cross to the host (the sparsify kernels of package kernels).
 	SparsifyRows(pooled Buf, b, v int) (offsets, terms []uint32, weights []float32, err error)
+
+	// Llama-family kernels (ops_twin_llama.go, ops_device_llama.go), with
+	// the semantics of their twins in package kernels (llama_twin.go).
+	// Embed: out [tokens][h] = word[ids]; kernels.EmbedTwin.
+	Embed(tokens, h int, ids, word, out Buf) error
+	// ResidualRMSNorm: per row s = residual + y (y nil: s = residual), sum
+	// = s (sum may be nil; may alias residual), out = RMSNorm(s)·gamma
+	// (gamma float32); kernels.ResidualRMSNormTwin.
+	ResidualRMSNorm(tokens, h int, y, residual, gamma Buf, eps float32, sum, out Buf) error
+	// GQAScatter: qkv [t][(heads+2kv)·d] into q [b][heads][l][d] and k, v
+	// [b][kv][l][d], padded rows 0; kernels.GQAScatterTwin.
+	GQAScatter(b, heads, kv, d, l int, qkv, offsets, q, k, v Buf) error
+	// RoPE: rotary embedding in place on x [b][heads][l][d], real rows
+	// only, positions from positionOffset; invFreq is a float32 Vector of
+	// d/2 values; kernels.RoPETwin.
+	RoPE(b, heads, d, l int, x, offsets, invFreq Buf, positionOffset int32) error
+	// CausalSoftmax: in place over s [b][heads][l][l], row p over its
+	// columns <= p; kernels.CausalSoftmaxTwin.
+	CausalSoftmax(b, heads, l int, s, offsets Buf) error
+	// SwiGLU: out [tokens][inter] = silu(gate)·up of gateUp
+	// [tokens][2·inter] (gate columns first); kernels.SwiGLUTwin.
+	SwiGLU(tokens, inter int, gateUp, out Buf) error
+	// ScoresGrouped computes, for each of batch blocks i,
+	// s_i[m][n] = alpha·q_i[m][d]·k_i[n][d]ᵀ, with q blocks m·d apart, k
+	// blocks n·d and s blocks m·n: with q [b][heads][l][d], k
+	// [b][kv][l][d], batch = b·kv, m = (heads/kv)·l and n = l, the scores
+	// [b][heads][l][l] of grouped-query attention, no copy of k.
+	ScoresGrouped(batch, m, n, d int, alpha float32, q, k, s Buf) error
+	// ContextGrouped computes, per block, c_i[m][d] = p_i[m][n]·v_i[n][d]
+	// (blocks m·n, n·d and m·d apart).
+	ContextGrouped(batch, m, n, d int, p, v, c Buf) error
 }

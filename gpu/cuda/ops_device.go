@@ -37,6 +37,7 @@ type DeviceOps struct {
 	stream  *sys.Stream
 	blas    *sys.BLAS
 	module  *sys.Module
+	llama   *sys.Module // the Llama-family kernels (llama.cu)
 	sparse  *sys.Module // the sparsify kernels
 	fns     map[string]sys.Function
 	dt      kernels.DType
@@ -85,6 +86,9 @@ func NewDeviceOps(ctx *sys.Context, lib *sys.CUBLASLib, dt kernels.DType, comput
 		}
 		o.fns[name] = f
 	}
+	if o.llama, err = loadLlamaModule(ctx, dt, o.fns); err != nil {
+		return nil, err
+	}
 	if o.sparse, err = ctx.LoadModule(kernels.SparsifyPTX); err != nil {
 		return nil, err
 	}
@@ -113,6 +117,10 @@ func (o *DeviceOps) Close() error {
 	if o.module != nil {
 		errs = append(errs, o.module.Unload())
 		o.module = nil
+	}
+	if o.llama != nil {
+		errs = append(errs, o.llama.Unload())
+		o.llama = nil
 	}
 	if o.sparse != nil {
 		errs = append(errs, o.sparse.Unload())
