@@ -79,7 +79,7 @@ type Model struct {
 	MaxLength       int
 	Pooling         Pooling
 	ModelFile       string // "" for bags
-	ModelSHA256     string // of the model file; of the IDF file for IDF bags; "" for plain bags
+	ModelSHA256     string // of the model file (of a sharded checkpoint: of its index and every shard); of the IDF file for IDF bags; "" for plain bags
 	TokenizerSHA256 string
 	// Role, Echo and Bag are the ModelOptions the model was opened with;
 	// BagIDF is the IDF file of an IDF bag.
@@ -228,24 +228,36 @@ func LoadModel(dir string, opts ModelOptions) (*Model, error) {
 		return loadBag(tok, tokSum, dir, maxLength, opts)
 	}
 	modelFile, err := ModelFile(dir)
+	sharded := false
 	if errors.Is(err, fs.ErrNotExist) {
 		// A Hugging Face checkpoint without an ONNX export: splash's CUDA
-		// engine reads model.safetensors (the CPU engine needs the export
-		// and says so when it opens).
+		// engine reads model.safetensors, or the shards that
+		// model.safetensors.index.json lists (the CPU engine needs the
+		// export and says so when it opens).
 		if p := filepath.Join(dir, SafeTensorsFile); fileExists(p) {
 			modelFile, err = p, nil
+		} else if p := filepath.Join(dir, SafeTensorsIndexFile); fileExists(p) {
+			modelFile, err, sharded = p, nil, true
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadInput, err)
 	}
-	modelSum, err := fileSHA256(modelFile)
-	if err != nil {
-		return nil, err
-	}
+	var modelSum string
 	var weights uint64
-	if st, err := os.Stat(modelFile); err == nil {
-		weights = uint64(st.Size())
+	if sharded {
+		sum, size, err := shardedCheckpoint(modelFile)
+		if err != nil {
+			return nil, err
+		}
+		modelSum, weights = sum, uint64(size)
+	} else {
+		if modelSum, err = fileSHA256(modelFile); err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(modelFile); err == nil {
+			weights = uint64(st.Size())
+		}
 	}
 	hidden, heads, inter := cfg.shape()
 	return &Model{

@@ -1,11 +1,16 @@
 package encode
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // ErrBadModel marks a model whose files do not fit what splash needs (a
@@ -48,4 +53,51 @@ const SafeTensorsFile = "model.safetensors"
 func fileExists(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.Mode().IsRegular()
+}
+
+// SafeTensorsIndexFile lists the shards of a Hugging Face checkpoint saved
+// in several files (model-00001-of-00004.safetensors, ...): its weight_map
+// names each tensor's file.
+const SafeTensorsIndexFile = "model.safetensors.index.json"
+
+// shardedCheckpoint hashes a sharded checkpoint: the sha256 of the index
+// file's bytes followed, for each shard the weight_map names (sorted, each
+// once), by the shard's name and its own sha256, so that a change in any
+// shard changes it. It also returns the shards' total size.
+func shardedCheckpoint(index string) (sum string, size int64, err error) {
+	data, err := os.ReadFile(index)
+	if err != nil {
+		return "", 0, fmt.Errorf("read %s: %w", index, err)
+	}
+	var idx struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return "", 0, fmt.Errorf("%w: %s: %w", ErrBadModel, index, err)
+	}
+	if len(idx.WeightMap) == 0 {
+		return "", 0, fmt.Errorf("%w: %s: no weight_map", ErrBadModel, index)
+	}
+	files := slices.Sorted(maps.Values(idx.WeightMap))
+	files = slices.Compact(files)
+	h := sha256.New()
+	h.Write(data)
+	dir := filepath.Dir(index)
+	for _, f := range files {
+		if f != filepath.Base(f) {
+			return "", 0, fmt.Errorf("%w: %s: shard %q is not a file name beside the index", ErrBadModel, index, f)
+		}
+		p := filepath.Join(dir, f)
+		s, err := fileSHA256(p)
+		if err != nil {
+			return "", 0, err
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return "", 0, fmt.Errorf("model %s: %w", p, err)
+		}
+		size += st.Size()
+		fmt.Fprintf(h, "\n%s %s", f, s)
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, nil
 }

@@ -204,6 +204,11 @@ type Options struct {
 	// PoolMask makes the pooling read encode.Batch.PoolMask instead of the
 	// attention mask (the echo variant of causal LLM encoders).
 	PoolMask bool
+	// Attention is the attention mask of a decoder-only model on the CUDA
+	// engine: "causal" (as pretrained) or "bidirectional" (CSPLADE's
+	// bidirectional variant); "" is the model's own. ONNX Runtime runs the
+	// attention its graph was exported with and refuses any other value.
+	Attention string
 	// Provider is the GPU execution provider: "cuda" (also "") or
 	// "tensorrt".
 	Provider string

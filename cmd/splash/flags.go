@@ -33,6 +33,7 @@ func modelFlags(f *pflag.FlagSet, maxLength, threads *int, library *string, cols
 type hardwareFlags struct {
 	device, provider  string
 	engine, precision string
+	attention         string
 	memLimitMiB       uint64
 	trtFP16, tf32     bool
 	trtCacheDir       string
@@ -41,6 +42,7 @@ type hardwareFlags struct {
 func (h *hardwareFlags) register(f *pflag.FlagSet, defaultDevice string) {
 	f.StringVar(&h.device, "device", defaultDevice, "where the model runs: cpu, cuda (every visible GPU, one worker each), cuda:N (GPU N), or auto (the GPUs when the NVIDIA driver and cuBLAS load, else the CPU: a warning when a GPU was found but cannot be used, an info line when there is none)")
 	f.StringVar(&h.engine, "engine", gpu.EngineAuto, "what runs the model: auto (splash's CUDA engine on GPUs, ONNX Runtime on the CPU), cuda (splash's CUDA engine, GPUs only), or ort (ONNX Runtime everywhere; on GPUs it needs a GPU build of ONNX Runtime)")
+	f.StringVar(&h.attention, "attention", "", "attention of Llama- and Mistral-shaped models on splash's CUDA engine: causal (as pretrained, the default) or bidirectional (CSPLADE's variant: no causal mask); ONNX Runtime runs the attention its graph was exported with")
 	f.StringVar(&h.precision, "precision", "", "the CUDA engine's arithmetic: fp32 (matches the CPU to 1e-4), tf32, bf16 or fp16 (default: bf16 on GPUs with bf16 tensor cores, else fp16); fp32 accumulation and fp32 LayerNorm, softmax and pooling in every mode")
 	f.StringVar(&h.provider, "provider", "cuda", "ONNX Runtime's GPU execution provider (--engine ort): cuda, or tensorrt (TensorRT, with CUDA for the nodes it does not take)")
 	f.Uint64Var(&h.memLimitMiB, "gpu-mem-limit", 0, "bound each GPU session's memory arena to N MiB (0: the device's memory)")
@@ -81,11 +83,19 @@ func (h *hardwareFlags) hardware(maxBatch int, opts *gpu.Options) (gpu.Selection
 	if sel.Kind == gpu.CPU && (h.provider != "cuda" || h.trtFP16 || h.trtCacheDir != "" || h.memLimitMiB != 0 || h.tf32) {
 		return gpu.Selection{}, usageErrorf("--provider, --gpu-* and --trt-* configure GPUs: they need --device cuda, cuda:N or auto")
 	}
+	switch h.attention {
+	case "", "causal", "bidirectional":
+	default:
+		return gpu.Selection{}, usageErrorf("--attention %q: want causal or bidirectional", h.attention)
+	}
+	if h.attention != "" && (sel.Kind == gpu.CPU || h.engine == gpu.EngineORT) {
+		return gpu.Selection{}, usageErrorf("--attention applies to splash's CUDA engine: it needs --device cuda, cuda:N or auto and not --engine ort (ONNX Runtime runs the attention the graph was exported with)")
+	}
 	if h.provider != "tensorrt" && (h.trtFP16 || h.trtCacheDir != "") {
 		return gpu.Selection{}, usageErrorf("--trt-fp16 and --trt-cache-dir need --provider tensorrt")
 	}
 	opts.Provider = h.provider
-	opts.Engine, opts.Precision = h.engine, h.precision
+	opts.Engine, opts.Precision, opts.Attention = h.engine, h.precision, h.attention
 	opts.GPU = gpu.GPUOptions{
 		MemLimit: h.memLimitMiB << 20, AllowTF32: h.tf32, TensorRTFP16: h.trtFP16, TensorRTCacheDir: h.trtCacheDir, MaxBatch: maxBatch,
 	}

@@ -181,3 +181,22 @@ func TestVersionFlag(t *testing.T) {
 		t.Errorf("--version: exit %d (%v), output %q, want %q", code, err, out, "splash version "+version)
 	}
 }
+
+// TestAttentionFlag checks --attention's usage errors: a value other than
+// causal or bidirectional, and any value where ONNX Runtime would run the
+// model (it runs the attention its graph was exported with).
+func TestAttentionFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"encode", "--model", "m", "--input", "x", "--output", "o", "--attention", "sideways"}, `--attention "sideways": want causal or bidirectional`},
+		{[]string{"encode", "--model", "m", "--input", "x", "--output", "o", "--device", "cpu", "--attention", "bidirectional"}, "--attention applies to splash's CUDA engine"},
+		{[]string{"model", "bench", "--model", "m", "--input", "x", "--engine", "ort", "--attention", "causal"}, "--attention applies to splash's CUDA engine"},
+	} {
+		_, _, code, err := runCLIStreams(t, c.args...)
+		if code != exitUsage || err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: exit %d (%v), want %d and %q", c.args, code, err, exitUsage, c.want)
+		}
+	}
+}

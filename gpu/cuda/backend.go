@@ -94,10 +94,10 @@ func loadLibraries() (*sys.Driver, *sys.CUBLASLib, error) {
 // Open implements gpu.Engine: it loads the driver and cuBLAS, reads the
 // architecture and the weights of modelDir, checks that they and the
 // smallest batch fit the device (MemoryPlan), uploads them to dev and
-// returns a backend that runs one batch at a time. Decoders run causal
-// attention (OpenAttention chooses).
+// returns a backend that runs one batch at a time. Decoders run the
+// attention of opts.Attention (causal by default; see OpenAttention).
 func (modelEngine) Open(ctx context.Context, modelDir string, dev *gpu.Device, opts gpu.Options) (encode.Backend, error) {
-	return OpenAttention(ctx, modelDir, dev, opts, "")
+	return OpenAttention(ctx, modelDir, dev, opts, opts.Attention)
 }
 
 // OpenAttention is Open with the attention of a decoder-only model

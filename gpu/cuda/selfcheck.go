@@ -24,8 +24,9 @@ import (
 // It then checks the CUDA engine on the device: its kernels and GEMMs
 // against the twins in f32, bf16 and f16 (CompareKernels, into
 // Transformer) and its forward pass over generated BERT, DistilBERT and
-// RoBERTa models against the float64 oracle in fp32, bf16 and fp16
-// (CompareEngine, into Engine). Where cuBLAS does not load, or the GPU is
+// RoBERTa models (CompareEngine) and Llama and Mistral models, causal,
+// bidirectional and echo (CompareDecoderEngine), against the float64
+// oracles in fp32, bf16 and fp16, into Engine. Where cuBLAS does not load, or the GPU is
 // older than the engine's kernels, EngineNote says so instead and only the
 // pooling and sparsification kernels count.
 func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (gpu.KernelCheck, error) {
@@ -91,7 +92,8 @@ func SelfCheck(ctx context.Context, deviceIndex, b, t, v int, seed uint64) (gpu.
 	return res, nil
 }
 
-// checkEngineOn runs CompareKernels and CompareEngine on device
+// checkEngineOn runs CompareKernels, CompareEngine and
+// CompareDecoderEngine on device
 // deviceIndex into res, or sets res.EngineNote where the engine cannot run
 // there (cuBLAS does not load, the GPU is too old).
 func checkEngineOn(ctx context.Context, deviceIndex int, seed uint64, res *gpu.KernelCheck) (err error) {
@@ -116,6 +118,11 @@ func checkEngineOn(ctx context.Context, deviceIndex int, seed uint64, res *gpu.K
 	if res.Engine, err = CompareEngine(ctx, factory, seed); err != nil {
 		return fmt.Errorf("cuda:%d: %w", deviceIndex, err)
 	}
+	decoders, err := CompareDecoderEngine(ctx, factory, seed)
+	if err != nil {
+		return fmt.Errorf("cuda:%d: %w", deviceIndex, err)
+	}
+	res.Engine = append(res.Engine, decoders...)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package ort
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/splash-encode/splash/encode"
 	"github.com/splash-encode/splash/gpu"
@@ -28,6 +29,9 @@ func (Engine) Name() string { return EngineName }
 // that cannot load fails with an error that matches both
 // ErrProviderUnavailable and gpu.ErrUnavailable.
 func (Engine) Open(ctx context.Context, modelDir string, dev *gpu.Device, opts gpu.Options) (encode.Backend, error) {
+	if opts.Attention != "" {
+		return nil, fmt.Errorf("%w: attention %q: ONNX Runtime runs the attention the ONNX graph was exported with; --attention applies to splash's CUDA engine (for a bidirectional model on the CPU, export it with bidirectional attention)", encode.ErrSettings, opts.Attention)
+	}
 	o := Options{
 		Library: opts.Library, Pooling: opts.Pooling, IntraOpThreads: opts.Threads, PoolMask: opts.PoolMask,
 		ProfilePrefix: opts.Session.ProfilePrefix, DisableMemArena: opts.Session.DisableMemArena, DisableSpinning: opts.Session.DisableSpinning,

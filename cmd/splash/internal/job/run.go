@@ -459,6 +459,9 @@ func encodingSettings(m *Model, cfg Config) map[string]string {
 	if cfg.LongDocs.Windowed() {
 		maps.Copy(s, cfg.LongDocs.Settings())
 	}
+	if cfg.Backend.Attention == "bidirectional" {
+		s["attention"] = "bidirectional" // causal is every decoder's default
+	}
 	return s
 }
 
