@@ -156,6 +156,9 @@ type KernelParity struct {
 	Tolerance float64
 	// OK is MaxRel <= Tolerance.
 	OK bool
+	// Skipped, when not empty, says why the check did not run on this
+	// device (fp8 below compute capability 9.0); OK is then true.
+	Skipped string `json:",omitempty"`
 }
 
 // EngineParity is the CUDA engine's forward pass in one precision on a
@@ -179,6 +182,9 @@ type EngineParity struct {
 	// OK: fp32 within 1e-4 of the oracle (MaxAbs); bf16 and fp16 with a
 	// TopOverlap of at least 0.95.
 	OK bool
+	// Skipped, when not empty, says why this precision did not run on
+	// this device (fp8 below compute capability 9.0); OK is then true.
+	Skipped string `json:",omitempty"`
 }
 
 // Options configure the backends Open makes: the engine, the pooling and

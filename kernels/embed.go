@@ -25,6 +25,12 @@ var TransformerPTX string
 //go:embed llama.ptx
 var LlamaPTX string
 
+// FP8PTX is the PTX of fp8.cu: every Entry(name, dt) of FP8Entries for the
+// three storage types (the activation quantization of --precision fp8).
+//
+//go:embed fp8.ptx
+var FP8PTX string
+
 // Kernel entry points (extern "C" names in the PTX).
 const (
 	// EntryPoolMax: (logits *f32, mask *i64, out *f32, B, T, V int32);

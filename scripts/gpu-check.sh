@@ -35,34 +35,14 @@ DOCS="${DOCS:-100000}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-# libcuda.so.1 comes from the driver; these are where containers and Debian put it.
-export LD_LIBRARY_PATH="/usr/local/nvidia/lib64:/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-
-step() { echo; echo "== $(date -u +%H:%M:%S) $*"; }
+# step, gpu_unpack, gpu_find_cublas, gpu_mem_start/stop; the loader's path.
+source scripts/gpu/lib.sh
 
 run_all() {
   step "gpu-check on $(uname -n)"
   nvidia-smi || echo "nvidia-smi failed (exit $?)"
-  local f
-  for f in bin/*.xz; do
-    xz -dkf "$f" || { echo "cannot unpack $f: run scripts/gpu/prepare.sh first"; return 1; }
-  done
-  chmod +x bin/splash bin/cuda.test bin/repeatcorpus
-  mkdir -p third_party/onnxruntime
-  cp -f bin/onnxruntime third_party/onnxruntime/libonnxruntime.so.1
-
-  if [[ -z "${SPLASH_CUBLAS:-}" ]]; then
-    local lib
-    for v in 13 12 11; do
-      lib="$(find / -xdev -name "libcublas.so.$v" -not -path '/proc/*' 2>/dev/null | head -n 1)"
-      [[ -n "$lib" ]] && break
-    done
-    if [[ -n "$lib" ]]; then
-      export SPLASH_CUBLAS="$lib"
-      export LD_LIBRARY_PATH="$(dirname "$lib"):$LD_LIBRARY_PATH"
-    fi
-  fi
-  echo "cuBLAS: ${SPLASH_CUBLAS:-not found on disk: the dynamic loader searches its path}"
+  gpu_unpack || return 1
+  gpu_find_cublas
 
   step "device tests (gpu/cuda)"
   (cd gpu/cuda && timeout 240 ../../bin/cuda.test -test.v -test.run 'Device|Kernel|SelfCheck' -test.timeout 230s)
@@ -83,15 +63,12 @@ run_all() {
   mkdir -p "$WORK/input" && mv "$WORK"/corpus/*.parquet "$WORK/input/"
 
   step "splash encode --device cuda (end to end)"
-  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$WORK/mem.csv" 2>/dev/null &
-  local poller=$!
-  local base
-  base="$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -n 1)"
+  gpu_mem_start "$WORK/mem.csv"
   /usr/bin/time -v bin/splash encode --model "$WORK/bert-base" --input "$WORK/input" --output "$WORK/out" \
     --device cuda 2>&1 | grep -v '^time=.*msg="shard done"'
   echo "== encode: exit status ${PIPESTATUS[0]}"
-  kill "$poller" 2>/dev/null
-  echo "peak GPU memory used: $(sort -n "$WORK/mem.csv" | tail -n 1) MiB (before the run: $base MiB)"
+  gpu_mem_stop
+  echo "peak GPU memory used: $GPU_MEM_PEAK MiB (before the run: $GPU_MEM_BASE MiB)"
 
   step "splash model bench --device cuda (the engine alone)"
   timeout 180 bin/splash model bench --model "$WORK/bert-base" --input "$WORK/input" --device cuda --repeats 2

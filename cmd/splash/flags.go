@@ -43,7 +43,7 @@ func (h *hardwareFlags) register(f *pflag.FlagSet, defaultDevice string) {
 	f.StringVar(&h.device, "device", defaultDevice, "where the model runs: cpu, cuda (every visible GPU, one worker each), cuda:N (GPU N), or auto (the GPUs when the NVIDIA driver and cuBLAS load, else the CPU: a warning when a GPU was found but cannot be used, an info line when there is none)")
 	f.StringVar(&h.engine, "engine", gpu.EngineAuto, "what runs the model: auto (splash's CUDA engine on GPUs, ONNX Runtime on the CPU), cuda (splash's CUDA engine, GPUs only), or ort (ONNX Runtime everywhere; on GPUs it needs a GPU build of ONNX Runtime)")
 	f.StringVar(&h.attention, "attention", "", "attention of Llama- and Mistral-shaped models on splash's CUDA engine: causal (as pretrained, the default) or bidirectional (CSPLADE's variant: no causal mask); ONNX Runtime runs the attention its graph was exported with")
-	f.StringVar(&h.precision, "precision", "", "the CUDA engine's arithmetic: fp32 (matches the CPU to 1e-4), tf32, bf16 or fp16 (default: bf16 on GPUs with bf16 tensor cores, else fp16); fp32 accumulation and fp32 LayerNorm, softmax and pooling in every mode")
+	f.StringVar(&h.precision, "precision", "", "the CUDA engine's arithmetic: fp32 (matches the CPU to 1e-4), tf32, bf16, fp16 (default: bf16 on GPUs with bf16 tensor cores, else fp16) or fp8 (compute capability 9.0 and later: E4M3 weight GEMMs with per-tensor scales, bf16 elsewhere); fp32 accumulation and fp32 LayerNorm, softmax and pooling in every mode")
 	f.StringVar(&h.provider, "provider", "cuda", "ONNX Runtime's GPU execution provider (--engine ort): cuda, or tensorrt (TensorRT, with CUDA for the nodes it does not take)")
 	f.Uint64Var(&h.memLimitMiB, "gpu-mem-limit", 0, "bound each GPU session's memory arena to N MiB (0: the device's memory)")
 	f.BoolVar(&h.tf32, "gpu-tf32", false, "let the CUDA provider use TF32 for fp32 models (several times faster on Ampere and newer; vectors differ from the CPU's by about 1e-3)")
@@ -70,9 +70,9 @@ func (h *hardwareFlags) hardware(maxBatch int, opts *gpu.Options) (gpu.Selection
 		return gpu.Selection{}, usageErrorf("--engine %q: want auto, cuda or ort", h.engine)
 	}
 	switch h.precision {
-	case "", "fp32", "tf32", "bf16", "fp16":
+	case "", "fp32", "tf32", "bf16", "fp16", "fp8":
 	default:
-		return gpu.Selection{}, usageErrorf("--precision %q: want fp32, tf32, bf16 or fp16", h.precision)
+		return gpu.Selection{}, usageErrorf("--precision %q: want fp32, tf32, bf16, fp16 or fp8", h.precision)
 	}
 	if sel.Kind == gpu.CPU && (h.engine == gpu.EngineCUDA || h.precision != "") {
 		return gpu.Selection{}, usageErrorf("--engine cuda and --precision configure splash's CUDA engine: they need --device cuda, cuda:N or auto")

@@ -189,7 +189,7 @@ func (l *llamaFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&l.ropeScaling, "rope-scaling", "", "llama/mistral: rope_scaling: llama3 (Llama 3.1: factor 8, low 1, high 4, original 8192) or empty")
 	f.IntVar(&l.ropeOriginal, "rope-original", 0, "with --rope-scaling llama3: original_max_position_embeddings (0: 8192)")
 	f.BoolVar(&l.tied, "tied", false, "llama/mistral: tie the LM head to the word embeddings")
-	f.IntVar(&l.vocab, "vocab", 0, "llama/mistral: vocab_size, padding the tokenizer's with extra ids (0: the tokenizer's)")
+	f.IntVar(&l.vocab, "vocab", 0, "llama/mistral: vocab_size; larger than the tokenizer's, the model and the written tokenizer.json get the extra ids (a few reachable from text: testmodel.HighIDToken) (0: the tokenizer's)")
 	f.IntVar(&l.shards, "shards", 1, "llama/mistral: safetensors files (> 1: model-0000k-of-0000n.safetensors + model.safetensors.index.json)")
 	f.BoolVar(&l.bidirectional, "bidirectional", false, "llama/mistral: ONNX graph without the causal mask (bidirectional attention)")
 }

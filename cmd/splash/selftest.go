@@ -222,9 +222,12 @@ func printEngineChecks(w io.Writer, k gpu.KernelCheck) {
 			if !e.OK {
 				mark = " FAIL"
 			}
-			if e.Precision == "fp32" {
+			switch {
+			case e.Skipped != "":
+				parts = append(parts, fmt.Sprintf("%s skipped (%s)", e.Precision, e.Skipped))
+			case e.Precision == "fp32":
 				parts = append(parts, fmt.Sprintf("fp32 largest difference %.3g%s", e.MaxAbs, mark))
-			} else {
+			default:
 				parts = append(parts, fmt.Sprintf("%s top-20 overlap %.3f, relative error %.3g%s", e.Precision, e.TopOverlap, e.MaxRel, mark))
 			}
 		}

@@ -62,9 +62,11 @@ type LlamaConfig struct {
 	// no lm_head.weight is stored.
 	Tied bool
 	// Vocab is vocab_size: 0 takes the tokenizer's size; a larger value
-	// pads the embeddings and the LM head with further random rows (ids the
-	// tokenizer never produces, as Llama 3's 128,256 ids exceed its
-	// tokenizer's words); a smaller one is refused.
+	// pads the embeddings and the LM head with further random rows and the
+	// written tokenizer.json with as many ids (so that, as in a real
+	// checkpoint, the tokenizer covers the model's vocabulary): HighIDs
+	// become added tokens that text can produce (HighIDToken), the others
+	// vocabulary entries that no text produces; a smaller one is refused.
 	Vocab int
 	Seed  uint64
 	Opset int // default 14, 14..21
@@ -246,6 +248,14 @@ func GenerateLlama(dir string, cfg LlamaConfig, tokenizerJSON string) error {
 			return fmt.Errorf("%w: Vocab %d is smaller than the %d ids of %s", ErrConfig, cfg.Vocab, tokVocab, tokenizerJSON)
 		}
 		vocab = cfg.Vocab
+	}
+	if vocab > tokVocab {
+		// Grow the tokenizer with the model, as a real checkpoint's covers
+		// its vocab_size; a few high ids stay reachable from text
+		// (HighIDToken).
+		if tok, err = padTokenizer(tok, tokVocab, vocab); err != nil {
+			return err
+		}
 	}
 	tokConfPath := filepath.Join(filepath.Dir(tokenizerJSON), TokenizerConfigFile)
 	tokConf, err := os.ReadFile(tokConfPath)

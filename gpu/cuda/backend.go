@@ -64,8 +64,14 @@ func resolvePrecision(p string, info sys.DeviceInfo) (Precision, kernels.DType, 
 		return BF16, kernels.BF16, sys.Compute32F, nil
 	case FP16:
 		return FP16, kernels.F16, sys.Compute32F, nil
+	case FP8:
+		if info.ComputeMajor < fp8MinCompute {
+			return "", 0, 0, fmt.Errorf("%w: --precision fp8 needs a GPU of compute capability 9.0 or newer (FP8 tensor cores through cuBLASLt); %s is %d.%d (use bf16)",
+				encode.ErrSettings, info.Name, info.ComputeMajor, info.ComputeMinor)
+		}
+		return FP8, kernels.BF16, sys.Compute32F, nil
 	}
-	return "", 0, 0, fmt.Errorf("%w: precision %q: want fp32, tf32, bf16 or fp16", encode.ErrSettings, p)
+	return "", 0, 0, fmt.Errorf("%w: precision %q: want fp32, tf32, bf16, fp16 or fp8", encode.ErrSettings, p)
 }
 
 // cublas is the process's cuBLAS, loaded on first use, as LoadDriver
@@ -155,7 +161,11 @@ func OpenAttention(ctx context.Context, modelDir string, dev *gpu.Device, opts g
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("cuda engine on %s: %w", dev, err), dctx.Release())
 	}
-	if err := PlanMemory(arch, tied, dt, maxLen, DefaultHeadChunk, DefaultLanes).Check(free); err != nil {
+	plan := PlanMemory(arch, tied, dt, maxLen, DefaultHeadChunk, DefaultLanes)
+	if precision == FP8 {
+		plan = plan.WithFP8(arch)
+	}
+	if err := plan.Check(free); err != nil {
 		return nil, errors.Join(fmt.Errorf("cuda engine on %s (%s): %w", dev, precision, err), dctx.Release())
 	}
 	var lanes []*lane
@@ -171,12 +181,20 @@ func OpenAttention(ctx context.Context, modelDir string, dev *gpu.Device, opts g
 		if err != nil {
 			return fail(err)
 		}
+		if precision == FP8 {
+			if err := enableFP8(ops); err != nil {
+				return fail(errors.Join(err, ops.Close()))
+			}
+		}
 		l := &lane{ops: ops, closeOps: ops.Close}
 		if i == 0 {
 			if w != nil {
 				l.net, err = NewNet(ops, w, DefaultHeadChunk)
 			} else {
 				l.net, err = NewDecoderNet(ops, arch, ckpt, DefaultHeadChunk)
+			}
+			if err == nil && precision == FP8 {
+				err = l.net.KeepHeadBF16()
 			}
 			if err != nil {
 				ops.Close()

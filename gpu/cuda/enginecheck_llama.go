@@ -169,6 +169,13 @@ func compareDecoderModel(ctx context.Context, newOps OpsFactory, cfg decoderChec
 			}
 			res = append(res, p)
 		}
+		// --precision fp8 (enginecheck_fp8.go): on compute capability 9.0
+		// and later; an entry saying why elsewhere.
+		r, err := compareDecoderFP8(ctx, newOps, w, variant.att, in, cfg.chunk, want, m.name+"/"+variant.name, tokens)
+		res = append(res, r...)
+		if err != nil {
+			return res, fmt.Errorf("%s, fp8: %w", variant.name, err)
+		}
 	}
 	return res, nil
 }

@@ -600,7 +600,9 @@ var storageTypes = []struct {
 }{{kernels.F32, FP32}, {kernels.BF16, BF16}, {kernels.F16, FP16}}
 
 // CompareKernels runs CompareOps for each storage type (f32, bf16, f16)
-// with TwinOps as the reference and the Ops newOps makes under test.
+// with TwinOps as the reference and the Ops newOps makes under test, then
+// the fp8 cases (compareKernelsFP8: skipped, with an entry saying why,
+// below compute capability 9.0).
 func CompareKernels(ctx context.Context, newOps OpsFactory, seed uint64) ([]KernelParity, error) {
 	return compareKernels(ctx, newOps, defaultKernelShape, seed)
 }
@@ -617,7 +619,10 @@ func compareKernels(ctx context.Context, newOps OpsFactory, shape kernelShape, s
 			return res, err
 		}
 	}
-	return res, nil
+	// --precision fp8 (kernelcheck_fp8.go): measured on compute
+	// capability 9.0 and later, one entry saying why elsewhere.
+	r, err := compareKernelsFP8(ctx, newOps, shape, seed)
+	return append(res, r...), err
 }
 
 // reuseOps wraps newOps so that each storage type's Ops is made once, on

@@ -29,12 +29,32 @@ type MemoryPlan struct {
 	Reserve uint64
 	// Tokens and MaxLen are the batch the workspace is sized for.
 	Tokens, MaxLen int
+	// FP8 is what --precision fp8 adds (WithFP8): the E4M3 copies of the
+	// layers' weight matrices (one byte a value), and per lane the
+	// cuBLASLt workspace and the quantized activations of the widest GEMM
+	// input. 0 in other precisions.
+	FP8 uint64
+}
+
+// WithFP8 adds to p what --precision fp8 needs besides the bf16 model.
+func (p MemoryPlan) WithFP8(a Arch) MemoryPlan {
+	h, inter, layers := uint64(a.Hidden), uint64(a.Intermediate), uint64(a.Layers)
+	var layerValues uint64
+	if a.Family.Decoder() {
+		qd, kvd := uint64(a.Heads*a.HeadDim()), uint64(a.KV()*a.HeadDim())
+		layerValues = layers * ((qd+2*kvd)*h + h*qd + 2*inter*h + h*inter)
+	} else {
+		layerValues = layers*(4*h*h+2*h*inter) + h*h
+	}
+	perLane := uint64(fp8Workspace) + uint64(p.Tokens)*max(h, inter) + 64
+	p.FP8 = layerValues + uint64(p.Lanes)*perLane
+	return p
 }
 
 // Total is the memory the plan needs: the weights once, a workspace per
 // lane, and the reserve.
 func (p MemoryPlan) Total() uint64 {
-	return p.Weights + uint64(p.Lanes)*p.Workspace + p.Reserve
+	return p.Weights + uint64(p.Lanes)*p.Workspace + p.Reserve + p.FP8
 }
 
 // gib formats bytes in GiB.
@@ -47,9 +67,13 @@ func (p MemoryPlan) Check(free uint64) error {
 	if p.Total() <= free {
 		return nil
 	}
-	return fmt.Errorf("%w: %w: model %s + workspace %s (%d lanes × %s for batches of %d tokens, documents of %d) + reserve %s = %s; the GPU has %s free",
+	fp8 := ""
+	if p.FP8 > 0 {
+		fp8 = " + fp8 weights and buffers " + gib(p.FP8)
+	}
+	return fmt.Errorf("%w: %w: model %s + workspace %s (%d lanes × %s for batches of %d tokens, documents of %d)%s + reserve %s = %s; the GPU has %s free",
 		encode.ErrSettings, ErrDoesNotFit, gib(p.Weights), gib(uint64(p.Lanes)*p.Workspace), p.Lanes, gib(p.Workspace),
-		p.Tokens, p.MaxLen, gib(p.Reserve), gib(p.Total()), gib(free))
+		p.Tokens, p.MaxLen, fp8, gib(p.Reserve), gib(p.Total()), gib(free))
 }
 
 // PlanMemory plans the memory of model a stored as dt, with lanes

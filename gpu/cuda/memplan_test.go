@@ -92,3 +92,27 @@ func TestModelFLOPsLlama8B(t *testing.T) {
 		t.Errorf("ModelFLOPsPerToken = %g, want %g", got, want)
 	}
 }
+
+// TestMemoryPlanFP8 checks what --precision fp8 adds to the plan of a
+// Llama-3-8B-shaped model: one byte for each value of the layers' weight
+// matrices (the head and embeddings stay bf16) and per lane the cuBLASLt
+// workspace and the quantized activations, and that Check names it.
+func TestMemoryPlanFP8(t *testing.T) {
+	a := Arch{Family: FamilyLlama, Vocab: 128256, Hidden: 4096, Heads: 32, KVHeads: 8, Layers: 32, Intermediate: 14336, MaxPositions: 131072}
+	p := PlanMemory(a, false, kernels.BF16, 512, DefaultHeadChunk, DefaultLanes)
+	f := p.WithFP8(a)
+	// Per layer: q 4096², k and v 2·1024·4096, o 4096², gate, up and down
+	// 3·14336·4096 = 218,103,808 values; 32 layers.
+	const layerValues = 32 * 218103808
+	perLane := uint64(fp8Workspace) + uint64(p.Tokens)*14336 + 64
+	if f.FP8 != layerValues+uint64(DefaultLanes)*perLane {
+		t.Fatalf("fp8 bytes %d, want %d", f.FP8, layerValues+uint64(DefaultLanes)*perLane)
+	}
+	if f.Total() != p.Total()+f.FP8 {
+		t.Fatalf("total %d, want %d", f.Total(), p.Total()+f.FP8)
+	}
+	err := f.Check(p.Total())
+	if err == nil || !strings.Contains(err.Error(), "fp8 weights and buffers") {
+		t.Fatalf("check with room for bf16 only: %v", err)
+	}
+}

@@ -24,7 +24,8 @@ type devBuf struct {
 	ptr  sys.DevicePtr
 	n    int
 	size int
-	own  bool // allocated (not a slice): Free releases it
+	own  bool    // allocated (not a slice): Free releases it
+	fp8  *devFP8 // a weight matrix's E4M3 copy under --precision fp8 (ops_device_fp8.go)
 }
 
 func (b *devBuf) Len() int { return b.n }
@@ -44,6 +45,7 @@ type DeviceOps struct {
 	compute sys.ComputeType
 	staging unsafe.Pointer // pinned host buffer for uploads and downloads
 	stageN  int
+	fp8     *deviceFP8 // nil unless EnableFP8 (ops_device_fp8.go)
 }
 
 var _ Ops = (*DeviceOps)(nil)
@@ -106,6 +108,9 @@ func NewDeviceOps(ctx *sys.Context, lib *sys.CUBLASLib, dt kernels.DType, comput
 // buffer.
 func (o *DeviceOps) Close() error {
 	var errs []error
+	if o.fp8 != nil {
+		errs = append(errs, o.closeFP8())
+	}
 	if o.staging != nil {
 		errs = append(errs, o.ctx.FreeHost(o.staging))
 		o.staging = nil
@@ -208,7 +213,14 @@ func encodeFloats(data []float32, dt kernels.DType) []byte {
 }
 
 func (o *DeviceOps) Matrix(data []float32) (Buf, error) {
-	return o.upload(encodeFloats(data, o.dt), len(data), o.dt.Size())
+	b, err := o.upload(encodeFloats(data, o.dt), len(data), o.dt.Size())
+	if err != nil || o.fp8 == nil {
+		return b, err
+	}
+	if err := o.uploadFP8(b.(*devBuf), data); err != nil {
+		return nil, errors.Join(err, o.Free(b))
+	}
+	return b, nil
 }
 
 func (o *DeviceOps) Vector(data []float32) (Buf, error) {
@@ -288,7 +300,7 @@ func (o *DeviceOps) Free(b Buf) error {
 		return nil
 	}
 	d.own = false
-	return o.ctx.Free(d.ptr)
+	return errors.Join(o.freeFP8(d), o.ctx.Free(d.ptr))
 }
 
 // ptr is a buffer's device pointer, 0 for a nil Buf (a null argument).
@@ -312,6 +324,9 @@ func (o *DeviceOps) dataType() sys.DataType {
 // LinearT: row-major y = x·wᵀ is, in cuBLAS's column-major terms,
 // yᵀ[n×rows] = w[k×n]ᵀ · xᵀ[k×rows]: the operands swap, nothing is copied.
 func (o *DeviceOps) LinearT(rows, n, k int, x, w, y Buf) error {
+	if q := w.(*devBuf).fp8; q != nil && o.fp8 != nil && FP8Eligible(n, k) {
+		return o.linearFP8(rows, n, k, x, q, y)
+	}
 	t := o.dataType()
 	return o.blas.GemmEx(sys.OpT, sys.OpN, n, rows, k, 1, ptr(w), t, k, ptr(x), t, k, 0, ptr(y), t, n, o.compute)
 }

@@ -11,8 +11,9 @@ import (
 // hostBuf is a buffer of TwinOps: float values (already rounded to the
 // buffer's DType) or int32 values.
 type hostBuf struct {
-	f []float32
-	i []int32
+	f   []float32
+	i   []int32
+	fp8 *hostFP8 // a weight matrix's E4M3 copy under --precision fp8 (ops_twin_fp8.go)
 }
 
 func (b *hostBuf) Len() int {
@@ -28,7 +29,8 @@ func (b *hostBuf) Len() int {
 // the device implementation is held to, and it lets CI run the engine's
 // forward pass without a GPU. It is safe for one goroutine at a time.
 type TwinOps struct {
-	dt kernels.DType
+	dt  kernels.DType
+	fp8 *twinFP8 // nil unless FP8 GEMMs (NewTwinFP8Ops)
 }
 
 // NewTwinOps returns twin Ops whose activations are stored as dt.
@@ -42,6 +44,9 @@ func (o *TwinOps) Matrix(data []float32) (Buf, error) {
 	f := make([]float32, len(data))
 	for i, x := range data {
 		f[i] = o.dt.Round(x)
+	}
+	if o.fp8 != nil {
+		return &hostBuf{f: f, fp8: quantizeHostMatrix(data)}, nil
 	}
 	return &hostBuf{f: f}, nil
 }
@@ -135,6 +140,9 @@ func (o *TwinOps) LinearT(rows, n, k int, x, w, y Buf) error {
 	xs, ws, ys := floats(x), floats(w), floats(y)
 	if len(xs) < rows*k || len(ws) < n*k || len(ys) < rows*n {
 		return fmt.Errorf("twin: linear %dx%dx%d with buffers of %d, %d, %d", rows, n, k, len(xs), len(ws), len(ys))
+	}
+	if q := w.(*hostBuf).fp8; q != nil && o.fp8 != nil && FP8Eligible(n, k) {
+		return o.linearFP8(rows, n, k, xs, q, ys)
 	}
 	workers := min(runtime.GOMAXPROCS(0), max(rows/8, 1))
 	var wg sync.WaitGroup

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # prepare.sh builds, on a machine with Go (no CUDA toolkit needed: the
 # binaries load the driver and cuBLAS at run time), what scripts/gpu-check.sh
-# runs on a GPU machine without Go or network, compressed with xz so that it
-# travels in a few megabytes:
+# and scripts/gpu-check-llama.sh run on a GPU machine without Go or network,
+# compressed with xz so that it travels in a few megabytes:
 #
 #   bin/splash.xz        the CLI
 #   bin/cuda.test.xz     gpu/cuda's tests and benchmarks (the device ones
@@ -12,8 +12,9 @@
 #                        the selftest's CPU reference (scripts/setup.sh
 #                        installs it)
 #
-# Carry bin/ to the GPU machine with the working tree and run
-# `bash scripts/gpu-check.sh` there.
+# Carry bin/*.xz (the four files, not bin/ with its unpacked binaries) to the
+# GPU machine with the working tree and run `bash scripts/gpu-check.sh` or
+# `bash scripts/gpu-check-llama.sh` there.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"

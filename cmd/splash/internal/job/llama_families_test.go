@@ -115,3 +115,81 @@ func TestLlamaFamiliesMatchTheirOracle(t *testing.T) {
 		})
 	}
 }
+
+// TestLlamaLargeVocabularyEncodes encodes documents that hold words of ids
+// above 65,535 (testmodel.HighIDToken in a 128,256-id vocabulary, as Llama
+// 3's) through the whole `splash encode` CPU path and compares every
+// vector with testmodel.LlamaOracle: the ids stay exact from the
+// tokenizer through the model to the shard's uint32 term ids.
+func TestLlamaLargeVocabularyEncodes(t *testing.T) {
+	requireEnvironment(t)
+	const vocab = 128256
+	dir := filepath.Join(t.TempDir(), "model")
+	if err := testmodel.GenerateLlama(dir, testmodel.LlamaConfig{Layers: 1, Hidden: 48, Heads: 4, KVHeads: 2, Vocab: vocab, Seed: 54}, mistralTokenizer); err != nil {
+		t.Fatal(err)
+	}
+	oracle, err := testmodel.LoadLlamaOracle(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.VocabSize() != vocab {
+		t.Fatalf("the written tokenizer has %d ids, want %d", tok.VocabSize(), vocab)
+	}
+	high := testmodel.HighIDs(32000, vocab)
+	if len(high) < 3 || high[len(high)-1] != vocab-1 {
+		t.Fatalf("reachable high ids %v", high)
+	}
+	var ids, texts []string
+	for i, id := range high {
+		ids = append(ids, fmt.Sprintf("d%d", i))
+		texts = append(texts, fmt.Sprintf("lift %s and drag%s", testmodel.HighIDToken(id), testmodel.HighIDToken(high[(i+1)%len(high)])))
+		if !strings.ContainsRune(texts[i], rune(0xF0000+id%0xFFFE)) {
+			t.Fatalf("HighIDToken(%d) = %q", id, testmodel.HighIDToken(id))
+		}
+	}
+	ids = append(ids, "plain")
+	texts = append(texts, "supersonic flow over a flat plate")
+	input := filepath.Join(t.TempDir(), "high.parquet")
+	writeDocs(t, input, ids, texts)
+	out := filepath.Join(t.TempDir(), "out")
+	cfg := baseConfig(dir, out, input)
+	cfg.Columns, cfg.MaxLength = shards.Columns{}, 64
+	if _, err := Run(context.Background(), cfg, quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	rows := shardRows(t, filepath.Join(out, "high.parquet"))
+	if len(rows) != len(texts) {
+		t.Fatalf("%d rows for %d documents", len(rows), len(texts))
+	}
+	prefix, suffix := tok.Prefix(), tok.Suffix()
+	above, maxDiff := 0, 0.0
+	for i, text := range texts {
+		content := tok.Content(tok.Encode(text, 0))
+		in := slices.Concat(prefix, content, suffix)
+		if i < len(high) && !slices.Contains(in, int32(high[i])) {
+			t.Fatalf("%q: the tokenizer gives %v, without id %d", text, in, high[i])
+		}
+		want := oracle.Pooled(in, "max", false)
+		if want == nil {
+			t.Fatalf("%s: the oracle rejects %v: %v", ids[i], in, oracle.Validate(in))
+		}
+		diff, problems := weightsDiff(want, rows[i])
+		if len(problems) > 0 {
+			t.Fatalf("%s: %v", ids[i], problems)
+		}
+		maxDiff = math.Max(maxDiff, diff)
+		for _, term := range rows[i].Vec.Terms {
+			if term > 65535 {
+				above++
+			}
+		}
+	}
+	t.Logf("%d documents, max |splash - oracle| = %.3g, %d terms above 65,535", len(texts), maxDiff, above)
+	if maxDiff > 1e-4 || above == 0 {
+		t.Fatalf("max diff %.3g, %d terms above 65,535", maxDiff, above)
+	}
+}
