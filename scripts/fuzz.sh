@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # fuzz.sh runs the fuzz targets of splash (the readers of foreign bytes), one
-# after the other, for $FUZZTIME each (default 15s), and prints one line per
+# after the other, for $FUZZTIME each (default 12s), and prints one line per
 # target: its package, the fuzz time, the executions go test reports and the
 # size of its committed seed corpus (<package>/testdata/fuzz/<target>/). It
 # exits non-zero when a target fails; go test then prints the failing input,
 # which it has written to the seed corpus directory: fix the bug and commit
 # that file as a regression seed.
 #
-#   bash scripts/fuzz.sh                       # every target, 15s each
+#   bash scripts/fuzz.sh                       # every target, 12s each
 #   FUZZTIME=5m bash scripts/fuzz.sh FuzzParse # one target, longer
 #
 # $FUZZMINIMIZETIME (default 2s) bounds the minimization of each new
@@ -18,7 +18,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-FUZZTIME="${FUZZTIME:-15s}"
+FUZZTIME="${FUZZTIME:-12s}"
 FUZZMINIMIZETIME="${FUZZMINIMIZETIME:-2s}"
 
 # package target

@@ -280,6 +280,9 @@ func TestDecoderLargeVocabulary(t *testing.T) {
 // mean share of each document's top-20 terms that the oracle's top 20 also
 // have must be at least 0.9, as for the BERT family.
 func TestDecoderForwardBF16TopTerms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates two decoders (pure Go: the full run covers it)")
+	}
 	texts := cranfieldTexts(t, 10)
 	for _, m := range []struct {
 		name string

@@ -204,6 +204,9 @@ func TestForwardPoolFrom(t *testing.T) {
 // oracle's top 20 also have. The share must be at least 0.9 on these small
 // models (the GPU check measures it on larger ones).
 func TestForwardBF16TopTerms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generates a model and runs it in bf16 through the twins (pure Go: the full run covers it)")
+	}
 	g := generateModel(t, testmodel.Config{Layers: 2, Hidden: 64, Heads: 4, Seed: 11})
 	oracle, err := testmodel.LoadOracle(g.dir)
 	if err != nil {

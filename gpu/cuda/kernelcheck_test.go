@@ -196,6 +196,9 @@ func TestKernelCheckTwinAgainstTwin(t *testing.T) {
 // largest output value 5% off fails exactly the checks that run it, in
 // every storage type; one rounding step off passes them all.
 func TestKernelCheckDetectsBrokenOps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every kernel check once per broken op (pure Go: the full run covers it)")
+	}
 	ctx := context.Background()
 	for op, checks := range kcChecksOf {
 		for _, rel := range []float64{0.05, 0} {
@@ -257,6 +260,9 @@ var kcSmallEngine = engineConfig{
 // with a mean top-20 overlap of at least 0.95 (the twins round as the GPU
 // does, so this is what the device must reach too).
 func TestEngineCheckTwins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the engine check on three generated models (pure Go: the full run covers it)")
+	}
 	res, err := CompareEngine(context.Background(), twinFactory("", 0), 1)
 	if err != nil {
 		t.Fatal(err)
