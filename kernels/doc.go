@@ -21,6 +21,8 @@
 //	                           residual + RMSNorm, grouped-KV Q/K/V scatter,
 //	                           rotary embeddings, causal softmax, SwiGLU; the
 //	                           same three activation types
+//	common.cuh                 what the .cu files share: loads and stores of
+//	                           the storage types, the block reductions
 //	embed.go                   the PTX (go:embed) and the kernel entry names,
 //	                           arguments and launch geometry
 //	dtype.go                   DType (the activations' storage type) and the

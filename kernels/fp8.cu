@@ -23,15 +23,9 @@
 //
 // Regenerate the PTX with scripts/gen-ptx.sh after any change.
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <float.h>
 
-#define SPLASH_FULL_MASK 0xffffffffu
-
-__device__ __forceinline__ float splash_f32(float x) { return x; }
-__device__ __forceinline__ float splash_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float splash_f32(__half x) { return __half2float(x); }
+#include "common.cuh"
 
 // splash_fp8_encode is kernels.ToE4M3.
 __device__ __forceinline__ unsigned char splash_fp8_encode(float x) {

@@ -22,80 +22,12 @@
 //
 // Regenerate the PTX with scripts/gen-ptx.sh after any change.
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <math_constants.h>
-
-#define SPLASH_FULL_MASK 0xffffffffu
-
-__device__ __forceinline__ float splash_f32(float x) { return x; }
-__device__ __forceinline__ float splash_f32(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float splash_f32(__half x) { return __half2float(x); }
-
-template <typename T>
-__device__ __forceinline__ T splash_store(float x);
-template <>
-__device__ __forceinline__ float splash_store<float>(float x) {
-    return x;
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 splash_store<__nv_bfloat16>(float x) {
-    return __float2bfloat16_rn(x);
-}
-template <>
-__device__ __forceinline__ __half splash_store<__half>(float x) {
-    return __float2half_rn(x);
-}
+#include "common.cuh"
 
 // splash_round returns x rounded to T and widened back to float.
 template <typename T>
 __device__ __forceinline__ float splash_round(float x) {
     return splash_f32(splash_store<T>(x));
-}
-
-// splash_block_sum: as in transformer.cu (a butterfly per warp, then the
-// warps' sums added in order to 0). blockDim.x a multiple of 32; every
-// thread must call it; scratch holds 32 floats.
-__device__ float splash_block_sum(float x, float* scratch) {
-    const int lane = threadIdx.x & 31;
-    const int warp = threadIdx.x >> 5;
-    const int warps = blockDim.x >> 5;
-#pragma unroll
-    for (int d = 16; d > 0; d >>= 1) {
-        x = __fadd_rn(x, __shfl_xor_sync(SPLASH_FULL_MASK, x, d));
-    }
-    if (lane == 0) {
-        scratch[warp] = x;
-    }
-    __syncthreads();
-    float total = 0.0f;
-    for (int i = 0; i < warps; i++) {
-        total = __fadd_rn(total, scratch[i]);
-    }
-    __syncthreads();
-    return total;
-}
-
-// splash_block_max: splash_block_sum for the maximum (y > m).
-__device__ float splash_block_max(float x, float* scratch) {
-    const int lane = threadIdx.x & 31;
-    const int warp = threadIdx.x >> 5;
-    const int warps = blockDim.x >> 5;
-#pragma unroll
-    for (int d = 16; d > 0; d >>= 1) {
-        const float y = __shfl_xor_sync(SPLASH_FULL_MASK, x, d);
-        x = y > x ? y : x;
-    }
-    if (lane == 0) {
-        scratch[warp] = x;
-    }
-    __syncthreads();
-    float m = -CUDART_INF_F;
-    for (int i = 0; i < warps; i++) {
-        m = scratch[i] > m ? scratch[i] : m;
-    }
-    __syncthreads();
-    return m;
 }
 
 // splash_embed: out[r][j] = word[ids[r]][j] for r < tokens, j < H (a copy:

@@ -278,44 +278,7 @@ func RoPETwin(dt DType, x []float32, offsets []int32, heads, d, l int, invFreq [
 // exp(x-max)/sum, rounded to dt) followed by zeros, and for p >= n all
 // zeros. Bidirectional attention uses MaskedSoftmaxTwin.
 func CausalSoftmaxTwin(dt DType, s []float32, offsets []int32, heads, l int) error {
-	const kernel = "causal-softmax"
-	if err := checkDType(dt); err != nil {
-		return err
-	}
-	if err := checkHeads(kernel, heads, 1, l); err != nil {
-		return err
-	}
-	b, _, err := checkOffsets(kernel, offsets, l)
-	if err != nil {
-		return err
-	}
-	if len(s) != b*heads*l*l {
-		return fmt.Errorf("%s: s has %d values, want B*heads*l*l = %d", kernel, len(s), b*heads*l*l)
-	}
-	for row := 0; row < b*heads*l; row++ {
-		p, bi := row%l, row/l/heads
-		x := s[row*l : (row+1)*l]
-		if p >= int(offsets[bi+1]-offsets[bi]) {
-			clear(x)
-			continue
-		}
-		n := p + 1
-		m := float32(math.Inf(-1))
-		for _, y := range x[:n] {
-			if y > m {
-				m = y
-			}
-		}
-		sum := blockSum(n, func(j int) float32 { return exp32(float32(x[j] - m)) })
-		for j := range x {
-			y := float32(0)
-			if j < n {
-				y = float32(exp32(float32(x[j]-m)) / sum)
-			}
-			x[j] = dt.Round(y)
-		}
-	}
-	return nil
+	return softmaxRows("causal-softmax", dt, s, offsets, heads, l, true)
 }
 
 // silu32 is x/(1+exp(-x)) in float32, exp from float64 (CUDA's expf is

@@ -364,7 +364,13 @@ func exp32(x float32) float32 { return float32(math.Exp(float64(x))) }
 // block sum, exp(x-max)/sum, rounded to dt) followed by zeros, and for
 // p >= n all zeros.
 func MaskedSoftmaxTwin(dt DType, s []float32, offsets []int32, heads, l int) error {
-	const kernel = "masked-softmax"
+	return softmaxRows("masked-softmax", dt, s, offsets, heads, l, false)
+}
+
+// softmaxRows is MaskedSoftmaxTwin and, with causal, CausalSoftmaxTwin:
+// row p of a document of n tokens takes part with its first n columns, or
+// with causal its first p+1.
+func softmaxRows(kernel string, dt DType, s []float32, offsets []int32, heads, l int, causal bool) error {
 	if err := checkDType(dt); err != nil {
 		return err
 	}
@@ -385,6 +391,9 @@ func MaskedSoftmaxTwin(dt DType, s []float32, offsets []int32, heads, l int) err
 		if p >= n {
 			clear(x)
 			continue
+		}
+		if causal {
+			n = p + 1
 		}
 		m := float32(math.Inf(-1))
 		for _, y := range x[:n] {

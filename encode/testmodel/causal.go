@@ -145,14 +145,9 @@ func GenerateCausal(dir string, cfg CausalConfig, tokenizerJSON string) error {
 	if err != nil {
 		return err
 	}
-	tokConfPath := filepath.Join(filepath.Dir(tokenizerJSON), TokenizerConfigFile)
-	tokConf, err := os.ReadFile(tokConfPath)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("testmodel: read tokenizer config: %w", err)
-	}
-	bos, eos, err := specialTokenIDs(tok, tokConf)
+	tokConf, bos, eos, err := tokenizerConfig(tokenizerJSON, tok)
 	if err != nil {
-		return fmt.Errorf("testmodel: special tokens of %s: %w", tokenizerJSON, err)
+		return err
 	}
 	conf, err := causalConfigJSON(cfg, vocab, bos, eos)
 	if err != nil {
@@ -164,6 +159,26 @@ func GenerateCausal(dir string, cfg CausalConfig, tokenizerJSON string) error {
 	if err := writeAtomic(dir, ModelFile, func(w io.Writer) error { return writeCausalModel(w, cfg, vocab) }); err != nil {
 		return err
 	}
+	return writeDecoderFiles(dir, tok, conf, tokConf)
+}
+
+// tokenizerConfig reads the tokenizer_config.json beside tokenizerJSON
+// (nil when there is none) and the BOS and EOS ids it and tok give.
+func tokenizerConfig(tokenizerJSON string, tok []byte) (tokConf []byte, bos, eos *int, err error) {
+	tokConf, err = os.ReadFile(filepath.Join(filepath.Dir(tokenizerJSON), TokenizerConfigFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil, fmt.Errorf("testmodel: read tokenizer config: %w", err)
+	}
+	if bos, eos, err = specialTokenIDs(tok, tokConf); err != nil {
+		return nil, nil, nil, fmt.Errorf("testmodel: special tokens of %s: %w", tokenizerJSON, err)
+	}
+	return tokConf, bos, eos, nil
+}
+
+// writeDecoderFiles writes a decoder's tokenizer.json, config.json and,
+// when there is one, tokenizer_config.json into dir (removing a stale one
+// otherwise), each atomically, then syncs dir.
+func writeDecoderFiles(dir string, tok, conf, tokConf []byte) error {
 	type file struct {
 		name string
 		data []byte
@@ -171,8 +186,8 @@ func GenerateCausal(dir string, cfg CausalConfig, tokenizerJSON string) error {
 	files := []file{{TokenizerFile, tok}, {ConfigFile, conf}}
 	if tokConf != nil {
 		files = append(files, file{TokenizerConfigFile, tokConf})
-	} else if err := os.Remove(filepath.Join(dir, TokenizerConfigFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("testmodel: remove stale %s: %w", TokenizerConfigFile, err)
+	} else if err := removeStale(dir, TokenizerConfigFile); err != nil {
+		return err
 	}
 	for _, f := range files {
 		if err := writeAtomic(dir, f.name, func(w io.Writer) error {

@@ -2,10 +2,8 @@ package testmodel
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -257,14 +255,9 @@ func GenerateLlama(dir string, cfg LlamaConfig, tokenizerJSON string) error {
 			return err
 		}
 	}
-	tokConfPath := filepath.Join(filepath.Dir(tokenizerJSON), TokenizerConfigFile)
-	tokConf, err := os.ReadFile(tokConfPath)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("testmodel: read tokenizer config: %w", err)
-	}
-	bos, eos, err := specialTokenIDs(tok, tokConf)
+	tokConf, bos, eos, err := tokenizerConfig(tokenizerJSON, tok)
 	if err != nil {
-		return fmt.Errorf("testmodel: special tokens of %s: %w", tokenizerJSON, err)
+		return err
 	}
 	conf, err := llamaConfigJSON(cfg, vocab, bos, eos)
 	if err != nil {
@@ -283,25 +276,7 @@ func GenerateLlama(dir string, cfg LlamaConfig, tokenizerJSON string) error {
 	if err := writeLlamaSafeTensors(dir, cfg, vocab); err != nil {
 		return err
 	}
-	type file struct {
-		name string
-		data []byte
-	}
-	files := []file{{TokenizerFile, tok}, {ConfigFile, conf}}
-	if tokConf != nil {
-		files = append(files, file{TokenizerConfigFile, tokConf})
-	} else if err := removeStale(dir, TokenizerConfigFile); err != nil {
-		return err
-	}
-	for _, f := range files {
-		if err := writeAtomic(dir, f.name, func(w io.Writer) error {
-			_, err := w.Write(f.data)
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-	return syncDir(dir)
+	return writeDecoderFiles(dir, tok, conf, tokConf)
 }
 
 // llamaArchitecture is config.json's architectures entry of a family.

@@ -3,7 +3,6 @@ package cuda
 import (
 	"context"
 	"errors"
-	"math"
 
 	"github.com/splash-encode/splash/encode"
 )
@@ -46,24 +45,6 @@ func compareDecoderFP8(ctx context.Context, newOps OpsFactory, w *Weights, att A
 		return nil, err
 	}
 	p := EngineParity{Arch: name, Precision: string(FP8), Docs: len(in.Docs), Tokens: tokens}
-	for i := range in.Docs {
-		g := make([]float64, v)
-		for j := range g {
-			g[j] = float64(got[i*v+j])
-		}
-		p.TopOverlap += TopOverlap(want[i], g, engineTopK)
-		for j, x := range want[i] {
-			diff, rel := math.Abs(g[j]-x), 0.0
-			if x > 0.1 {
-				rel = diff / x
-			}
-			if math.IsNaN(diff) || math.IsInf(diff, 0) {
-				diff, rel = math.MaxFloat64, math.MaxFloat64
-			}
-			p.MaxAbs, p.MaxRel = math.Max(p.MaxAbs, diff), math.Max(p.MaxRel, rel)
-		}
-	}
-	p.TopOverlap /= float64(len(in.Docs))
-	p.OK = p.TopOverlap >= EngineMinTopOverlap
+	scoreParity(&p, want[:len(in.Docs)], got, v, false)
 	return []EngineParity{p}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -143,30 +142,7 @@ func compareDecoderModel(ctx context.Context, newOps OpsFactory, cfg decoderChec
 				return res, fmt.Errorf("%s, %s: %w", variant.name, st.precision, err)
 			}
 			p := EngineParity{Arch: m.name + "/" + variant.name, Precision: string(st.precision), Docs: len(texts), Tokens: tokens}
-			v := arch.Vocab
-			for i := range texts {
-				g := make([]float64, v)
-				for j := range g {
-					g[j] = float64(got[i*v+j])
-				}
-				p.TopOverlap += TopOverlap(want[i], g, engineTopK)
-				for j, x := range want[i] {
-					diff, rel := math.Abs(g[j]-x), 0.0
-					if x > 0.1 {
-						rel = diff / x
-					}
-					if math.IsNaN(diff) || math.IsInf(diff, 0) { // JSON carries neither
-						diff, rel = math.MaxFloat64, math.MaxFloat64
-					}
-					p.MaxAbs, p.MaxRel = math.Max(p.MaxAbs, diff), math.Max(p.MaxRel, rel)
-				}
-			}
-			p.TopOverlap /= float64(len(texts))
-			if st.dt == kernels.F32 {
-				p.OK = p.MaxAbs <= EngineFP32Tolerance
-			} else {
-				p.OK = p.TopOverlap >= EngineMinTopOverlap
-			}
+			scoreParity(&p, want[:len(texts)], got, arch.Vocab, st.dt == kernels.F32)
 			res = append(res, p)
 		}
 		// --precision fp8 (enginecheck_fp8.go): on compute capability 9.0

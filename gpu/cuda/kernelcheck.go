@@ -816,30 +816,7 @@ func compareEngineModel(ctx context.Context, newOps OpsFactory, cfg engineConfig
 			return res, fmt.Errorf("%s: %w", st.precision, err)
 		}
 		p := EngineParity{Arch: string(m.arch), Precision: string(st.precision), Docs: len(docs), Tokens: tokens}
-		v := arch.Vocab
-		for i := range docs {
-			g := make([]float64, v)
-			for j := range g {
-				g[j] = float64(got[i*v+j])
-			}
-			p.TopOverlap += TopOverlap(want[i], g, engineTopK)
-			for j, x := range want[i] {
-				diff, rel := math.Abs(g[j]-x), 0.0
-				if x > 0.1 {
-					rel = diff / x
-				}
-				if math.IsNaN(diff) || math.IsInf(diff, 0) { // JSON carries neither
-					diff, rel = math.MaxFloat64, math.MaxFloat64
-				}
-				p.MaxAbs, p.MaxRel = math.Max(p.MaxAbs, diff), math.Max(p.MaxRel, rel)
-			}
-		}
-		p.TopOverlap /= float64(len(docs))
-		if st.dt == kernels.F32 {
-			p.OK = p.MaxAbs <= EngineFP32Tolerance
-		} else {
-			p.OK = p.TopOverlap >= EngineMinTopOverlap
-		}
+		scoreParity(&p, want[:len(docs)], got, arch.Vocab, st.dt == kernels.F32)
 		res = append(res, p)
 	}
 	return res, nil
@@ -887,4 +864,36 @@ func CheckEngine(ctx context.Context, deviceIndex int, seed uint64) ([]EnginePar
 	factory, releaseOps := reuseOps(factory)
 	res, err := CompareEngine(ctx, factory, seed)
 	return res, errors.Join(err, releaseOps(), release())
+}
+
+// scoreParity fills p's differences from the oracle's rows want and the
+// engine's pooled rows got ([len(want)][v]): the mean top-20 overlap, the
+// largest absolute and relative (weights above 0.1) differences, a NaN or
+// infinite difference counting as math.MaxFloat64 (JSON carries neither),
+// and OK: within EngineFP32Tolerance when fp32, else an overlap of at least
+// EngineMinTopOverlap.
+func scoreParity(p *EngineParity, want [][]float64, got []float32, v int, fp32 bool) {
+	for i := range want {
+		g := make([]float64, v)
+		for j := range g {
+			g[j] = float64(got[i*v+j])
+		}
+		p.TopOverlap += TopOverlap(want[i], g, engineTopK)
+		for j, x := range want[i] {
+			diff, rel := math.Abs(g[j]-x), 0.0
+			if x > 0.1 {
+				rel = diff / x
+			}
+			if math.IsNaN(diff) || math.IsInf(diff, 0) {
+				diff, rel = math.MaxFloat64, math.MaxFloat64
+			}
+			p.MaxAbs, p.MaxRel = math.Max(p.MaxAbs, diff), math.Max(p.MaxRel, rel)
+		}
+	}
+	p.TopOverlap /= float64(len(want))
+	if fp32 {
+		p.OK = p.MaxAbs <= EngineFP32Tolerance
+	} else {
+		p.OK = p.TopOverlap >= EngineMinTopOverlap
+	}
 }

@@ -37,8 +37,25 @@ func LoadCUBLAS() (*CUBLASLib, error) {
 }
 
 func loadCUBLAS(names []string, hint string) (*CUBLASLib, error) {
+	api, err := openLibrary("cuBLAS", names, hint, "splash needs cuBLAS 11 or later", resolveCUBLAS)
+	if err != nil {
+		return nil, err
+	}
+	l := &CUBLASLib{api: api, path: tablePath(api)}
+	if v, rc := cublasGetVersion(api); rc == 0 {
+		l.version = v
+	}
+	return l, nil
+}
+
+// openLibrary dlopens the first of names that loads and resolves its
+// entry points with resolve, returning the table it builds. A library that
+// loads but lacks an entry point is an error naming it and needs; when
+// none loads, the error wraps ErrNotFound, names what, lists every name
+// tried with the loader's message, and gives hint.
+func openLibrary(what string, names []string, hint, needs string, resolve func(lib uintptr) (api uintptr, missing string)) (uintptr, error) {
 	if !haveCgo {
-		return nil, ErrNoCgo
+		return 0, ErrNoCgo
 	}
 	var tried []string
 	search := false
@@ -49,17 +66,13 @@ func loadCUBLAS(names []string, hint string) (*CUBLASLib, error) {
 			tried = append(tried, dlerrorText(name, dlerr))
 			continue
 		}
-		api, missing := resolveCUBLAS(lib)
+		api, missing := resolve(lib)
 		if api == 0 {
-			return nil, fmt.Errorf("%s lacks the entry point %s: splash needs cuBLAS 11 or later", name, missing)
+			return 0, fmt.Errorf("%s lacks the entry point %s: %s", name, missing, needs)
 		}
-		l := &CUBLASLib{api: api, path: tablePath(api)}
-		if v, rc := cublasGetVersion(api); rc == 0 {
-			l.version = v
-		}
-		return l, nil
+		return api, nil
 	}
-	return nil, &notFoundError{what: "cuBLAS", tried: tried, search: search, hint: hint}
+	return 0, &notFoundError{what: what, tried: tried, search: search, hint: hint}
 }
 
 // Path is the file the library was loaded from.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 )
 
 // CUBLASLtEnv names the environment variable that, when set, is the one
@@ -35,25 +34,11 @@ func LoadCUBLASLt() (*CUBLASLtLib, error) {
 }
 
 func loadCUBLASLt(names []string, hint string) (*CUBLASLtLib, error) {
-	if !haveCgo {
-		return nil, ErrNoCgo
+	api, err := openLibrary("cuBLASLt", names, hint, "splash's FP8 GEMMs need cuBLASLt 11.8 or later", resolveCUBLASLt)
+	if err != nil {
+		return nil, err
 	}
-	var tried []string
-	search := false
-	for _, name := range names {
-		search = search || !strings.Contains(name, "/")
-		lib, dlerr := dlOpen(name)
-		if lib == 0 {
-			tried = append(tried, dlerrorText(name, dlerr))
-			continue
-		}
-		api, missing := resolveCUBLASLt(lib)
-		if api == 0 {
-			return nil, fmt.Errorf("%s lacks the entry point %s: splash's FP8 GEMMs need cuBLASLt 11.8 or later", name, missing)
-		}
-		return &CUBLASLtLib{api: api, path: tablePath(api), version: cublasLtVersion(api)}, nil
-	}
-	return nil, &notFoundError{what: "cuBLASLt", tried: tried, search: search, hint: hint}
+	return &CUBLASLtLib{api: api, path: tablePath(api), version: cublasLtVersion(api)}, nil
 }
 
 // Path is the file the library was loaded from.
