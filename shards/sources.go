@@ -261,7 +261,7 @@ func (s *Inputs) scan(ctx context.Context, t textInput) (textScan, error) {
 	for k := 1; k < t.parts; k++ {
 		bounds = append(bounds, int64(k)*t.partSize)
 	}
-	rc, err := s.openText(ctx, t)(ctx, 0)
+	rc, err := s.opener(t)(ctx, 0)
 	if err != nil {
 		return textScan{}, fmt.Errorf("%w: input %s: %w", encode.ErrBadInput, t.file, err)
 	}
@@ -296,8 +296,8 @@ func (s *Inputs) partSpec(t textInput, sc textScan) textPartSpec {
 	return spec
 }
 
-// openText returns the opener of t's file.
-func (s *Inputs) openText(ctx context.Context, t textInput) textOpener {
+// opener returns the opener of t's file.
+func (s *Inputs) opener(t textInput) textOpener {
 	if t.remote != nil {
 		r := t.remote
 		return func(ctx context.Context, offset int64) (io.ReadCloser, error) {
@@ -331,7 +331,7 @@ func (s *Inputs) Open(ctx context.Context, name string, cols Columns) (DocReader
 		if err != nil {
 			return nil, err
 		}
-		return openText(ctx, s.openText(ctx, t), s.partSpec(t, sc), cols)
+		return openText(ctx, s.opener(t), s.partSpec(t, sc), cols)
 	}
 	if r, ok := s.remote[name]; ok {
 		return r.store.OpenInput(ctx, r.obj.Key, cols)
