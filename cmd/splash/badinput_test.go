@@ -23,6 +23,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/splash-encode/splash/gpu/ort"
 	"github.com/splash-encode/splash/shards"
 )
 
@@ -675,6 +676,29 @@ func testBadShards(t *testing.T, bin, model string) {
 		openUp(t, filepath.Dir(bin), 0o755)
 	}
 	cred, skip := nobody(t, bin)
+	if cred != nil {
+		// uid 65534 must reach ONNX Runtime's library too, which a checkout
+		// in a private directory (mktemp -d makes it 0700) hides: give the
+		// runs a copy in the opened-up work directory.
+		lib, err := ort.ResolveLibrary("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(lib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		libDir := filepath.Join(work, "ort")
+		if err := os.Mkdir(libDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		copied := filepath.Join(libDir, filepath.Base(lib))
+		if err := os.WriteFile(copied, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		openUp(t, work, 0o755)
+		t.Setenv(ort.LibraryEnv, copied)
+	}
 	if skip != "" {
 		t.Logf("skipping the unreadable-file case: %s", skip)
 	} else {
